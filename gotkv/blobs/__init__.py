@@ -1,0 +1,1 @@
+"""The blob layer: refs, the codec (compress + encrypt + hash) and the stores."""

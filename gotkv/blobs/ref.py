@@ -1,0 +1,61 @@
+"""Ref: everything needed to fetch, verify and decrypt one blob.
+
+A ref is the content id (BLAKE3-256 of the *stored* bytes, so any store can verify what it
+holds without the key) plus, when the repo encrypts, the 32-byte data key. Refs are values:
+frozen, hashable, comparable, with a stable binary form (`to_bytes`, 32 or 64 bytes) and a
+stable text form (lowercase hex of the same bytes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gotkv.errors import InvalidRef
+
+CID_SIZE = 32
+KEY_SIZE = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A content id and an optional data key (empty when the blob is not encrypted)."""
+
+    cid: bytes
+    key: bytes = b""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.cid, bytes) or len(self.cid) != CID_SIZE:
+            raise InvalidRef(f"a ref's content id must be {CID_SIZE} bytes, got {self.cid!r:.80}")
+        if not isinstance(self.key, bytes) or len(self.key) not in (0, KEY_SIZE):
+            raise InvalidRef(f"a ref's key must be empty or {KEY_SIZE} bytes")
+
+    def to_bytes(self) -> bytes:
+        """Binary form: cid, then key (32 or 64 bytes in all)."""
+        return self.cid + self.key
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Ref:
+        """Parse the binary form. Raises InvalidRef on any other length."""
+        if len(data) == CID_SIZE:
+            return cls(bytes(data))
+        if len(data) == CID_SIZE + KEY_SIZE:
+            return cls(bytes(data[:CID_SIZE]), bytes(data[CID_SIZE:]))
+        raise InvalidRef(f"a ref is {CID_SIZE} or {CID_SIZE + KEY_SIZE} bytes, got {len(data)}")
+
+    def __str__(self) -> str:
+        return self.to_bytes().hex()
+
+    @classmethod
+    def parse(cls, text: str) -> Ref:
+        """Parse the text form (64 or 128 hex digits). Raises InvalidRef naming the bad text."""
+        try:
+            raw = bytes.fromhex(text.strip())
+        except (ValueError, AttributeError):
+            raise InvalidRef(f"not a ref: {text!r:.140} (expected 64 or 128 hex digits)") from None
+        if len(raw) not in (CID_SIZE, CID_SIZE + KEY_SIZE):
+            raise InvalidRef(f"not a ref: {text!r:.140} (expected 64 or 128 hex digits)")
+        return cls.from_bytes(raw)
+
+    def short(self) -> str:
+        """First 12 hex digits of the content id, for messages."""
+        return self.cid.hex()[:12]

@@ -1,0 +1,64 @@
+"""The Store interface: where stored bytes live, filed under their content id.
+
+A store knows nothing of codecs or trees: it maps a 32-byte cid to the exact bytes posted.
+Contract (checked for every store by tests/gotkv/blobs/test_store_conformance.py):
+
+- `post(data) -> cid` files `data` under BLAKE3(data); posting the same bytes twice is a no-op.
+- `get(cid)` returns those bytes or raises BlobNotFound. Stores need not verify on read; the
+  codec verifies hash and tag of everything it decodes, and `sync` verifies by re-hashing.
+- Bulk calls (`get_many`, `exists`, `delete`) take many ids at once so that remote stores can
+  pipeline them.
+- `flush()` makes every earlier post durable: after it returns, a crash loses none of them.
+  Callers flush before they publish a ref to posted blobs (a branch, a working root).
+- Stores are safe to use from many threads at once.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator, Protocol, runtime_checkable
+
+MAX_BLOB_SIZE = (4 << 20) + 4096  # a 4 MiB chunk plus codec overhead
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A content-addressed blob store."""
+
+    max_size: int
+
+    def post(self, data: bytes) -> bytes:
+        """Store `data`; return its cid. Durable only after flush()."""
+        ...
+
+    def get(self, cid: bytes) -> bytes:
+        """Return the bytes filed under `cid`; raise BlobNotFound if absent."""
+        ...
+
+    def get_many(self, cids: Iterable[bytes]) -> dict[bytes, bytes]:
+        """Fetch many blobs; raise BlobNotFound for the first missing one."""
+        ...
+
+    def exists(self, cids: Iterable[bytes]) -> set[bytes]:
+        """Return the subset of `cids` that the store holds."""
+        ...
+
+    def delete(self, cids: Iterable[bytes], *, older_than: float | None = None) -> int:
+        """Remove blobs (absent ids are ignored); return how many were removed.
+
+        With `older_than` (a time.time() value), spare blobs posted or re-posted at or after
+        it: garbage collection passes its start time minus a grace period, so a blob that a
+        concurrent writer has just posted (or deduplicated against) is never swept.
+        """
+        ...
+
+    def list(self) -> Iterator[bytes]:
+        """Every cid held, in no particular order."""
+        ...
+
+    def flush(self) -> None:
+        """Make every earlier post durable."""
+        ...
+
+    def close(self) -> None:
+        """Flush and release resources."""
+        ...

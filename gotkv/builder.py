@@ -1,0 +1,93 @@
+"""Builder: streams sorted entries into a tree, bottom up, one open node per level.
+
+Each level holds the entries of its open node. After every added entry the Boundary decides
+whether the node ends there; a finished node is saved and its (first key, ref) is added one
+level up, which may finish that node too. `finish` closes the open nodes from the bottom and
+returns the Root. Memory is O(depth x node size) whatever the number of entries.
+
+`add_subtree` lets mutate splice in an untouched old node whole, without reading it. That is
+only sound when the builder is *aligned* at that level — no open entries at or below it — and
+the node was closed by a cut (not the old tree's rightmost node): then the entries it holds
+would have been cut into exactly that node anyway, so the result is the same tree a from-
+scratch build gives (history independence).
+"""
+
+from __future__ import annotations
+
+from gotkv.blobs.ref import Ref
+from gotkv.boundary import ENTRY_OVERHEAD, Boundary
+from gotkv.errors import InvalidInput
+from gotkv.node import Node
+from gotkv.nodestore import NodeStore
+from gotkv.root import Root
+
+
+class _Open:
+    """The open node of one level."""
+
+    __slots__ = ("keys", "values", "size")
+
+    def __init__(self) -> None:
+        self.keys: list[bytes] = []
+        self.values: list[bytes] = []
+        self.size = 0
+
+
+class Builder:
+    """Builds one tree from entries given in strictly increasing key order."""
+
+    def __init__(self, nodes: NodeStore, boundary: Boundary):
+        self.nodes = nodes
+        self.boundary = boundary
+        self._levels: list[_Open] = [_Open()]
+        self._last: bytes | None = None
+
+    def add(self, key: bytes, value: bytes) -> None:
+        """Append a leaf entry. Keys must strictly increase (InvalidInput otherwise)."""
+        if self._last is not None and key <= self._last:
+            raise InvalidInput(f"entries out of order: {key!r:.80} after {self._last!r:.80}")
+        self._last = key
+        self._add(0, key, value)
+
+    def aligned(self, level: int) -> bool:
+        """True if no entries are open at `level` or below, so a level-`level` node may be spliced."""
+        return all(not lv.keys for lv in self._levels[:level + 1])
+
+    def add_subtree(self, level: int, first_key: bytes, ref_bytes: bytes) -> None:
+        """Splice a closed node of `level` whole. The caller guarantees alignment and order."""
+        self._last = first_key
+        self._add(level + 1, first_key, ref_bytes)
+
+    def _add(self, level: int, key: bytes, value: bytes) -> None:
+        levels = self._levels
+        if level == len(levels):
+            levels.append(_Open())
+        lv = levels[level]
+        lv.keys.append(key)
+        lv.values.append(value)
+        size = len(key) + len(value) + ENTRY_OVERHEAD
+        lv.size += size
+        if self.boundary.is_cut(level, key, size, lv.size):
+            self._cut(level)
+
+    def _cut(self, level: int) -> None:
+        lv = self._levels[level]
+        ref = self.nodes.save(Node(level, lv.keys, lv.values))
+        first = lv.keys[0]
+        self._levels[level] = _Open()
+        self._add(level + 1, first, ref.to_bytes())
+
+    def finish(self) -> Root:
+        """Close every open node and return the root. The builder is spent afterwards."""
+        level = 0
+        while True:
+            lv = self._levels[level]
+            top = level == len(self._levels) - 1
+            if not top:
+                if lv.keys:
+                    self._cut(level)
+                level += 1
+                continue
+            if level > 0 and len(lv.keys) == 1:
+                return Root(Ref.from_bytes(lv.values[0]), level - 1)
+            return Root(self.nodes.save(Node(level, lv.keys, lv.values)), level)

@@ -1,0 +1,86 @@
+"""mutate: apply a Batch to a tree, rewriting only what the batch touches.
+
+The walk goes down the old tree in key order, feeding a Builder. At each child it chooses:
+
+- drop it unread, if one span of the batch deletes its whole key range;
+- splice it whole, unread, if no edit lands in its range, the builder is aligned at its
+  level and it is not on the old tree's rightmost path (whose nodes may end for lack of
+  entries rather than at a cut);
+- otherwise descend (and at a leaf, merge its entries with the batch's edits).
+
+After the last edit in a region the builder is briefly out of step with the old boundaries;
+entries stream through it until it cuts where the old tree cut, and from there on whole nodes
+are spliced again. So the nodes read and written are those on the paths to the edits plus a
+short resynchronisation run: O(changes x depth), never O(size).
+"""
+
+from __future__ import annotations
+
+from gotkv.blobs.ref import Ref
+from gotkv.builder import Builder
+from gotkv.edit import Batch
+from gotkv.node import Node
+from gotkv.nodestore import NodeStore
+from gotkv.root import Root
+
+
+def mutate(nodes: NodeStore, builder: Builder, root: Root, batch: Batch) -> Root:
+    """Return the root of `root` with `batch` applied. `root` itself is untouched."""
+    if not len(batch):
+        return root
+    _walk(nodes, builder, batch, nodes.load(root.ref), None, None, True)
+    return builder.finish()
+
+
+def _walk(nodes: NodeStore, b: Builder, batch: Batch, node: Node,
+          lo: bytes | None, hi: bytes | None, rightmost: bool) -> None:
+    if node.level == 0:
+        _merge_leaf(b, batch, node, lo, hi)
+        return
+    keys, values = node.keys, node.values
+    last = len(keys) - 1
+    child_level = node.level - 1
+    for i, first in enumerate(keys):
+        c_lo = lo if i == 0 else first
+        c_hi = hi if i == last else keys[i + 1]
+        c_right = rightmost and i == last
+        if batch.covers(first, c_hi) and not batch.has_points(c_lo, first):
+            continue  # a span deletes the whole child and no put lands in it
+        if not c_right and b.aligned(child_level) and not batch.touches(c_lo, c_hi):
+            b.add_subtree(child_level, first, values[i])
+            continue
+        _walk(nodes, b, batch, nodes.load(Ref.from_bytes(values[i])), c_lo, c_hi, c_right)
+
+
+def _merge_leaf(b: Builder, batch: Batch, node: Node, lo: bytes | None, hi: bytes | None) -> None:
+    """Feed the builder this leaf's entries merged with the batch's edits in [lo, hi)."""
+    points = batch.points_in(lo, hi)
+    spans = batch.spans_in(lo, hi)
+    keys, values = node.keys, node.values
+    if not points and not spans:
+        for k, v in zip(keys, values):
+            b.add(k, v)
+        return
+    si = 0
+    pi = 0
+    np = len(points)
+    for k, v in zip(keys, values):
+        while pi < np and points[pi][0] < k:
+            pk, pv = points[pi]
+            if pv is not None:
+                b.add(pk, pv)
+            pi += 1
+        if pi < np and points[pi][0] == k:
+            pv = points[pi][1]
+            if pv is not None:
+                b.add(k, pv)
+            pi += 1
+            continue
+        while si < len(spans) and spans[si][1] is not None and spans[si][1] <= k:
+            si += 1
+        if si < len(spans) and spans[si][0] <= k:
+            continue  # deleted by a span
+        b.add(k, v)
+    for pk, pv in points[pi:]:
+        if pv is not None:
+            b.add(pk, pv)
