@@ -12,6 +12,10 @@ and at the size of the node so far, which restarts at every cut: so the same ent
 at the same places, whatever edits led to them (history independence), and after an edit the
 cuts fall back into step with the old tree at the first common cut.
 
+An index node (level >= 1) is never cut before its second entry: otherwise keys as large as
+the node cap would give every level as many nodes as the one below, and the tree would never
+reach a single root. This too depends only on the node's own entries, so it keeps both claims.
+
 The hash covers the key only, so rewriting a value of the same size never moves a boundary.
 """
 
@@ -44,8 +48,11 @@ class Boundary:
             self._keys.append(blake3.blake3(b"gotkv boundary level %d" % n, key=self.params.salt).digest())
         return self._keys[level]
 
-    def is_cut(self, level: int, key: bytes, size: int, node_size: int) -> bool:
-        """True if a node at `level` ends after an entry (`key`, `size` bytes) that brought it to `node_size`."""
+    def is_cut(self, level: int, key: bytes, size: int, node_size: int, count: int) -> bool:
+        """True if a node at `level` ends after its `count`-th entry (`key`, `size` bytes),
+        which brought it to `node_size` bytes."""
+        if level and count < 2:
+            return False
         if node_size >= self.params.max_node_size:
             return True
         h = int.from_bytes(blake3.blake3(key, key=self.level_key(level)).digest(8), "little")

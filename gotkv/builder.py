@@ -60,14 +60,14 @@ class Builder:
 
     def _add(self, level: int, key: bytes, value: bytes) -> None:
         levels = self._levels
-        if level == len(levels):
+        while level >= len(levels):
             levels.append(_Open())
         lv = levels[level]
         lv.keys.append(key)
         lv.values.append(value)
         size = len(key) + len(value) + ENTRY_OVERHEAD
         lv.size += size
-        if self.boundary.is_cut(level, key, size, lv.size):
+        if self.boundary.is_cut(level, key, size, lv.size, len(lv.keys)):
             self._cut(level)
 
     def _cut(self, level: int) -> None:

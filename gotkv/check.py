@@ -36,7 +36,7 @@ def _check_cuts(boundary: Boundary, where: str, node: Node, rightmost: bool) -> 
     for i, (k, v) in enumerate(zip(node.keys, node.values)):
         es = entry_size(k, v)
         size += es
-        cut = boundary.is_cut(node.level, k, es, size)
+        cut = boundary.is_cut(node.level, k, es, size, i + 1)
         if cut and i < last:
             raise CorruptNode(where, f"entry {i} should have ended the node")
         if i == last and not rightmost and not cut:

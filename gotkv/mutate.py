@@ -3,9 +3,10 @@
 The walk goes down the old tree in key order, feeding a Builder. At each child it chooses:
 
 - drop it unread, if one span of the batch deletes its whole key range;
-- splice it whole, unread, if no edit lands in its range, the builder is aligned at its
-  level and it is not on the old tree's rightmost path (whose nodes may end for lack of
-  entries rather than at a cut);
+- splice it whole, unread, if no edit lands in its range and the builder is aligned at its
+  level. (A node on the old tree's rightmost path may end for lack of entries rather than at
+  a cut; but its range runs to the end of the key space, so any edit after it touches it, and
+  with none it stays the last node, as a fresh build would leave it.)
 - otherwise descend (and at a leaf, merge its entries with the batch's edits).
 
 After the last edit in a region the builder is briefly out of step with the old boundaries;
@@ -28,12 +29,11 @@ def mutate(nodes: NodeStore, builder: Builder, root: Root, batch: Batch) -> Root
     """Return the root of `root` with `batch` applied. `root` itself is untouched."""
     if not len(batch):
         return root
-    _walk(nodes, builder, batch, nodes.load(root.ref), None, None, True)
+    _walk(nodes, builder, batch, nodes.load(root.ref), None, None)
     return builder.finish()
 
 
-def _walk(nodes: NodeStore, b: Builder, batch: Batch, node: Node,
-          lo: bytes | None, hi: bytes | None, rightmost: bool) -> None:
+def _walk(nodes: NodeStore, b: Builder, batch: Batch, node: Node, lo: bytes | None, hi: bytes | None) -> None:
     if node.level == 0:
         _merge_leaf(b, batch, node, lo, hi)
         return
@@ -43,13 +43,12 @@ def _walk(nodes: NodeStore, b: Builder, batch: Batch, node: Node,
     for i, first in enumerate(keys):
         c_lo = lo if i == 0 else first
         c_hi = hi if i == last else keys[i + 1]
-        c_right = rightmost and i == last
         if batch.covers(first, c_hi) and not batch.has_points(c_lo, first):
             continue  # a span deletes the whole child and no put lands in it
-        if not c_right and b.aligned(child_level) and not batch.touches(c_lo, c_hi):
+        if b.aligned(child_level) and not batch.touches(c_lo, c_hi):
             b.add_subtree(child_level, first, values[i])
             continue
-        _walk(nodes, b, batch, nodes.load(Ref.from_bytes(values[i])), c_lo, c_hi, c_right)
+        _walk(nodes, b, batch, nodes.load(Ref.from_bytes(values[i])), c_lo, c_hi)
 
 
 def _merge_leaf(b: Builder, batch: Batch, node: Node, lo: bytes | None, hi: bytes | None) -> None:

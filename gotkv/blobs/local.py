@@ -134,15 +134,31 @@ class LocalStore:
     def _append(self, cid: bytes, data: bytes) -> tuple[int, int, int]:
         """Append one record to this process's pack (caller holds the lock); return its place."""
         if self._pack is None or self._pack_end >= self.pack_limit:
+            self._retire_pack()
             self._pack = self._open_pack()
         pack_id, fd = self._pack
         header = _HEADER.pack(cid, len(data))
-        _write_all(fd, header, data)
+        try:
+            _write_all(fd, header, data)
+        except BaseException:
+            # Part of the record may be on disk, so _pack_end no longer tracks the file's end
+            # and later offsets would be wrong: leave the tail as garbage, start a new pack.
+            self._retire_pack()
+            raise
         offset = self._pack_end + len(header)
         self._pack_end = offset + len(data)
         if fd not in self._unsynced:
             self._unsynced.append(fd)
         return pack_id, offset, len(data)
+
+    def _retire_pack(self) -> None:
+        """Stop appending to the current pack (caller holds the lock). Its fd, and with it the
+        flock that keeps `compact` away, is closed now, or by the next flush if it must sync."""
+        if self._pack is not None:
+            fd = self._pack[1]
+            self._pack = None
+            if fd not in self._unsynced:
+                os.close(fd)
 
     def _sync_packs(self) -> None:
         """fdatasync every pack appended to since the last call (caller holds the lock)."""
