@@ -1,46 +1,57 @@
-"""NodeCache: a thread-safe LRU of decoded nodes, bounded in bytes.
+"""LRU: a thread-safe least-recently-used map bounded in bytes.
 
-Decoding a node costs tens of microseconds and fetching it far more; a warm cache makes a
-`get` a few bisects. Nodes are immutable and filed by content id, so entries never go stale.
+Used for decoded nodes (a warm cache makes a `get` a few bisects) and, in gotfs, for decoded
+data chunks. Everything cached is immutable and filed by content id, so entries never go stale.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Callable, Generic, TypeVar
 
-from gotkv.node import Node
+V = TypeVar("V")
 
 
-class NodeCache:
-    """LRU keyed by content id; evicts least recently used nodes past `max_bytes`."""
+class LRU(Generic[V]):
+    """Evicts least recently used values once their summed `sizeof` passes `max_bytes`."""
 
-    def __init__(self, max_bytes: int = 64 << 20):
+    def __init__(self, max_bytes: int, sizeof: Callable[[V], int] = len):
         self.max_bytes = max_bytes
-        self._nodes: OrderedDict[bytes, Node] = OrderedDict()
+        self.sizeof = sizeof
+        self._items: OrderedDict[bytes, V] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, cid: bytes) -> Node | None:
+    def get(self, key: bytes) -> V | None:
         with self._lock:
-            node = self._nodes.get(cid)
-            if node is not None:
-                self._nodes.move_to_end(cid)
-            return node
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
 
-    def put(self, cid: bytes, node: Node) -> None:
-        if node.nbytes > self.max_bytes:
+    def put(self, key: bytes, value: V) -> None:
+        size = self.sizeof(value)
+        if size > self.max_bytes:
             return
         with self._lock:
-            if cid in self._nodes:
+            if key in self._items:
                 return
-            self._nodes[cid] = node
-            self._bytes += node.nbytes
+            self._items[key] = value
+            self._bytes += size
             while self._bytes > self.max_bytes:
-                _, old = self._nodes.popitem(last=False)
-                self._bytes -= old.nbytes
+                _, old = self._items.popitem(last=False)
+                self._bytes -= self.sizeof(old)
 
     def clear(self) -> None:
         with self._lock:
-            self._nodes.clear()
+            self._items.clear()
             self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def NodeCache(max_bytes: int = 64 << 20) -> LRU:
+    """An LRU of decoded gotkv nodes, sized by their encoded bytes."""
+    return LRU(max_bytes, lambda node: node.nbytes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from typing import Iterable, Iterator
 
 from sortedcontainers import SortedDict
 
@@ -145,3 +146,30 @@ class Batch:
             out.append((self._starts[i], end))
         out.reverse()
         return out
+
+
+def merge_edits(entries: Iterable[tuple[bytes, bytes]], points: list[tuple[bytes, bytes | None]],
+                spans: list[tuple[bytes, bytes | None]]) -> Iterator[tuple[bytes, bytes]]:
+    """Sorted `entries` with sorted point edits (value None = delete) and sorted disjoint
+    deleted spans applied: the one merge behind both mutate's leaves and Overlay reads."""
+    si = 0
+    pi = 0
+    n = len(points)
+    for k, v in entries:
+        while pi < n and points[pi][0] < k:
+            if points[pi][1] is not None:
+                yield points[pi]
+            pi += 1
+        if pi < n and points[pi][0] == k:
+            if points[pi][1] is not None:
+                yield points[pi]
+            pi += 1
+            continue
+        while si < len(spans) and spans[si][1] is not None and spans[si][1] <= k:
+            si += 1
+        if si < len(spans) and spans[si][0] <= k:
+            continue
+        yield k, v
+    for p in points[pi:]:
+        if p[1] is not None:
+            yield p

@@ -23,10 +23,10 @@ from gotkv.blobs.codec import Codec
 from gotkv.blobs.store import Store
 from gotkv.boundary import Boundary
 from gotkv.builder import Builder
-from gotkv.cache import NodeCache
+from gotkv.cache import LRU, NodeCache
 from gotkv.diff import Change
 from gotkv.edit import Batch, Span, check_key, check_value
-from gotkv.errors import KeyNotFound
+from gotkv.errors import CorruptNode, KeyNotFound
 from gotkv.nodestore import NodeStore
 from gotkv.params import Params
 from gotkv.root import Root
@@ -39,7 +39,7 @@ class KV:
     """Operations on gotkv trees stored in one blob store."""
 
     def __init__(self, store: Store, params: Params = Params(), *, codec: Codec | None = None,
-                 cache: NodeCache | None = None):
+                 cache: LRU | None = None):
         self.params = params
         self.boundary = Boundary(params)
         self.nodes = NodeStore(store, codec or Codec(), cache or NodeCache())
@@ -118,6 +118,5 @@ class KV:
         """Verify every invariant of a tree (CorruptNode on failure); return its entry count."""
         n = check.check_tree(self.nodes, self.boundary, root)
         if rebuild and self.build(self.iterate(root)) != root:
-            from gotkv.errors import CorruptNode
             raise CorruptNode(f"root {root.ref.short()}", "a fresh build of its entries gives another root")
         return n

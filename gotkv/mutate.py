@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from gotkv.blobs.ref import Ref
 from gotkv.builder import Builder
-from gotkv.edit import Batch
+from gotkv.edit import Batch, merge_edits
 from gotkv.node import Node
 from gotkv.nodestore import NodeStore
 from gotkv.root import Root
@@ -53,33 +53,10 @@ def _walk(nodes: NodeStore, b: Builder, batch: Batch, node: Node, lo: bytes | No
 
 def _merge_leaf(b: Builder, batch: Batch, node: Node, lo: bytes | None, hi: bytes | None) -> None:
     """Feed the builder this leaf's entries merged with the batch's edits in [lo, hi)."""
+    entries = zip(node.keys, node.values)
     points = batch.points_in(lo, hi)
     spans = batch.spans_in(lo, hi)
-    keys, values = node.keys, node.values
-    if not points and not spans:
-        for k, v in zip(keys, values):
-            b.add(k, v)
-        return
-    si = 0
-    pi = 0
-    np = len(points)
-    for k, v in zip(keys, values):
-        while pi < np and points[pi][0] < k:
-            pk, pv = points[pi]
-            if pv is not None:
-                b.add(pk, pv)
-            pi += 1
-        if pi < np and points[pi][0] == k:
-            pv = points[pi][1]
-            if pv is not None:
-                b.add(k, pv)
-            pi += 1
-            continue
-        while si < len(spans) and spans[si][1] is not None and spans[si][1] <= k:
-            si += 1
-        if si < len(spans) and spans[si][0] <= k:
-            continue  # deleted by a span
+    if points or spans:
+        entries = merge_edits(entries, points, spans)
+    for k, v in entries:
         b.add(k, v)
-    for pk, pv in points[pi:]:
-        if pv is not None:
-            b.add(pk, pv)

@@ -10,14 +10,14 @@ from __future__ import annotations
 from gotkv.blobs.codec import Codec
 from gotkv.blobs.ref import Ref
 from gotkv.blobs.store import Store
-from gotkv.cache import NodeCache
+from gotkv.cache import LRU
 from gotkv.node import Node, decode, encode
 
 
 class NodeStore:
     """Loads and saves nodes; every load is verified by the codec before it is decoded."""
 
-    def __init__(self, store: Store, codec: Codec, cache: NodeCache):
+    def __init__(self, store: Store, codec: Codec, cache: LRU):
         self.store = store
         self.codec = codec
         self.cache = cache

@@ -50,7 +50,7 @@ class Ref:
         """Parse the text form (64 or 128 hex digits). Raises InvalidRef naming the bad text."""
         try:
             raw = bytes.fromhex(text.strip())
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, TypeError):
             raise InvalidRef(f"not a ref: {text!r:.140} (expected 64 or 128 hex digits)") from None
         if len(raw) not in (CID_SIZE, CID_SIZE + KEY_SIZE):
             raise InvalidRef(f"not a ref: {text!r:.140} (expected 64 or 128 hex digits)")

@@ -1,0 +1,197 @@
+"""Data: file contents in and out of content-addressed blobs.
+
+In: the contents of one or many files are read as ONE stream and cut with FastCDC (mean about
+1 MiB, min 256 KiB, max 4 MiB). Each chunk becomes one blob; each file gets the extents —
+(blob, offset, length) slices — covering its part of the stream. So a thousand 1 KiB files
+share one blob instead of making a thousand (packing), and a one-byte edit in a large file
+changes one or two chunks, because content-defined cuts fall back into step right after it.
+
+Chunks are sealed (zstd, encryption, hash) and posted on a bounded thread pool: the libraries
+release the GIL, so hashing and compression of one chunk overlap with reading and cutting the
+next. At most `max_inflight` chunks are buffered, so memory stays bounded whatever the input
+size (about max_inflight x 4 MiB plus the chunker's 8 MiB window).
+
+Out: `read_extent` fetches and verifies a blob through an LRU of decoded chunks.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import BinaryIO, Callable, Generic, Iterable, Iterator, TypeVar
+
+import blake3
+from pyfastcdc import FastCDC
+
+from gotfs.extent import Extent
+from gotkv.blobs.codec import Codec
+from gotkv.blobs.ref import Ref
+from gotkv.blobs.store import Store
+from gotkv.cache import LRU
+
+T = TypeVar("T")
+Source = Callable[[], BinaryIO]  # opens a file for reading when its turn comes
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkParams:
+    """FastCDC settings. pyfastcdc's real mean is avg + min, so 768 + 256 KiB gives ~1 MiB."""
+
+    avg_size: int = 768 << 10
+    min_size: int = 256 << 10
+    max_size: int = 4 << 20
+    seed: int = 0
+
+    @classmethod
+    def keyed(cls, salt: bytes, **kw) -> ChunkParams:
+        """Params whose gear table is keyed by the repo salt, so cut points reveal nothing."""
+        seed = int.from_bytes(blake3.blake3(b"gotfs chunk seed", key=salt).digest(4), "little")
+        return cls(seed=seed, **kw)
+
+
+@dataclass(slots=True)
+class Written(Generic[T]):
+    """One file's result: its tag, size, and extents as (end offset in file, Extent)."""
+
+    tag: T
+    size: int
+    extents: list[tuple[int, Extent]]
+
+
+class _Concat:
+    """A readinto() stream over many files, recording where each starts and ends.
+
+    FastCDC needs every read filled (a short read shifts its cuts), so readinto moves on to
+    the next file until the buffer is full or every file is read.
+    """
+
+    def __init__(self, sources: Iterator[tuple[object, Source]]):
+        self._sources = sources
+        self._file: BinaryIO | None = None
+        self._current: list | None = None
+        self.offset = 0
+        self.spans: deque[list] = deque()  # [tag, start, end or None], in stream order
+
+    def _next_file(self) -> bool:
+        try:
+            tag, opener = next(self._sources)
+        except StopIteration:
+            return False
+        self._file = opener()
+        self._current = [tag, self.offset, None]
+        self.spans.append(self._current)
+        return True
+
+    def readinto(self, buf) -> int:
+        view = memoryview(buf).cast("B")
+        filled = 0
+        while filled < len(view):
+            if self._file is None and not self._next_file():
+                break
+            n = self._file.readinto(view[filled:])
+            if n:
+                filled += n
+                self.offset += n
+                continue
+            self._file.close()
+            self._file = None
+            self._current[2] = self.offset
+        return filled
+
+
+class DataStore:
+    """Writes file contents as chunked, packed, sealed blobs and reads them back."""
+
+    def __init__(self, store: Store, codec: Codec, params: ChunkParams = ChunkParams(), *,
+                 cache_bytes: int = 64 << 20, threads: int = 2, max_inflight: int = 8):
+        self.store = store
+        self.codec = codec
+        self.params = params
+        self.cache: LRU[bytes] = LRU(cache_bytes)
+        self.threads = threads
+        self.max_inflight = max_inflight
+        self.chunks_written = 0
+
+    def _chunker(self) -> FastCDC:
+        p = self.params
+        return FastCDC(p.avg_size, min_size=p.min_size, max_size=p.max_size, seed=p.seed)
+
+    def _seal(self, data: bytes) -> Ref:
+        ref, stored = self.codec.encode(data)
+        self.store.post(stored)
+        return ref
+
+    def write_many(self, sources: Iterable[tuple[T, Source]]) -> Iterator[Written[T]]:
+        """Chunk the files of `sources` as one stream; yield each file's extents in order.
+
+        A file is yielded as soon as every chunk holding it is posted. Nothing is durable
+        until the store is flushed; callers flush before publishing a root.
+        """
+        stream = _Concat(iter(sources))
+        inflight: deque[tuple[int, int, Future]] = deque()
+        done: list[Written[T]] = []
+        pending: deque[Written[T]] = deque()
+        with ThreadPoolExecutor(self.threads, thread_name_prefix="got-seal") as pool:
+            for chunk in self._chunker().cut_stream(stream):
+                inflight.append((chunk.offset, chunk.length, pool.submit(self._seal, bytes(chunk.data))))
+                while len(inflight) > self.max_inflight or (inflight and inflight[0][2].done()):
+                    self._settle(stream, inflight.popleft(), pending, done)
+                    yield from done
+                    done.clear()
+            while inflight:
+                self._settle(stream, inflight.popleft(), pending, done)
+                yield from done
+                done.clear()
+        self._settle_rest(stream, pending, done)
+        yield from done
+
+    def _settle(self, stream: _Concat, item, pending: deque, done: list) -> None:
+        """Give the files overlapping one posted chunk their extents; retire finished files.
+
+        `pending` holds (Written, span) for files the stream has reached, in order; a span's
+        end is filled in by the reader when it hits that file's end.
+        """
+        cstart, clen, future = item
+        ref = future.result()
+        self.chunks_written += 1
+        cend = cstart + clen
+        spans = stream.spans
+        while spans and (spans[0][1] < cend or spans[0][2] == cend):
+            span = spans.popleft()
+            pending.append((Written(span[0], 0, []), span))
+        for w, (_, start, end) in pending:
+            lo = max(start, cstart)
+            hi = cend if end is None else min(end, cend)
+            if hi > lo:
+                w.extents.append((hi - start, Extent(ref, lo - cstart, hi - lo)))
+        while pending and pending[0][1][2] is not None and pending[0][1][2] <= cend:
+            w, (_, start, end) = pending.popleft()
+            w.size = end - start
+            done.append(w)
+
+    def _settle_rest(self, stream: _Concat, pending: deque, done: list) -> None:
+        """After the last chunk only files with no bytes left can remain."""
+        for w, (_, start, end) in pending:
+            w.size = end - start
+            done.append(w)
+        pending.clear()
+        for tag, start, end in stream.spans:
+            done.append(Written(tag, end - start, []))
+        stream.spans.clear()
+
+    def write_one(self, reader: BinaryIO) -> Written[None]:
+        """Chunk one stream alone (no packing with other files)."""
+        return next(iter(self.write_many([(None, lambda: reader)])))
+
+    def write_bytes(self, data: bytes) -> list[tuple[int, Extent]]:
+        return self.write_one(io.BytesIO(data)).extents
+
+    def read_extent(self, extent: Extent) -> memoryview:
+        """The bytes of one extent, verified, via the chunk cache."""
+        plain = self.cache.get(extent.ref.cid)
+        if plain is None:
+            plain = self.codec.decode(extent.ref, self.store.get(extent.ref.cid))
+            self.cache.put(extent.ref.cid, plain)
+        return memoryview(plain)[extent.offset:extent.offset + extent.length]

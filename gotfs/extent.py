@@ -1,0 +1,40 @@
+"""Extent: a run of a file's bytes held at (offset, length) inside one data blob.
+
+Because an extent names a slice of a blob, many small files can share one blob (packing).
+Canonical layout: u32 offset | u32 length | ref bytes (32 or 64).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from gotkv.blobs.ref import Ref
+from gotkv.errors import CorruptNode, InvalidInput
+
+_HEAD = struct.Struct("<II")
+
+
+@dataclass(frozen=True, slots=True)
+class Extent:
+    ref: Ref
+    offset: int
+    length: int
+
+    def __post_init__(self) -> None:
+        if self.offset < 0 or self.length <= 0 or self.offset + self.length > 1 << 32:
+            raise InvalidInput(f"bad extent offset {self.offset} length {self.length}")
+
+    def to_bytes(self) -> bytes:
+        return _HEAD.pack(self.offset, self.length) + self.ref.to_bytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Extent:
+        if len(data) not in (40, 72):
+            raise CorruptNode("extent", f"{len(data)} bytes")
+        offset, length = _HEAD.unpack_from(data)
+        return cls(Ref.from_bytes(data[8:]), offset, length)
+
+    def trimmed(self, skip: int, length: int) -> Extent:
+        """The sub-extent that drops `skip` bytes from the front and keeps `length`."""
+        return Extent(self.ref, self.offset + skip, length)

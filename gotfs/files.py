@@ -1,0 +1,182 @@
+"""File operations: create, write (whole or at an offset), truncate, read, symlinks, attributes.
+
+A file is its Info (size is authoritative) plus extents keyed by their end offset. Bytes not
+covered by any extent below the size are a hole and read as zeros, so sparse files cost
+nothing. A write at an offset rewrites only the extents it touches: their bytes and the new
+bytes are re-chunked together, and the extent just before the write is included when it ends
+exactly where the write starts, so that appending in pieces still gives content-defined
+chunks rather than one small blob per piece.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import BinaryIO, Iterable
+
+from gotfs import keys
+from gotfs.chunking import Source
+from gotfs.errors import AlreadyExists, NotAFile
+from gotfs.info import Info
+from gotfs.keys import Path
+from gotfs.tx import Tx
+
+
+def _check_new(tx: Tx, path: Path, overwrite: bool) -> Info | None:
+    """The parent must be a directory; an existing target must be a replaceable file."""
+    if not path:
+        raise AlreadyExists("/")
+    tx.require_dir(path[:-1])
+    old = tx.info(path)
+    if old is not None:
+        if not overwrite:
+            raise AlreadyExists(keys.show(path))
+        if not old.is_file:
+            tx.require_file(path)  # raises IsADirectory / NotAFile
+    return old
+
+
+def _set_extents(tx: Tx, path: Path, extents, base: int = 0) -> None:
+    for end, extent in extents:
+        tx.put_extent(path, base + end, extent)
+
+
+def write_file(tx: Tx, path: Path, data: bytes | BinaryIO, *, mode: int = 0o644,
+               mtime_ns: int | None = None, overwrite: bool = True) -> Info:
+    """Create or replace a regular file with the contents of `data` (bytes or a stream)."""
+    reader = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    return next(iter(write_files(tx, [(path, lambda: reader, mode, mtime_ns)], overwrite=overwrite)))
+
+
+def write_files(tx: Tx, files: Iterable[tuple[Path, Source, int, int | None]], *,
+                overwrite: bool = True) -> Iterable[Info]:
+    """Write many files' contents as one chunk stream (small files share blobs).
+
+    `files` yields (path, opener, mode, mtime_ns); openers are called one at a time, in
+    order, so only one host file is open at once. Yields each file's Info as it completes.
+    """
+    def checked():
+        for path, opener, mode, mtime_ns in files:
+            old = _check_new(tx, path, overwrite)
+            keep = old.xattrs if old is not None else ()
+            yield (path, mode, mtime_ns, keep), opener
+
+    for w in tx.fs.data.write_many(checked()):
+        path, mode, mtime_ns, xattrs = w.tag
+        tx.delete_span(keys.extents_span(path))
+        _set_extents(tx, path, w.extents)
+        info = Info.file(mode, w.size, xattrs=xattrs, mtime_ns=mtime_ns)
+        tx.put_info(path, info)
+        yield info
+
+
+def create(tx: Tx, path: Path, mode: int = 0o644, *, exclusive: bool = True, mtime_ns: int | None = None) -> Info:
+    """An empty regular file (O_CREAT; with exclusive=False an existing file is kept as is)."""
+    if not exclusive and tx.info(path) is not None:
+        return tx.require_file(path)
+    _check_new(tx, path, overwrite=False)
+    info = Info.file(mode, 0, mtime_ns=mtime_ns)
+    tx.put_info(path, info)
+    return info
+
+
+def write_at(tx: Tx, path: Path, offset: int, data: bytes) -> Info:
+    """Write `data` at `offset` (past the end leaves a hole); rewrites only touched extents."""
+    info = tx.require_file(path)
+    if not data:
+        return info
+    end = offset + len(data)
+    touched = []
+    for start, e_end, extent in tx.extents(path, max(offset - 1, 0)):
+        if start >= end:
+            break
+        if e_end < offset:
+            continue
+        if e_end == offset and start != offset:
+            touched.append((start, e_end, extent))  # the extent ending where we start: rechunk with it
+            continue
+        touched.append((start, e_end, extent))
+    lo = min([offset] + [s for s, _, _ in touched])
+    hi = max([end] + [e for _, e, _ in touched])
+    region = bytearray(hi - lo)
+    for start, e_end, extent in touched:
+        region[start - lo:e_end - lo] = tx.fs.data.read_extent(extent)
+        tx.delete_key(keys.extent_key(path, e_end))
+    region[offset - lo:end - lo] = data
+    _set_extents(tx, path, tx.fs.data.write_bytes(bytes(region)), base=lo)
+    info = info.with_(size=max(info.size, end))
+    tx.put_info(path, info)
+    return info
+
+
+def truncate(tx: Tx, path: Path, size: int) -> Info:
+    """Cut the file to `size` bytes, or extend it with a hole."""
+    info = tx.require_file(path)
+    if size < info.size:
+        for start, e_end, extent in list(tx.extents(path, size)):
+            tx.delete_key(keys.extent_key(path, e_end))
+            if start < size:
+                tx.put_extent(path, size, extent.trimmed(0, size - start))
+    info = info.with_(size=size)
+    tx.put_info(path, info)
+    return info
+
+
+def read(tx: Tx, path: Path, offset: int = 0, size: int = -1) -> bytes | memoryview:
+    """Up to `size` bytes from `offset` (all the rest with size < 0); holes read as zeros.
+
+    A range inside one extent comes back as a memoryview of the cached chunk (no copy).
+    """
+    info = tx.require_file(path)
+    stop = info.size if size < 0 else min(info.size, offset + size)
+    if offset >= stop:
+        return b""
+    out = None
+    for start, e_end, extent in tx.extents(path, offset):
+        if start >= stop:
+            break
+        lo, hi = max(start, offset), min(e_end, stop)
+        piece = tx.fs.data.read_extent(extent)[lo - start:hi - start]
+        if out is None and lo == offset and hi == stop:
+            return piece
+        if out is None:
+            out = bytearray(stop - offset)
+        out[lo - offset:hi - offset] = piece
+    return bytes(out) if out is not None else bytes(stop - offset)
+
+
+def symlink(tx: Tx, path: Path, target: bytes | str, *, mtime_ns: int | None = None) -> Info:
+    """Create a symbolic link at `path` pointing at `target` (stored as is, never followed)."""
+    import os
+    raw = os.fsencode(target)
+    _check_new(tx, path, overwrite=False)
+    info = Info.symlink(raw, mtime_ns=mtime_ns)
+    tx.put_info(path, info)
+    return info
+
+
+def readlink(tx: Tx, path: Path) -> bytes:
+    info = tx.require(path)
+    if not info.is_symlink:
+        raise NotAFile(keys.show(path), info.kind.name.lower())
+    return info.target
+
+
+def set_attrs(tx: Tx, path: Path, *, mode: int | None = None, mtime_ns: int | None = None,
+              set_xattrs: dict[bytes, bytes] | None = None, remove_xattrs: Iterable[bytes] = ()) -> Info:
+    """chmod, touch, setxattr and removexattr in one: only the given changes apply."""
+    info = tx.require(path)
+    changes = {}
+    if mode is not None:
+        changes["mode"] = mode & 0o7777
+    if mtime_ns is not None:
+        changes["mtime_ns"] = mtime_ns
+    if set_xattrs or remove_xattrs:
+        xattrs = dict(info.xattrs)
+        xattrs.update(set_xattrs or {})
+        for name in remove_xattrs:
+            xattrs.pop(name, None)
+        changes["xattrs"] = tuple(sorted(xattrs.items()))
+    if changes:
+        info = info.with_(**changes)
+        tx.put_info(path, info)
+    return info
