@@ -58,6 +58,11 @@ def show(path: Path) -> str:
     return os.fsdecode(b"/".join(path))
 
 
+def show_bytes(path: str | bytes) -> bytes:
+    """A path prefix as bytes, without validation (for prefix matching only)."""
+    return (os.fsencode(path) if isinstance(path, str) else path).lstrip(b"/")
+
+
 def info_key(path: Path) -> bytes:
     return b"/" + b"/".join(path) + b"/" if path else b"/"
 
