@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from gotkv.blobs.ref import Ref
 from gotkv.nodestore import NodeStore
 from gotkv.root import Root
 
@@ -93,7 +92,7 @@ def _open_root(nodes: NodeStore, root: Root) -> list:
 def _expand(nodes: NodeStore, stack: list) -> None:
     """Replace the subtree at the top of `stack` by its children (or entries), in order."""
     level, _, ref_bytes = stack.pop()
-    node = nodes.load(Ref.from_bytes(ref_bytes))
+    node = nodes.load_child(ref_bytes)
     tag = _ENTRY if level == 0 else level - 1
     stack.extend((tag, k, v) for k, v in zip(reversed(node.keys), reversed(node.values)))
 

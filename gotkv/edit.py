@@ -127,10 +127,12 @@ class Batch:
         return not self.has_points(lo, hi)
 
     def has_points(self, lo: bytes | None, hi: bytes | None) -> bool:
-        """True if a put or delete lands in [lo, hi)."""
-        for _ in self.points.irange(lo, hi, inclusive=(True, False)):
-            return True
-        return False
+        """True if a put or delete lands in [lo, hi). O(log n), no iterator."""
+        points = self.points
+        i = 0 if lo is None else points.bisect_left(lo)
+        if i == len(points):
+            return False
+        return hi is None or points.keys()[i] < hi
 
     def points_in(self, lo: bytes | None, hi: bytes | None) -> list[tuple[bytes, bytes | None]]:
         return [(k, self.points[k]) for k in self.points.irange(lo, hi, inclusive=(True, False))]

@@ -42,7 +42,8 @@ class KV:
                  cache: LRU | None = None):
         self.params = params
         self.boundary = Boundary(params)
-        self.nodes = NodeStore(store, codec or Codec(), cache or NodeCache())
+        self.nodes = NodeStore(store, codec if codec is not None else Codec(),
+                               cache if cache is not None else NodeCache())
 
     @property
     def store(self) -> Store:

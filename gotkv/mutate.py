@@ -17,7 +17,6 @@ short resynchronisation run: O(changes x depth), never O(size).
 
 from __future__ import annotations
 
-from gotkv.blobs.ref import Ref
 from gotkv.builder import Builder
 from gotkv.edit import Batch, merge_edits
 from gotkv.node import Node
@@ -46,17 +45,40 @@ def _walk(nodes: NodeStore, b: Builder, batch: Batch, node: Node, lo: bytes | No
         if batch.covers(first, c_hi) and not batch.has_points(c_lo, first):
             continue  # a span deletes the whole child and no put lands in it
         if b.aligned(child_level) and not batch.touches(c_lo, c_hi):
-            b.add_subtree(child_level, first, values[i])
+            b.add_subtree(child_level, first, values[i], known=0 < i < last)
             continue
-        _walk(nodes, b, batch, nodes.load(Ref.from_bytes(values[i])), c_lo, c_hi)
+        _walk(nodes, b, batch, nodes.load_child(values[i]), c_lo, c_hi)
 
 
 def _merge_leaf(b: Builder, batch: Batch, node: Node, lo: bytes | None, hi: bytes | None) -> None:
-    """Feed the builder this leaf's entries merged with the batch's edits in [lo, hi)."""
-    entries = zip(node.keys, node.values)
+    """Feed the builder this leaf's entries merged with the batch's edits in [lo, hi).
+
+    Untouched entries other than the leaf's last go in bulk through add_known (they cannot
+    pass the hash test); edited entries and the old last entry get the full boundary test.
+    """
+    keys, values = node.keys, node.values
+    if not keys:
+        for k, v in batch.points_in(lo, hi):
+            if v is not None:
+                b.add(k, v)
+        return
     points = batch.points_in(lo, hi)
     spans = batch.spans_in(lo, hi)
-    if points or spans:
-        entries = merge_edits(entries, points, spans)
-    for k, v in entries:
+    if not points and not spans:
+        b.add_known(keys[:-1], values[:-1])
+        b.add(keys[-1], values[-1])
+        return
+    edited = {k for k, _ in points}
+    last = keys[-1]
+    run_k: list[bytes] = []
+    run_v: list[bytes] = []
+    for k, v in merge_edits(zip(keys, values), points, spans):
+        if k not in edited and k != last:
+            run_k.append(k)
+            run_v.append(v)
+            continue
+        if run_k:
+            b.add_known(run_k, run_v)
+            run_k, run_v = [], []
         b.add(k, v)
+    b.add_known(run_k, run_v)

@@ -36,6 +36,14 @@ class NodeStore:
             self.cache.put(ref.cid, node)
         return node
 
+    def load_child(self, ref_bytes: bytes) -> Node:
+        """load() for a ref in an index node's value, skipping Ref construction on a cache hit."""
+        node = self.cache.get(ref_bytes[:32])
+        if node is not None:
+            self.loads += 1
+            return node
+        return self.load(Ref.from_bytes(ref_bytes))
+
     def save(self, node: Node) -> Ref:
         """Encode, seal and post a node; return its ref."""
         ref, stored = self.codec.encode(encode(node))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from gotkv.edit import Batch, Span, merge_edits
-from gotkv.kv import KV, _MISSING
+from gotkv.kv import KV
 from gotkv.root import Root
 
 

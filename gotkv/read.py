@@ -9,7 +9,6 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from typing import Iterator
 
-from gotkv.blobs.ref import Ref
 from gotkv.edit import Span
 from gotkv.nodestore import NodeStore
 from gotkv.root import Root
@@ -24,7 +23,7 @@ def get(nodes: NodeStore, root: Root, key: bytes, default=_MISSING):
         i = bisect_right(node.keys, key) - 1
         if i < 0:
             return default
-        node = nodes.load(Ref.from_bytes(node.values[i]))
+        node = nodes.load_child(node.values[i])
     i = bisect_left(node.keys, key)
     if i < len(node.keys) and node.keys[i] == key:
         return node.values[i]
@@ -55,7 +54,7 @@ def _forward(nodes: NodeStore, node, lo, hi) -> Iterator[tuple[bytes, bytes]]:
         return
     i, j = _child_range(keys, lo, hi)
     for c in range(i, j):
-        yield from _forward(nodes, nodes.load(Ref.from_bytes(values[c])), lo, hi)
+        yield from _forward(nodes, nodes.load_child(values[c]), lo, hi)
 
 
 def _backward(nodes: NodeStore, node, lo, hi) -> Iterator[tuple[bytes, bytes]]:
@@ -68,4 +67,4 @@ def _backward(nodes: NodeStore, node, lo, hi) -> Iterator[tuple[bytes, bytes]]:
         return
     i, j = _child_range(keys, lo, hi)
     for c in range(j - 1, i - 1, -1):
-        yield from _backward(nodes, nodes.load(Ref.from_bytes(values[c])), lo, hi)
+        yield from _backward(nodes, nodes.load_child(values[c]), lo, hi)
