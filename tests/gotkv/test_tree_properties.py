@@ -8,6 +8,9 @@
 - check_tree passes on every tree produced.
 """
 
+import random
+
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sortedcontainers import SortedDict
 
@@ -126,3 +129,18 @@ def test_params_change_the_tree():
     other = Params(salt=bytes(32), target_node_size=256, max_node_size=1024)
     b = make_kv(other).build([(b"%05d" % i, b"v") for i in range(500)])
     assert a != b
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_inserts_into_capped_leaves_match_fresh_build(shape):
+    """Insert one entry into each leaf of a tree whose leaves end at the size cap: the
+    re-fed untouched entries must then be cut by the cap exactly where a fresh build cuts."""
+    kv = make_kv(shape)
+    model = SortedDict((b"%06d" % (i * 10), bytes(40)) for i in range(2000))
+    root = kv.build(model.items())
+    rnd = random.Random(5)
+    for _ in range(40):
+        k = b"%06d" % (rnd.randrange(20000) * 10 + 5)
+        model[k] = bytes(rnd.randrange(60))
+        root = kv.put(root, k, model[k])
+        assert root == kv.build(model.items())
