@@ -1,0 +1,68 @@
+"""Repository errors: one line each, saying what is wrong and what to do."""
+
+from __future__ import annotations
+
+from gotkv.errors import GotError, InvalidInput, NotFound
+
+
+class RepoNotFound(NotFound):
+    def __init__(self, path):
+        super().__init__(f"not a got repository (or any parent up to /): {path}; run `got init`")
+
+
+class RepoExists(GotError):
+    exit_code = 2
+
+    def __init__(self, path):
+        super().__init__(f"a got repository already exists at {path}")
+
+
+class RefNotFound(NotFound):
+    def __init__(self, spec: str):
+        super().__init__(f"unknown revision {spec!r}; see `got log` and `got branch`")
+        self.spec = spec
+
+
+class AmbiguousRef(InvalidInput):
+    def __init__(self, spec: str, count: int):
+        super().__init__(f"short id {spec!r} matches {count} commits; give more digits")
+
+
+class BranchMoved(GotError):
+    """A compare-and-swap on a ref lost: another process moved it first."""
+
+    exit_code = 3
+
+    def __init__(self, name: str):
+        super().__init__(f"{name} was updated by another process at the same time; nothing was lost, retry")
+        self.name = name
+
+
+class BranchExists(GotError):
+    exit_code = 2
+
+    def __init__(self, name: str):
+        super().__init__(f"{name} already exists")
+
+
+class DirtyWorkingCopy(GotError):
+    exit_code = 2
+
+    def __init__(self, paths: list[str]):
+        shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+        super().__init__(f"uncommitted changes would be overwritten: {shown}; commit them or use --force")
+        self.paths = paths
+
+
+class NothingToCommit(GotError):
+    exit_code = 1
+
+    def __init__(self):
+        super().__init__("nothing to commit, working tree clean")
+
+
+class RepoLocked(GotError):
+    exit_code = 3
+
+    def __init__(self, what: str):
+        super().__init__(what)

@@ -1,0 +1,88 @@
+""".gotignore: which working-directory paths a commit leaves out.
+
+One pattern per line, `#` comments, gitignore's common forms: `name` matches that name at
+any depth, `/name` only at the top, `dir/` only directories, `*`, `?` and `[...]` globs within
+a component, `**` across components, and `!pattern` re-includes. `.got/` is always ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+
+class Ignore:
+    def __init__(self, lines: list[str]):
+        self._rules: list[tuple[re.Pattern, bool, bool]] = []  # (regex, dir_only, negate)
+        for raw in lines:
+            line = raw.rstrip("\n").rstrip()
+            if not line or line.startswith("#"):
+                continue
+            negate = line.startswith("!")
+            if negate:
+                line = line[1:]
+            dir_only = line.endswith("/")
+            line = line.strip("/") if dir_only else line
+            anchored = line.startswith("/") or "/" in line
+            line = line.lstrip("/")
+            self._rules.append((_compile(line, anchored), dir_only, negate))
+
+    @classmethod
+    def load(cls, workdir: Path) -> Ignore:
+        path = workdir / ".gotignore"
+        try:
+            return cls(path.read_text(errors="surrogateescape").splitlines())
+        except FileNotFoundError:
+            return cls([])
+
+    def ignored(self, relpath: str, is_dir: bool) -> bool:
+        """True if `relpath` ('a/b/c', no leading slash) is excluded."""
+        if relpath == ".got" or relpath.startswith(".got/"):
+            return True
+        result = False
+        for regex, dir_only, negate in self._rules:
+            if dir_only and not is_dir:
+                continue
+            if regex.match(relpath):
+                result = not negate
+        return result
+
+
+def _glob(piece: str) -> str:
+    """One `**`-free stretch of a pattern as a regex where `*` stays within a component."""
+    out = []
+    i = 0
+    while i < len(piece):
+        c = piece[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            j = piece.find("]", i + 1)
+            if j < 0:
+                out.append(re.escape(c))
+            else:
+                body = piece[i + 1:j]
+                out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+                i = j
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+def _compile(pattern: str, anchored: bool) -> re.Pattern:
+    """gitignore's `**`: `a/**/b` spans zero or more directories, `**/x` any depth, `a/**` all below."""
+    body = pattern.replace("/**/", "\0MID\0")
+    if body.startswith("**/"):
+        body = "\0LEAD\0" + body[3:]
+    if body.endswith("/**"):
+        body = body[:-3] + "\0TAIL\0"
+    regex = "".join(
+        {"MID": "/(?:.*/)?", "LEAD": "(?:.*/)?", "TAIL": "/.*"}.get(part, None) or _glob(part.replace("**", "*"))
+        if part else ""
+        for part in body.split("\0")
+    )
+    prefix = "" if anchored else r"(?:.*/)?"
+    return re.compile(f"(?s:{prefix}{regex})\\Z")

@@ -1,0 +1,147 @@
+"""gc, fsck and stats: looking after a repository's blobs.
+
+gc is mark-and-sweep: mark every blob reachable from every branch, tag, detached HEAD and
+working root (commits, tree nodes, data chunks) plus what the stat cache may reuse; sweep
+the rest, then compact packs. It holds the repo's lock exclusively, so it waits for writers
+(which hold it shared from their first post until their ref is published) and none starts
+meanwhile: a blob a concurrent commit is writing is never swept.
+
+fsck walks the same graph and checks every commit, every tree (gotkv check_tree: hashes,
+tags, ordering, content-defined boundaries) and that every data blob exists; with read_data
+it also decodes every data blob and verifies every stored blob's hash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from gotfs import keys
+from gotfs.cafs import CAFS
+from gotfs.extent import Extent
+from gotfs.info import Info
+from gotkv.blobs.codec import content_id
+from gotkv.blobs.ref import Ref
+from gotkv.errors import GotError
+from gotkv.root import Root
+
+
+def extent_refs(key: bytes, value: bytes) -> Iterator[Ref]:
+    """The data blob an extent entry points at (the value_refs hook for gotkv walks)."""
+    if keys.is_extent_key(key):
+        yield Extent.from_bytes(value).ref
+
+
+def _tips(repo) -> list[Ref]:
+    tips = list(repo.branches().values()) + list(repo.tags().values())
+    head = repo.refs.get("HEAD")
+    if head and not head.startswith("ref: "):
+        tips.append(Ref.parse(head))
+    return tips
+
+
+def _history(repo) -> tuple[set[bytes], list[Root]]:
+    """Content ids of every reachable commit, and the roots they (and working roots) hold."""
+    commits: set[bytes] = set()
+    roots: list[Root] = []
+    stack = _tips(repo)
+    while stack:
+        ref = stack.pop()
+        if ref.cid in commits:
+            continue
+        commits.add(ref.cid)
+        c = repo.read_commit(ref)
+        roots.append(c.root)
+        stack.extend(c.parents)
+    for value in repo.refs.list("work/").values():
+        roots.append(Root.parse(value))
+    return commits, roots
+
+
+def gc(repo, *, dry_run: bool = False) -> dict[str, int]:
+    """Delete unreachable blobs and compact packs; return counts."""
+    with repo.exclusive():
+        commits, roots = _history(repo)
+        live = commits | repo.fs.kv.reachable(roots, extent_refs)
+        wc = repo.workcopy()
+        try:
+            live |= wc.referenced_cids()
+        finally:
+            wc.close()
+        every = set(repo.store.list())
+        dead = every - live
+        deleted = 0 if dry_run else repo.store.delete(dead)
+        freed = 0 if dry_run else repo.store.compact()
+    return {"blobs": len(every), "live": len(every & live), "deleted": deleted,
+            "unreachable": len(dead), "bytes_freed": freed}
+
+
+@dataclass
+class FsckReport:
+    commits: int = 0
+    trees: int = 0
+    entries: int = 0
+    data_blobs: int = 0
+    blobs_verified: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def fsck(repo, *, read_data: bool = False) -> FsckReport:
+    """Check every reachable commit and tree, and (read_data) every blob's bytes."""
+    report = FsckReport()
+    try:
+        commits, roots = _history(repo)
+    except GotError as e:
+        report.problems.append(f"history: {e}")
+        return report
+    report.commits = len(commits)
+    data: set[Ref] = set()
+    for root in {r.to_bytes(): r for r in roots}.values():
+        try:
+            report.entries += repo.fs.kv.check(root)
+            report.trees += 1
+            for k, v in repo.fs.kv.iterate(root):
+                data.update(extent_refs(k, v))
+        except GotError as e:
+            report.problems.append(f"tree {root.ref.short()}: {e}")
+    report.data_blobs = len(data)
+    present = repo.store.exists(r.cid for r in data)
+    for ref in data:
+        if ref.cid not in present:
+            report.problems.append(f"data blob {ref.short()} is missing")
+        elif read_data:
+            try:
+                repo.fs.data.codec.decode(ref, repo.store.get(ref.cid))
+            except GotError as e:
+                report.problems.append(str(e))
+    if read_data:
+        for cid in repo.store.list():
+            if content_id(repo.store.get(cid)) != cid:
+                report.problems.append(f"stored blob {cid.hex()[:12]} does not match its id")
+            report.blobs_verified += 1
+    return report
+
+
+def stats(repo) -> dict[str, float]:
+    """Logical size of HEAD, stored size, dedup ratio and blob counts."""
+    head = CAFS(repo.fs).stats(repo.head_root()) if repo.head() else {"bytes": 0, "files": 0}
+    store = repo.store.stats()
+    history_bytes = 0
+    _, roots = _history(repo)
+    seen = set()
+    for root in roots:
+        if root.ref.cid not in seen:
+            seen.add(root.ref.cid)
+            history_bytes += sum(_file_size(v) for k, v in repo.fs.kv.iterate(root) if not keys.is_extent_key(k))
+    return {"head_files": head["files"], "head_bytes": head["bytes"], "history_bytes": history_bytes,
+            "blobs": store["blobs"], "stored_bytes": store["live_bytes"], "pack_bytes": store["pack_bytes"],
+            "dedup_ratio": history_bytes / store["live_bytes"] if store["live_bytes"] else 1.0}
+
+
+def _file_size(info_bytes: bytes) -> int:
+    info = Info.from_bytes(info_bytes)
+    return info.size if info.is_file else 0

@@ -1,0 +1,96 @@
+"""Refs: branches, tags, HEAD and working roots, in SQLite, updated by compare-and-swap.
+
+Names: `heads/<branch>` and `tags/<tag>` hold a commit ref (hex); `HEAD` holds
+`ref: heads/<branch>` or a commit ref (detached); `work/<branch>` holds the working root of a
+read-write mount. Every update is one IMMEDIATE transaction that checks the old value first,
+so two processes committing to one branch can never overwrite each other (BranchMoved), and
+synchronous=FULL makes a returned update durable. The `commits` table maps content-id hex to
+full refs, so short ids resolve like git's.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from gotfs.repo.errors import AmbiguousRef, BranchMoved
+from gotkv.blobs.ref import Ref
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS refs(name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS commits(id TEXT PRIMARY KEY, ref TEXT NOT NULL);
+"""
+
+
+class Refs:
+    """Named refs with atomic compare-and-swap, shared safely between processes."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._local = threading.local()
+        self._db().executescript(_SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            self._local.conn = conn
+        return conn
+
+    def get(self, name: str) -> str | None:
+        row = self._db().execute("SELECT value FROM refs WHERE name=?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def list(self, prefix: str = "") -> dict[str, str]:
+        rows = self._db().execute("SELECT name, value FROM refs WHERE name >= ? AND name < ? ORDER BY name",
+                                  (prefix, prefix + "\U0010ffff"))
+        return dict(rows)
+
+    def cas(self, name: str, old: str | None, new: str | None) -> None:
+        """Set `name` from `old` to `new` (None: absent), or raise BranchMoved."""
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute("SELECT value FROM refs WHERE name=?", (name,)).fetchone()
+            if (row[0] if row else None) != old:
+                raise BranchMoved(name)
+            if new is None:
+                db.execute("DELETE FROM refs WHERE name=?", (name,))
+            else:
+                db.execute("INSERT OR REPLACE INTO refs VALUES (?, ?)", (name, new))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def set(self, name: str, value: str | None) -> None:
+        """Unconditional update (HEAD, working roots)."""
+        db = self._db()
+        if value is None:
+            db.execute("DELETE FROM refs WHERE name=?", (name,))
+        else:
+            db.execute("INSERT OR REPLACE INTO refs VALUES (?, ?)", (name, value))
+
+    def index_commit(self, ref: Ref) -> None:
+        self._db().execute("INSERT OR IGNORE INTO commits VALUES (?, ?)", (ref.cid.hex(), str(ref)))
+
+    def find_commits(self, prefix: str) -> list[Ref]:
+        """Commits whose id starts with `prefix` (hex)."""
+        rows = self._db().execute("SELECT ref FROM commits WHERE id >= ? AND id < ? LIMIT 2",
+                                  (prefix, prefix + "g")).fetchall()
+        return [Ref.parse(r[0]) for r in rows]
+
+    def resolve_prefix(self, prefix: str) -> Ref | None:
+        found = self.find_commits(prefix)
+        if len(found) > 1:
+            raise AmbiguousRef(prefix, len(found))
+        return found[0] if found else None
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

@@ -1,0 +1,391 @@
+"""Repo: a got repository embedded in `.got/` beside a working directory.
+
+    .got/config.json   format, tree-shape salt, encryption secret (never leaves this machine)
+    .got/store/        the LocalStore (packs + SQLite index) holding every blob
+    .got/refs.sqlite   branches, tags, HEAD, working roots (Refs, compare-and-swap)
+    .got/workcopy.sqlite  the stat cache of the working directory
+    .got/lock          flock: writers hold it shared while they post and publish, gc exclusive
+
+Publishing order is what makes crashes harmless: blobs are posted, the store is flushed
+(durable), and only then is a ref moved by compare-and-swap. A process killed at any point
+leaves every ref at a complete commit, old or new.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from gotfs.fs import FS
+from gotfs.repo.commit import Commit, commit_id
+from gotfs.repo.errors import (BranchExists, BranchMoved, RefNotFound, RepoExists, RepoLocked,
+                               RepoNotFound)
+from gotfs.repo.refs import Refs
+from gotkv.blobs.local import LocalStore
+from gotkv.blobs.ref import Ref
+from gotkv.errors import InvalidInput, InvalidRef
+from gotkv.params import Params
+from gotkv.root import Root
+
+DOT = ".got"
+DEFAULT_BRANCH = "main"
+_BRANCH_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    salt: bytes
+    secret: bytes | None
+    target_node_size: int = 8192
+    max_node_size: int = 65536
+
+    def to_json(self) -> str:
+        return json.dumps({"format": 1, "salt": self.salt.hex(),
+                           "secret": self.secret.hex() if self.secret else None,
+                           "target_node_size": self.target_node_size,
+                           "max_node_size": self.max_node_size}, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> Config:
+        doc = json.loads(text)
+        return cls(bytes.fromhex(doc["salt"]), bytes.fromhex(doc["secret"]) if doc["secret"] else None,
+                   doc["target_node_size"], doc["max_node_size"])
+
+
+def check_ref_name(name: str, what: str = "branch") -> str:
+    if (not name or name.startswith(("-", "/", ".")) or name.endswith(("/", ".lock")) or ".." in name
+            or "//" in name or not set(name) <= _BRANCH_CHARS or name == "HEAD"):
+        raise InvalidInput(f"invalid {what} name {name!r} (letters, digits, - _ . / only)")
+    return name
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class Repo:
+    """Commits, branches, tags and working roots over one LocalStore."""
+
+    def __init__(self, workdir: Path, config: Config):
+        self.workdir = workdir
+        self.dot = workdir / DOT
+        self.config = config
+        self.store = LocalStore(self.dot / "store")
+        params = Params(config.salt, config.target_node_size, config.max_node_size)
+        self.fs = FS(self.store, secret=config.secret, params=params)
+        self.refs = Refs(self.dot / "refs.sqlite")
+        self._lock_fd: int | None = None
+
+    # -- opening -----------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, workdir: str | os.PathLike, *, encrypt: bool = True, branch: str = DEFAULT_BRANCH) -> Repo:
+        """Create `.got/` in `workdir` with a fresh secret; HEAD points at an unborn branch."""
+        workdir = Path(workdir).absolute()
+        dot = workdir / DOT
+        if (dot / "config.json").exists():
+            raise RepoExists(dot)
+        dot.mkdir(parents=True, exist_ok=True)
+        config = Config(secrets.token_bytes(32), secrets.token_bytes(32) if encrypt else None)
+        _write_atomic(dot / "config.json", config.to_json())
+        os.chmod(dot / "config.json", 0o600)
+        repo = cls(workdir, config)
+        repo.refs.set("HEAD", f"ref: heads/{check_ref_name(branch)}")
+        return repo
+
+    @classmethod
+    def open(cls, start: str | os.PathLike = ".") -> Repo:
+        """The repo whose `.got/` is in `start` or its nearest ancestor."""
+        here = Path(start).absolute()
+        for d in (here, *here.parents):
+            cfg = d / DOT / "config.json"
+            if cfg.exists():
+                try:
+                    return cls(d, Config.from_json(cfg.read_text()))
+                except (ValueError, KeyError) as e:
+                    raise RepoNotFound(f"{cfg} is unreadable ({e})") from None
+        raise RepoNotFound(here)
+
+    def close(self) -> None:
+        self.store.close()
+        self.refs.close()
+
+    def __enter__(self) -> Repo:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- locking -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Held (shared) while blobs are posted and published, so gc never sweeps them."""
+        fd = os.open(self.dot / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def exclusive(self, timeout: float = 30.0) -> Iterator[None]:
+        """Held by gc: waits for writers to finish, and keeps new ones out."""
+        fd = os.open(self.dot / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise RepoLocked("another got process is writing to this repository; try again") from None
+                    time.sleep(0.05)
+            yield
+        finally:
+            os.close(fd)
+
+    # -- commits -----------------------------------------------------------------------
+
+    def read_commit(self, ref: Ref) -> Commit:
+        return Commit.from_bytes(self.fs.kv.nodes.codec.decode(ref, self.store.get(ref.cid)))
+
+    def _post_commit(self, commit: Commit) -> Ref:
+        ref, stored = self.fs.kv.nodes.codec.encode(commit.to_bytes())
+        self.store.post(stored)
+        return ref
+
+    def head_branch(self) -> str | None:
+        """The branch HEAD is on, or None when detached."""
+        head = self.refs.get("HEAD") or f"ref: heads/{DEFAULT_BRANCH}"
+        return head[len("ref: heads/"):] if head.startswith("ref: heads/") else None
+
+    def head(self) -> Ref | None:
+        """The commit HEAD points at, or None on an unborn branch."""
+        branch = self.head_branch()
+        value = self.refs.get(f"heads/{branch}") if branch else self.refs.get("HEAD")
+        return Ref.parse(value) if value else None
+
+    def head_root(self) -> Root:
+        head = self.head()
+        return self.read_commit(head).root if head else self.fs.new()
+
+    def commit(self, root: Root, message: str, *, author: str = "got", branch: str | None = None,
+               time_ns: int | None = None, retries: int = 5) -> Ref:
+        """Record `root` as a new commit on `branch` (default: HEAD's) and move it there.
+
+        The move is a compare-and-swap: if another process commits to the branch in between,
+        this commit is re-parented on the new head and tried again, so neither is lost.
+        """
+        branch = branch or self.head_branch()
+        name = f"heads/{check_ref_name(branch)}" if branch else "HEAD"
+        with self.writing():
+            for _ in range(retries + 1):
+                old = self.refs.get(name)
+                parents = (Ref.parse(old),) if old else ()
+                commit = Commit(root, parents, author, time_ns or time.time_ns(), message)
+                ref = self._post_commit(commit)
+                self.store.flush()
+                self.refs.index_commit(ref)
+                try:
+                    self.refs.cas(name, old, str(ref))
+                    return ref
+                except BranchMoved:
+                    continue
+        raise BranchMoved(name)
+
+    def resolve(self, spec: str) -> Ref:
+        """A commit from `HEAD`, a branch, a tag, an id or unique id prefix, with `~N` / `^`."""
+        base, steps = _split_ancestry(spec)
+        ref = self._resolve_name(base)
+        for _ in range(steps):
+            parents = self.read_commit(ref).parents
+            if not parents:
+                raise RefNotFound(spec)
+            ref = parents[0]
+        return ref
+
+    def _resolve_name(self, name: str) -> Ref:
+        if name in ("HEAD", "@"):
+            head = self.head()
+            if head is None:
+                raise RefNotFound("HEAD (no commits yet)")
+            return head
+        for full in (name, f"heads/{name}", f"tags/{name}"):
+            if full.startswith(("heads/", "tags/")):
+                value = self.refs.get(full)
+                if value:
+                    return Ref.parse(value)
+        text = name.lower()
+        if len(text) >= 4 and all(c in "0123456789abcdef" for c in text):
+            if len(text) in (64, 128):
+                try:
+                    ref = Ref.parse(text) if len(text) == 128 else self.refs.resolve_prefix(text)
+                except InvalidRef:
+                    ref = None
+                if ref is not None:
+                    return ref
+            found = self.refs.resolve_prefix(text)
+            if found is not None:
+                return found
+        raise RefNotFound(name)
+
+    def root_of(self, spec: str) -> Root:
+        return self.read_commit(self.resolve(spec)).root
+
+    def log(self, start: str = "HEAD") -> Iterator[tuple[Ref, Commit]]:
+        """Commits reachable from `start`, newest first (by time, then id), each once."""
+        import heapq
+        try:
+            first = self.resolve(start)
+        except RefNotFound:
+            if start == "HEAD" and self.head() is None:
+                return
+            raise
+        seen = {first.cid}
+        heap = [(-self.read_commit(first).time_ns, commit_id(first), first)]
+        while heap:
+            _, _, ref = heapq.heappop(heap)
+            commit = self.read_commit(ref)
+            yield ref, commit
+            for p in commit.parents:
+                if p.cid not in seen:
+                    seen.add(p.cid)
+                    heapq.heappush(heap, (-self.read_commit(p).time_ns, commit_id(p), p))
+
+    # -- branches and tags -------------------------------------------------------------
+
+    def branches(self) -> dict[str, Ref]:
+        return {k[len("heads/"):]: Ref.parse(v) for k, v in self.refs.list("heads/").items()}
+
+    def tags(self) -> dict[str, Ref]:
+        return {k[len("tags/"):]: Ref.parse(v) for k, v in self.refs.list("tags/").items()}
+
+    def create_branch(self, name: str, at: str = "HEAD") -> Ref:
+        ref = self.resolve(at)
+        try:
+            self.refs.cas(f"heads/{check_ref_name(name)}", None, str(ref))
+        except BranchMoved:
+            raise BranchExists(f"branch {name!r}") from None
+        return ref
+
+    def delete_branch(self, name: str) -> None:
+        if name == self.head_branch():
+            raise InvalidInput(f"cannot delete branch {name!r}: HEAD is on it; switch first")
+        value = self.refs.get(f"heads/{name}")
+        if value is None:
+            raise RefNotFound(name)
+        self.refs.cas(f"heads/{name}", value, None)
+
+    def create_tag(self, name: str, at: str = "HEAD") -> Ref:
+        ref = self.resolve(at)
+        try:
+            self.refs.cas(f"tags/{check_ref_name(name, 'tag')}", None, str(ref))
+        except BranchMoved:
+            raise BranchExists(f"tag {name!r}") from None
+        return ref
+
+    def delete_tag(self, name: str) -> None:
+        value = self.refs.get(f"tags/{name}")
+        if value is None:
+            raise RefNotFound(name)
+        self.refs.cas(f"tags/{name}", value, None)
+
+    def set_head(self, branch: str | None, detached: Ref | None = None) -> None:
+        self.refs.set("HEAD", f"ref: heads/{branch}" if branch else str(detached))
+
+    # -- the working directory ---------------------------------------------------------
+
+    def workcopy(self):
+        from gotfs.repo.workcopy import WorkCopy
+        return WorkCopy(self)
+
+    def status(self):
+        """Changes in the working directory against HEAD."""
+        wc = self.workcopy()
+        try:
+            return wc.status(self.head_root())
+        finally:
+            wc.close()
+
+    def snapshot(self, progress=None) -> Root:
+        """The working directory as a root (changed files' data is stored, nothing published)."""
+        wc = self.workcopy()
+        try:
+            with self.writing():
+                return wc.snapshot(progress)
+        finally:
+            wc.close()
+
+    def checkout(self, spec: str, *, force: bool = False, paths: list[str] | None = None):
+        """Switch the working directory (and HEAD) to `spec`, or restore `paths` from it.
+
+        A branch name puts HEAD on that branch; anything else detaches HEAD. Refuses to
+        overwrite uncommitted changes unless force. Returns the list of changed paths.
+        """
+        target_ref = self.resolve(spec)
+        target = self.read_commit(target_ref).root
+        wc = self.workcopy()
+        try:
+            changes = wc.checkout(self.head_root(), target, force=force, paths=paths)
+        finally:
+            wc.close()
+        if not paths:
+            if spec in self.branches():
+                self.set_head(spec)
+            elif spec.startswith("heads/") and spec[6:] in self.branches():
+                self.set_head(spec[6:])
+            else:
+                self.set_head(None, detached=target_ref)
+        return changes
+
+    # -- working roots (read-write mounts) ----------------------------------------------
+
+    def working_root(self, branch: str) -> Root | None:
+        value = self.refs.get(f"work/{branch}")
+        return Root.parse(value) if value else None
+
+    def publish_working_root(self, branch: str, root: Root) -> None:
+        """Durably record a mount's latest root: flush the store first, then the ref."""
+        self.store.flush()
+        self.refs.set(f"work/{branch}", str(root))
+
+    def clear_working_root(self, branch: str) -> None:
+        self.refs.set(f"work/{branch}", None)
+
+
+def _split_ancestry(spec: str) -> tuple[str, int]:
+    """'main~2^' -> ('main', 3)."""
+    steps = 0
+    base = spec
+    while base and base[-1] in "^~0123456789":
+        if base.endswith("^"):
+            steps += 1
+            base = base[:-1]
+            continue
+        i = len(base)
+        while i and base[i - 1].isdigit():
+            i -= 1
+        if i and base[i - 1] == "~":
+            steps += int(base[i:] or 1)
+            base = base[:i - 1]
+            continue
+        if base.endswith("~"):
+            steps += 1
+            base = base[:-1]
+            continue
+        break
+    return base, steps

@@ -1,0 +1,345 @@
+"""WorkCopy: the working directory against the repo — snapshot, status, checkout.
+
+The stat cache (SQLite, `.got/workcopy.sqlite`) remembers, per path, the file's stat
+signature (size, mtime, ctime, inode, mode), the BLAKE3 of its content, and the gotfs entries
+(Info + extents) it was stored as. A file whose signature is unchanged is neither read nor
+re-chunked: a no-change commit of 100k files is a directory scan plus a tree build.
+Signatures of files modified in the last two seconds are not trusted ("racily clean", as in
+git): a later write within the same timestamp tick could otherwise go unnoticed.
+
+Commits do not record mtimes or xattrs (like git), so checking out a tree and committing it
+again gives the same root.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat as st
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import blake3
+
+from gotfs import keys
+from gotfs.diff import ADDED, MODIFIED, REMOVED, diff as fs_diff
+from gotfs.dirs import walk
+from gotfs.extent import Extent
+from gotfs.info import Info
+from gotfs.repo.errors import DirtyWorkingCopy
+from gotfs.repo.ignore import Ignore
+from gotfs.repo.materialize import Materializer
+from gotfs.tx import Tx
+from gotkv.root import Root
+
+RACY_NS = 2_000_000_000
+_SCHEMA = "CREATE TABLE IF NOT EXISTS files(path BLOB PRIMARY KEY, sig BLOB, hash BLOB, entries BLOB)"
+
+
+@dataclass(slots=True)
+class HostEntry:
+    """One path found in the working directory."""
+
+    path: keys.Path
+    stat: os.stat_result
+    target: bytes = b""
+
+    @property
+    def is_dir(self) -> bool:
+        return st.S_ISDIR(self.stat.st_mode)
+
+    @property
+    def is_file(self) -> bool:
+        return st.S_ISREG(self.stat.st_mode)
+
+    def info(self, size: int | None = None) -> Info:
+        mode = st.S_IMODE(self.stat.st_mode)
+        if self.is_dir:
+            return Info.dir(mode)
+        if self.is_file:
+            return Info.file(mode, self.stat.st_size if size is None else size)
+        return Info.symlink(self.target)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    path: str
+    kind: str  # added / removed / modified
+
+
+def signature(s: os.stat_result) -> bytes:
+    return b"%d:%d:%d:%d:%d" % (s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino, s.st_mode)
+
+
+def _encode_entries(info: Info, extents: list[tuple[int, Extent]]) -> bytes:
+    parts = [len(extents).to_bytes(4, "little")]
+    for end, e in extents:
+        raw = e.to_bytes()
+        parts += [end.to_bytes(8, "little"), len(raw).to_bytes(1, "little"), raw]
+    return b"".join(parts) + info.to_bytes()
+
+
+def _decode_entries(blob: bytes) -> tuple[Info, list[tuple[int, Extent]]]:
+    n = int.from_bytes(blob[:4], "little")
+    o = 4
+    extents = []
+    for _ in range(n):
+        end = int.from_bytes(blob[o:o + 8], "little")
+        size = blob[o + 8]
+        extents.append((end, Extent.from_bytes(blob[o + 9:o + 9 + size])))
+        o += 9 + size
+    return Info.from_bytes(blob[o:]), extents
+
+
+class _HashingReader:
+    """A file reader that hashes what passes through, so content is read only once."""
+
+    def __init__(self, path: Path):
+        self.f = open(path, "rb", buffering=0)
+        self.hash = blake3.blake3()
+
+    def readinto(self, buf) -> int:
+        n = self.f.readinto(buf)
+        if n:
+            self.hash.update(memoryview(buf)[:n])
+        return n
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class WorkCopy:
+    """The working directory of a Repo."""
+
+    def __init__(self, repo):
+        self.repo = repo
+        self.fs = repo.fs
+        self.root = repo.workdir
+        self.db = sqlite3.connect(repo.dot / "workcopy.sqlite", timeout=60, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(_SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- scanning ----------------------------------------------------------------------
+
+    def scan(self, under: keys.Path = ()) -> Iterator[HostEntry]:
+        """Every path below the working directory that a commit would record, unordered."""
+        ignore = Ignore.load(self.root)
+        stack = [under]
+        while stack:
+            rel = stack.pop()
+            host = self.root.joinpath(*[os.fsdecode(p) for p in rel]) if rel else self.root
+            with os.scandir(host) as it:
+                for d in it:
+                    name = os.fsencode(d.name)
+                    path = rel + (name,)
+                    s = d.stat(follow_symlinks=False)
+                    is_dir = st.S_ISDIR(s.st_mode)
+                    if ignore.ignored(os.fsdecode(b"/".join(path)), is_dir):
+                        continue
+                    if is_dir:
+                        yield HostEntry(path, s)
+                        stack.append(path)
+                    elif st.S_ISREG(s.st_mode):
+                        yield HostEntry(path, s)
+                    elif st.S_ISLNK(s.st_mode):
+                        yield HostEntry(path, s, os.fsencode(os.readlink(d.path)))
+
+    def host_path(self, path: keys.Path) -> Path:
+        return self.root.joinpath(*[os.fsdecode(p) for p in path])
+
+    def _cached(self) -> dict[bytes, tuple[bytes | None, bytes, bytes]]:
+        return {row[0]: row[1:] for row in self.db.execute("SELECT path, sig, hash, entries FROM files")}
+
+    def _remember(self, rows: list[tuple[bytes, bytes | None, bytes, bytes]]) -> None:
+        self.db.execute("BEGIN")
+        self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?)", rows)
+        self.db.execute("COMMIT")
+
+    def _trusted_sig(self, s: os.stat_result, now_ns: int) -> bytes | None:
+        return None if now_ns - s.st_mtime_ns < RACY_NS else signature(s)
+
+    # -- snapshot ----------------------------------------------------------------------
+
+    def snapshot(self, progress: Callable[[int, int], None] | None = None) -> Root:
+        """The working directory as a filesystem root (data of changed files is stored)."""
+        now = time.time_ns()
+        cache = self._cached()
+        entries: list[tuple[bytes, bytes]] = [(keys.info_key(()), Info.dir(0o755).to_bytes())]
+        to_write: list[HostEntry] = []
+        for e in self.scan():
+            if not e.is_file:
+                entries.append((keys.info_key(e.path), e.info().to_bytes()))
+                continue
+            raw = b"/".join(e.path)
+            row = cache.get(raw)
+            if row is not None and row[0] is not None and row[0] == signature(e.stat):
+                info, extents = _decode_entries(row[2])
+                self._add_file(entries, e.path, info, extents)
+            else:
+                to_write.append(e)
+        rows = []
+        readers: dict[bytes, _HashingReader] = {}
+        done_bytes = 0
+
+        def opener(e: HostEntry):
+            return lambda: readers.setdefault(b"/".join(e.path), _HashingReader(self.host_path(e.path)))
+
+        sources = ((e, opener(e)) for e in to_write)
+        for n, w in enumerate(self.fs.data.write_many(sources), 1):
+            e = w.tag
+            info = e.info(w.size)
+            self._add_file(entries, e.path, info, w.extents)
+            raw = b"/".join(e.path)
+            reader = readers.pop(raw)
+            rows.append((raw, self._trusted_sig(e.stat, now), reader.hash.digest(), _encode_entries(info, w.extents)))
+            done_bytes += w.size
+            if progress:
+                progress(n, done_bytes)
+        entries.sort()
+        root = self.fs.kv.build(entries)
+        self._remember(rows)
+        return root
+
+    @staticmethod
+    def _add_file(entries: list, path: keys.Path, info: Info, extents: list[tuple[int, Extent]]) -> None:
+        entries.append((keys.info_key(path), info.to_bytes()))
+        for end, extent in extents:
+            entries.append((keys.extent_key(path, end), extent.to_bytes()))
+
+    # -- status ------------------------------------------------------------------------
+
+    def tracked(self, root: Root) -> dict[bytes, tuple[Info, list[tuple[int, Extent]]]]:
+        """Every path of a root (root dir excluded) with its Info and extents."""
+        out: dict[bytes, tuple[Info, list]] = {}
+        for k, v in self.fs.kv.iterate(root):
+            if keys.is_extent_key(k):
+                path = b"/".join(keys.path_of(k))
+                out[path][1].append((keys.extent_end(k), Extent.from_bytes(v)))
+            elif k != b"/":
+                out[b"/".join(keys.path_of(k))] = (Info.from_bytes(v), [])
+        return out
+
+    def status(self, base: Root) -> list[Change]:
+        """Paths where the working directory differs from `base`, in path order."""
+        now = time.time_ns()
+        tracked = self.tracked(base)
+        cache = self._cached()
+        changes: list[Change] = []
+        refreshed = []
+        seen = set()
+        for e in self.scan():
+            raw = b"/".join(e.path)
+            seen.add(raw)
+            old = tracked.get(raw)
+            if old is None:
+                changes.append(Change(os.fsdecode(raw), ADDED))
+                continue
+            info, extents = old
+            if not self._same(e, info, extents, cache.get(raw), now, refreshed):
+                changes.append(Change(os.fsdecode(raw), MODIFIED))
+        for raw in tracked.keys() - seen:
+            changes.append(Change(os.fsdecode(raw), REMOVED))
+        if refreshed:
+            self._remember(refreshed)
+        return sorted(changes, key=lambda c: keys.info_key(keys.parse_path(c.path)))
+
+    def _same(self, e: HostEntry, info: Info, extents, row, now: int, refreshed: list) -> bool:
+        """Does the host path hold what the tree records? Reads content only when it must."""
+        if e.is_dir or not e.is_file:
+            return e.info().to_bytes() == info.to_bytes()
+        if not info.is_file or st.S_IMODE(e.stat.st_mode) != info.mode or e.stat.st_size != info.size:
+            return False
+        stored = _encode_entries(Info.file(info.mode, info.size), extents)
+        if row is not None and row[0] == signature(e.stat) and row[2] == stored:
+            return True
+        tree_hash = row[1] if row is not None and row[2] == stored else self._tree_hash(extents)
+        host_hash = self._host_hash(e.path)
+        if host_hash != tree_hash:
+            return False
+        refreshed.append((b"/".join(e.path), self._trusted_sig(e.stat, now), host_hash, stored))
+        return True
+
+    def _host_hash(self, path: keys.Path) -> bytes:
+        h = blake3.blake3()
+        with open(self.host_path(path), "rb", buffering=0) as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        return h.digest()
+
+    def _tree_hash(self, extents) -> bytes:
+        h = blake3.blake3()
+        pos = 0
+        for end, extent in extents:
+            start = end - extent.length
+            if start > pos:
+                h.update(bytes(start - pos))
+            h.update(self.fs.data.read_extent(extent))
+            pos = end
+        return h.digest()
+
+    # -- checkout ----------------------------------------------------------------------
+
+    def checkout(self, base: Root, target: Root, *, force: bool = False, paths: list[str] | None = None) -> list[Change]:
+        """Make the working directory hold `target` (or just `paths` of it); return what changed.
+
+        Refuses (DirtyWorkingCopy) when a path it must touch has uncommitted changes against
+        `base`, unless force. Never writes outside the working directory.
+        """
+        if paths:
+            wanted = [keys.parse_path(p) for p in paths]
+            plan = self._plan_paths(target, wanted)
+        else:
+            plan = [Change(c.path, c.kind) for c in fs_diff(self.fs.kv, base, target)]
+            dirty = {c.path for c in self.status(base)}
+            conflicts = [c.path for c in plan if c.path in dirty]
+            if conflicts and not force:
+                raise DirtyWorkingCopy(conflicts)
+            if force:
+                plan = self._with_dirty_resets(plan, dirty, target)
+        self._apply(plan, target)
+        return plan
+
+    def _plan_paths(self, target: Root, wanted: list[keys.Path]) -> list[Change]:
+        plan = []
+        tx = Tx(self.fs, target)
+        for p in wanted:
+            for path, _ in walk(tx, p):
+                plan.append(Change(keys.show(path), MODIFIED))
+        return plan
+
+    def _with_dirty_resets(self, plan: list[Change], dirty: set[str], target: Root) -> list[Change]:
+        planned = {c.path for c in plan}
+        tx = Tx(self.fs, target)
+        for path in sorted(dirty - planned):
+            exists = tx.info(keys.parse_path(path)) is not None
+            plan.append(Change(path, MODIFIED if exists else REMOVED))
+        return plan
+
+    def _apply(self, plan: list[Change], target: Root) -> None:
+        now = time.time_ns()
+        m = Materializer(self.fs, target, self.root)
+        removed = [c for c in plan if c.kind == REMOVED]
+        for c in sorted(removed, key=lambda c: c.path.count("/"), reverse=True):
+            m.remove(keys.parse_path(c.path))
+        rows = []
+        for c in sorted((c for c in plan if c.kind != REMOVED), key=lambda c: keys.info_key(keys.parse_path(c.path))):
+            path = keys.parse_path(c.path)
+            written = m.write(path)
+            if written is not None:
+                info, extents, digest = written
+                s = os.lstat(self.host_path(path))
+                rows.append((b"/".join(path), self._trusted_sig(s, now), digest,
+                             _encode_entries(info, extents)))
+        self._remember(rows)
+
+    def referenced_cids(self) -> set[bytes]:
+        """Data blobs the stat cache may hand to the next commit; gc keeps them."""
+        out = set()
+        for (blob,) in self.db.execute("SELECT entries FROM files"):
+            out.update(e.ref.cid for _, e in _decode_entries(blob)[1])
+        return out
