@@ -10,4 +10,5 @@ suite runs `python -m benchmarks --quick --json` as a smoke test.
 BENCHMARKS: list[str] = [
     "gotkv",
     "blobs",
+    "gotfs",
 ]

@@ -105,7 +105,7 @@ class DataStore:
     """Writes file contents as chunked, packed, sealed blobs and reads them back."""
 
     def __init__(self, store: Store, codec: Codec, params: ChunkParams = ChunkParams(), *,
-                 cache_bytes: int = 64 << 20, threads: int = 2, max_inflight: int = 8):
+                 cache_bytes: int = 64 << 20, threads: int = 2, max_inflight: int = 6):
         self.store = store
         self.codec = codec
         self.params = params

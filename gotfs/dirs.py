@@ -16,6 +16,7 @@ from gotfs.info import Info
 from gotfs.keys import Path
 from gotfs.tx import Tx
 from gotkv.edit import Span, prefix_end
+from gotkv.params import MAX_KEY_SIZE
 
 
 def mkdir(tx: Tx, path: Path, mode: int = 0o755, *, parents: bool = False, exist_ok: bool = False,
@@ -28,14 +29,21 @@ def mkdir(tx: Tx, path: Path, mode: int = 0o755, *, parents: bool = False, exist
         raise AlreadyExists(keys.show(path))
     if path:
         if parents:
-            mkdir(tx, path[:-1], 0o755, parents=True)
+            up = tx.info(path[:-1])
+            if up is None:
+                mkdir(tx, path[:-1], 0o755, parents=True)
+            elif not up.is_dir:
+                raise NotADirectory(keys.show(path[:-1]))  # an existing ancestor is a file: ENOTDIR
         else:
             tx.require_dir(path[:-1])
     tx.put_info(path, Info.dir(mode, mtime_ns=mtime_ns))
 
 
 def listdir(tx: Tx, path: Path) -> Iterator[tuple[bytes, Info]]:
-    """(name, Info) of each child of a directory, in name order, without visiting grandchildren."""
+    """(name, Info) of each child of a directory, without visiting grandchildren.
+
+    In key order, i.e. sorted by name + b'/' (git's tree order): "a-b" and "a.txt" come
+    before "a", since '-' and '.' sort before '/'."""
     tx.require_dir(path)
     span = keys.children_span(path)
     prefix_len = len(keys.info_key(path))
@@ -90,14 +98,25 @@ def _relocate(tx: Tx, entries: list[tuple[bytes, bytes]], src: Path, dst: Path) 
         tx.put(new + k[len(old):], v)
 
 
-def _check_target(tx: Tx, src: Path, dst: Path, src_info: Info) -> None:
-    """POSIX rename rules for an existing target; removes it when it may be replaced."""
-    if dst[:len(src)] == src and len(dst) > len(src):
+def _check_fits(entries: list[tuple[bytes, bytes]], src: Path, dst: Path) -> None:
+    """Refuse (before any edit) a move or copy that would make a path below `dst` too long."""
+    grow = len(keys.info_key(dst)) - len(keys.info_key(src))
+    if grow > 0 and max(len(k) for k, _ in entries) + grow > MAX_KEY_SIZE:
+        raise InvalidPath(keys.show(dst), f"a path below it would exceed {keys.MAX_PATH} bytes",
+                          errno.ENAMETOOLONG)
+
+
+def _check_target(tx: Tx, src: Path, dst: Path, src_info: Info) -> bool:
+    """POSIX rename rules for an existing target; True if there is one to replace.
+
+    Only checks: callers delete the target once every check has passed, so that a refused
+    rename or copy leaves the transaction untouched."""
+    if src_info.is_dir and dst[:len(src)] == src and len(dst) > len(src):
         raise InvalidPath(keys.show(dst), "cannot move a directory into itself")
     tx.require_dir(dst[:-1])
     dst_info = tx.info(dst)
     if dst_info is None:
-        return
+        return False
     if src_info.is_dir:
         if not dst_info.is_dir:
             raise NotADirectory(keys.show(dst))
@@ -105,7 +124,7 @@ def _check_target(tx: Tx, src: Path, dst: Path, src_info: Info) -> None:
             raise DirectoryNotEmpty(keys.show(dst))
     elif dst_info.is_dir:
         raise IsADirectory(keys.show(dst))
-    tx.delete_span(keys.subtree_span(dst))
+    return True
 
 
 def rename(tx: Tx, src: Path, dst: Path) -> None:
@@ -115,8 +134,11 @@ def rename(tx: Tx, src: Path, dst: Path) -> None:
     info = tx.require(src)
     if src == dst:
         return
-    _check_target(tx, src, dst, info)
+    replace = _check_target(tx, src, dst, info)
     entries = _subtree(tx, src)
+    _check_fits(entries, src, dst)
+    if replace:
+        tx.delete_span(keys.subtree_span(dst))
     tx.delete_span(keys.subtree_span(src))
     _relocate(tx, entries, src, dst)
 
@@ -126,9 +148,15 @@ def copy(tx: Tx, src: Path, dst: Path, *, overwrite: bool = False) -> None:
     if not dst:
         raise AlreadyExists("/")
     info = tx.require(src)
-    if dst[:len(src)] == src:
+    if dst == src:
+        raise InvalidPath(keys.show(dst), "cannot copy a path onto itself")
+    if info.is_dir and dst[:len(src)] == src:
         raise InvalidPath(keys.show(dst), "cannot copy a directory into itself")
     if tx.info(dst) is not None and not overwrite:
         raise AlreadyExists(keys.show(dst))
-    _check_target(tx, src, dst, info)
-    _relocate(tx, _subtree(tx, src), src, dst)
+    replace = _check_target(tx, src, dst, info)
+    entries = _subtree(tx, src)
+    _check_fits(entries, src, dst)
+    if replace:
+        tx.delete_span(keys.subtree_span(dst))
+    _relocate(tx, entries, src, dst)

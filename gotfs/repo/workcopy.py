@@ -155,8 +155,11 @@ class WorkCopy:
     def _cached(self) -> dict[bytes, tuple[bytes | None, bytes, bytes]]:
         return {row[0]: row[1:] for row in self.db.execute("SELECT path, sig, hash, entries FROM files")}
 
-    def _remember(self, rows: list[tuple[bytes, bytes | None, bytes, bytes]]) -> None:
+    def _remember(self, rows: list[tuple[bytes, bytes | None, bytes, bytes]], forget=()) -> None:
+        """Store rows; drop the rows of `forget` (paths no longer files here), so that gc does
+        not keep the data of files that left the working directory alive forever."""
         self.db.execute("BEGIN")
+        self.db.executemany("DELETE FROM files WHERE path=?", [(p,) for p in forget])
         self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?)", rows)
         self.db.execute("COMMIT")
 
@@ -171,11 +174,13 @@ class WorkCopy:
         cache = self._cached()
         entries: list[tuple[bytes, bytes]] = [(keys.info_key(()), Info.dir(0o755).to_bytes())]
         to_write: list[HostEntry] = []
+        files: set[bytes] = set()
         for e in self.scan():
             if not e.is_file:
                 entries.append((keys.info_key(e.path), e.info().to_bytes()))
                 continue
             raw = b"/".join(e.path)
+            files.add(raw)
             row = cache.get(raw)
             if row is not None and row[0] is not None and row[0] == signature(e.stat):
                 info, extents = _decode_entries(row[2])
@@ -202,7 +207,10 @@ class WorkCopy:
                 progress(n, done_bytes)
         entries.sort()
         root = self.fs.kv.build(entries)
-        self._remember(rows)
+        # The cache must never name blobs that are not durable: a process killed after
+        # remembering but before the store's flush would hand lost extents to the next commit.
+        self.fs.store.flush()
+        self._remember(rows, forget=cache.keys() - files)
         return root
 
     @staticmethod
@@ -327,6 +335,7 @@ class WorkCopy:
         for c in sorted(removed, key=lambda c: c.path.count("/"), reverse=True):
             m.remove(keys.parse_path(c.path))
         rows = []
+        forget = [os.fsencode(c.path) for c in removed]
         for c in sorted((c for c in plan if c.kind != REMOVED), key=lambda c: keys.info_key(keys.parse_path(c.path))):
             path = keys.parse_path(c.path)
             written = m.write(path)
@@ -335,7 +344,7 @@ class WorkCopy:
                 s = os.lstat(self.host_path(path))
                 rows.append((b"/".join(path), self._trusted_sig(s, now), digest,
                              _encode_entries(info, extents)))
-        self._remember(rows)
+        self._remember(rows, forget)
 
     def referenced_cids(self) -> set[bytes]:
         """Data blobs the stat cache may hand to the next commit; gc keeps them."""
