@@ -344,7 +344,9 @@ class Repo:
         finally:
             wc.close()
         if not paths:
-            if spec in self.branches():
+            if spec in ("HEAD", "@"):
+                pass  # HEAD stays put: on its branch, or detached at the same commit
+            elif spec in self.branches():
                 self.set_head(spec)
             elif spec.startswith("heads/") and spec[6:] in self.branches():
                 self.set_head(spec[6:])

@@ -1,0 +1,1 @@
+"""The `got` command: a thin layer that parses arguments, calls the repo library, formats."""

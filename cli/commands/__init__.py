@@ -1,0 +1,9 @@
+"""One module per `got` command, each with `add_parser(subparsers)` and `run(args) -> int`.
+
+COMMANDS lists them in the order `got --help` shows them.
+"""
+
+COMMANDS = [
+    "init", "status", "commit", "log", "diff", "checkout", "switch", "branch", "tag",
+    "show", "cat", "ls", "mount", "umount", "gc", "fsck", "stats",
+]

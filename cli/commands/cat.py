@@ -1,0 +1,40 @@
+"""got cat: a file's bytes at a revision, raw on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cli.context import open_repo, require_rev_path
+
+_BLOCK = 1 << 20
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("cat", help="print a file's raw bytes at a revision",
+                       description="Write the bytes of PATH at REV to stdout, unchanged (binary-safe).")
+    p.add_argument("spec", metavar="REV:PATH")
+    return p
+
+
+def run(args) -> int:
+    rev, path = require_rev_path(args.spec)
+    with open_repo() as repo:
+        root = repo.root_of(rev)
+        info = repo.fs.stat(root, path)
+        if info.is_symlink:
+            sys.stdout.buffer.write(info.target)
+        else:
+            write_file(repo.fs, root, path, info.size)
+    return 0
+
+
+def write_file(fs, root, path: str, size: int) -> None:
+    """Stream a stored file to stdout block by block (never whole in memory)."""
+    sys.stdout.flush()
+    stream = sys.stdout.buffer
+    if size == 0:
+        fs.read(root, path, 0, 0)  # still raises for a directory
+    for off in range(0, size, _BLOCK):
+        stream.write(fs.read(root, path, off, _BLOCK))
+    stream.flush()

@@ -1,0 +1,55 @@
+"""got commit: record the working directory (or a mount's working root) as a new commit."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+
+from gotfs.diff import ADDED, MODIFIED, REMOVED
+from gotfs.repo.errors import NothingToCommit
+from gotkv.errors import InvalidInput
+
+from cli.context import author, open_repo
+from cli.diffview import is_file_like, tree_changes
+from cli.output import first_line, out, progress, short_id
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("commit", help="record changes as a new commit",
+                       description="Snapshot the working directory (honouring .gotignore) and "
+                                   "record it on the current branch. When the branch is mounted "
+                                   "read-write, its mounted working root is committed instead.")
+    p.add_argument("-m", "--message", required=True, metavar="MSG", help="the commit message")
+    p.add_argument("--allow-empty", action="store_true", help="commit even if nothing changed")
+    return p
+
+
+def run(args) -> int:
+    if not args.message.strip():
+        raise InvalidInput("empty commit message; give one with -m")
+    with open_repo() as repo:
+        # Held from the first blob posted until the branch moves, so gc cannot sweep the snapshot.
+        with repo.writing():
+            branch = repo.head_branch()
+            base = repo.head_root()
+            work = repo.working_root(branch) if branch else None
+            if work is not None and work != base:
+                out(f"committing the mounted working root of {branch}")
+                root = work
+            else:
+                with progress("Committing", unit="files stored") as update:
+                    root = repo.snapshot(progress=update)
+            if root == base and not args.allow_empty:
+                raise NothingToCommit()
+            ref = repo.commit(root, args.message, author=author(), branch=branch)
+        commit = repo.read_commit(ref)
+        parent = repo.read_commit(commit.parents[0]).root if commit.parents else repo.fs.new()
+        changes = [c for c in tree_changes(repo.fs, parent, root) if is_file_like(c)]
+    where = branch or "detached HEAD"
+    root_note = " (root-commit)" if not commit.parents else ""
+    out(f"[{where}{root_note} {short_id(ref)}] {first_line(args.message)}")
+    counts = Counter(c.kind for c in changes)
+    n = len(changes)
+    out(f" {n} file{'s' if n != 1 else ''} changed: {counts[ADDED]} added, "
+        f"{counts[MODIFIED]} modified, {counts[REMOVED]} removed")
+    return 0

@@ -1,0 +1,58 @@
+"""got diff: changes between commits, or between a commit and the working directory."""
+
+from __future__ import annotations
+
+import argparse
+
+from gotkv.errors import InvalidInput
+
+from cli.context import open_repo, worktree_path
+from cli.diffview import is_file_like, line_counts, patch, stat_table, tree_changes
+from cli.output import emit_json, out
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("diff", help="show changes between commits or against the working directory",
+                       description="No REV: HEAD against the working directory. One REV: REV against "
+                                   "the working directory. Two: A against B. After `--`, only PATHs.")
+    p.add_argument("revs", nargs="*", metavar="REV", help="zero, one or two revisions")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--stat", action="store_true", help="per-file insertions/deletions and a summary")
+    form.add_argument("--name-only", action="store_true", help="only the changed paths")
+    p.add_argument("--json", action="store_true", help="with --stat: machine-readable output")
+    return p
+
+
+def run(args) -> int:
+    if args.json and not args.stat:
+        raise InvalidInput("--json goes with --stat (got diff --stat --json)")
+    if len(args.revs) > 2:
+        raise InvalidInput(f"got diff takes at most two revisions, got {len(args.revs)}; put paths after --")
+    with open_repo() as repo, repo.writing():  # a working-directory snapshot is unpublished: keep gc off it
+        paths = [worktree_path(repo, p) for p in args.pathspec or ()]
+        if len(args.revs) == 2:
+            a, b = repo.root_of(args.revs[0]), repo.root_of(args.revs[1])
+        else:
+            a = repo.root_of(args.revs[0]) if args.revs else repo.head_root()
+            b = repo.snapshot()
+        changes = tree_changes(repo.fs, a, b, paths)
+        if args.name_only:
+            for c in changes:
+                if is_file_like(c):
+                    out(c.path)
+            return 0
+        if args.stat:
+            rows = [(c.path, *line_counts(repo.fs, a, b, c)) for c in changes if is_file_like(c)]
+            if args.json:
+                emit_json({"files": [{"path": p, "insertions": plus, "deletions": minus, "binary": binary}
+                                     for p, plus, minus, binary in rows],
+                           "summary": {"files": len(rows), "insertions": sum(r[1] for r in rows),
+                                       "deletions": sum(r[2] for r in rows)}})
+            else:
+                for line in stat_table(rows):
+                    out(line)
+            return 0
+        for c in changes:
+            for line in patch(repo.fs, a, b, c):
+                out(line)
+    return 0

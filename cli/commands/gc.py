@@ -1,0 +1,36 @@
+"""got gc: delete blobs no branch, tag, HEAD or working root can reach."""
+
+from __future__ import annotations
+
+import argparse
+
+from gotfs.repo import maintenance
+
+from cli.context import open_repo
+from cli.output import emit_json, human_size, out, progress
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("gc", help="delete unreachable blobs and compact packs",
+                       description="Mark every blob reachable from branches, tags, a detached HEAD, "
+                                   "working roots and the stat cache; delete the rest; compact packs. "
+                                   "Waits for running writers.")
+    p.add_argument("-n", "--dry-run", action="store_true", help="count what would go, delete nothing")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    return p
+
+
+def run(args) -> int:
+    with open_repo() as repo:
+        with progress("Collecting garbage") as update:
+            update()
+            result = maintenance.gc(repo, dry_run=args.dry_run)
+    if args.json:
+        emit_json({"dry_run": args.dry_run, **result})
+    elif args.dry_run:
+        out(f"would delete {result['unreachable']} of {result['blobs']} blobs "
+            f"({result['live']} reachable)")
+    else:
+        out(f"deleted {result['deleted']} unreachable blobs, kept {result['live']}; "
+            f"freed {human_size(result['bytes_freed'])} of pack space")
+    return 0

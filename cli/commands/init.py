@@ -1,0 +1,27 @@
+"""got init: create an empty repository."""
+
+from __future__ import annotations
+
+import argparse
+
+from gotfs.repo import Repo
+
+from cli.output import out
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("init", help="create an empty repository",
+                       description="Create .got/ in DIR (default: the current directory).")
+    p.add_argument("dir", nargs="?", default=".", metavar="DIR")
+    p.add_argument("--no-encrypt", action="store_true", help="store blobs unencrypted (still compressed)")
+    p.add_argument("-b", "--initial-branch", default="main", metavar="NAME", help="name of the first branch")
+    return p
+
+
+def run(args) -> int:
+    repo = Repo.init(args.dir, encrypt=not args.no_encrypt, branch=args.initial_branch)
+    try:
+        out(f"Initialized empty got repository in {repo.dot}")
+    finally:
+        repo.close()
+    return 0

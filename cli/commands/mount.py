@@ -1,0 +1,176 @@
+"""got mount: serve a revision (read-only) or a branch (--rw) as a FUSE filesystem.
+
+This module is a protocol adapter only: `RootSource` tells the mount which root to serve and
+where a writable mount publishes its new roots (the branch's durable working root); the FUSE
+work is gotfs.mount's. Without -f the mount runs in a detached child (forked before the repo
+is opened: SQLite connections must not cross a fork), and the command returns once the child
+says the kernel has completed the mount, or reports the child's error as its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import select
+
+from gotfs.repo import Repo, commit_id
+from gotkv.errors import GotError, InvalidInput
+from gotkv.root import Root
+
+from cli.context import open_repo
+from cli.output import out
+
+READY_TIMEOUT = 30.0
+
+
+class MountUnavailable(GotError):
+    exit_code = 1
+
+
+def engine():
+    """gotfs.mount.mount, or MountUnavailable while the mount package does not provide it."""
+    try:
+        from gotfs import mount as package
+    except ModuleNotFoundError as e:
+        if e.name in ("gotfs.mount",):
+            raise MountUnavailable("mount is not available yet") from None
+        raise MountUnavailable(f"mount is not available: {e}; run scripts/install.sh") from None
+    fn = getattr(package, "mount", None)
+    if fn is None:
+        raise MountUnavailable("mount is not available yet")
+    return fn
+
+
+class RootSource:
+    """What a mount serves: a fixed commit's root (read-only), or a branch's latest root.
+
+    For a branch, current() is its working root when a writable mount has published one, else
+    its head commit's root; publish(root) durably records a new working root (the store is
+    flushed first), under the repo's writer lock so gc never sweeps its blobs.
+    """
+
+    def __init__(self, repo: Repo, *, branch: str | None = None, root: Root | None = None):
+        if (branch is None) == (root is None):
+            raise InvalidInput("RootSource serves either a branch or a fixed root")
+        self.repo = repo
+        self.branch = branch
+        self.root = root
+        self.writable = branch is not None
+
+    def current(self) -> Root:
+        if self.branch is None:
+            return self.root
+        work = self.repo.working_root(self.branch)
+        if work is not None:
+            return work
+        head = self.repo.branches().get(self.branch)
+        return self.repo.read_commit(head).root if head else self.repo.fs.new()
+
+    def publish(self, root: Root) -> None:
+        if self.branch is None:
+            raise InvalidInput("this mount is read-only")
+        with self.repo.writing():
+            self.repo.publish_working_root(self.branch, root)
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("mount", help="mount a revision (or a branch read-write) with FUSE",
+                       description="`got mount REV DIR`: a read-only view of REV. `got mount --rw "
+                                   "BRANCH DIR`: writable; each flush records a new working root of "
+                                   "BRANCH, which `got commit` commits. Runs in the background "
+                                   "unless -f; `got umount DIR` ends it.")
+    p.add_argument("rev", metavar="REV|BRANCH")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--rw", action="store_true", help="writable mount of branch BRANCH")
+    p.add_argument("-f", "--foreground", action="store_true", help="stay in the foreground")
+    p.add_argument("--debug", action="store_true", help="log FUSE requests (with -f)")
+    return p
+
+
+def _source(repo: Repo, args) -> tuple[RootSource, str]:
+    if args.rw:
+        if args.rev not in repo.branches() and args.rev != repo.head_branch():
+            raise InvalidInput(f"--rw needs a branch; {args.rev!r} is not one (see `got branch`)")
+        return RootSource(repo, branch=args.rev), args.rev
+    ref = repo.resolve(args.rev)
+    return RootSource(repo, root=repo.read_commit(ref).root), f"{args.rev} ({commit_id(ref)[:12]})"
+
+
+def run(args) -> int:
+    mount = engine()
+    mountpoint = os.path.abspath(args.dir)
+    if not os.path.isdir(mountpoint):
+        raise InvalidInput(f"mount point {args.dir} is not a directory")
+    if os.path.ismount(mountpoint):
+        raise InvalidInput(f"{args.dir} is already a mount point; `got umount {args.dir}` first")
+    if args.foreground:
+        with open_repo() as repo:
+            source, label = _source(repo, args)
+            mount(repo.fs, source, mountpoint, writable=args.rw, foreground=True, debug=args.debug)
+        return 0
+    with open_repo() as repo:  # check everything in the parent, so errors show here
+        workdir = repo.workdir
+        _, label = _source(repo, args)
+    status_r, status_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(status_r)
+        os._exit(_daemon(mount, workdir, args, mountpoint, status_w))
+    os.close(status_w)
+    try:
+        return _wait_ready(pid, mountpoint, label, args.dir, status_r)
+    finally:
+        os.close(status_r)
+
+
+_READY = b"\0ready"
+
+
+def _daemon(mount, workdir, args, mountpoint: str, status: int) -> int:
+    """The background child: its own session, a fresh repo handle, quiet once mounted.
+
+    It tells the parent through `status`: _READY once the mount serves, else why it failed.
+    """
+    os.setsid()
+
+    def tell(message: bytes) -> None:
+        try:
+            os.write(status, message[:4000])
+        except OSError:
+            pass
+
+    def ready() -> None:
+        tell(_READY)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
+
+    try:
+        with Repo.open(workdir) as repo:
+            source, _ = _source(repo, args)
+            mount(repo.fs, source, mountpoint, writable=args.rw, foreground=True, ready=ready)
+        return 0
+    except GotError as e:
+        tell(str(e).encode(errors="replace"))
+        return e.exit_code
+    except BaseException as e:  # noqa: BLE001 - a daemon reports and exits
+        tell(f"mount of {args.rev} at {args.dir} failed: {type(e).__name__}: {e}".encode(errors="replace"))
+        return 1
+
+
+def _wait_ready(pid: int, mountpoint: str, label: str, shown: str, status: int) -> int:
+    """Wait for the child's word (not for a stat, which a stuck mount could block forever)."""
+    ready, _, _ = select.select([status], [], [], READY_TIMEOUT)
+    message = os.read(status, 4096) if ready else None
+    if message == _READY:
+        out(f"mounted {label} at {shown}")
+        return 0
+    if message is None:
+        raise GotError(f"mount of {label} at {shown} did not come up within {READY_TIMEOUT:.0f}s "
+                       f"(process {pid} still running; `got umount {shown}` or kill it)")
+    _, code = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(code)
+    error = GotError(message.decode(errors="replace").strip() or f"mount of {label} at {shown} failed (exit {code})")
+    error.exit_code = code if code > 0 else 1
+    raise error

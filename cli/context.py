@@ -1,0 +1,70 @@
+"""What every command needs from its surroundings: the repo, the author, paths, revisions."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+from gotfs.errors import InvalidPath
+from gotfs.repo import Repo
+from gotkv.errors import InvalidInput
+
+
+def open_repo() -> Repo:
+    """The repository that holds the current directory (RepoNotFound otherwise)."""
+    return Repo.open(".")
+
+
+def author() -> str:
+    """GOT_AUTHOR ("Name <email>"), else git's user.name/user.email, else USER@hostname."""
+    env = os.environ.get("GOT_AUTHOR", "").strip()
+    if env:
+        return env
+    if shutil.which("git"):
+        name, email = _git_config("user.name"), _git_config("user.email")
+        if name and email:
+            return f"{name} <{email}>"
+        if name or email:
+            return name or f"<{email}>"
+    user = os.environ.get("USER") or os.environ.get("LOGNAME") or "got"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _git_config(key: str) -> str:
+    try:
+        out = subprocess.run(["git", "config", "--get", key], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def worktree_path(repo: Repo, path: str) -> str:
+    """A path given on the command line (relative to the current directory) as a repo path."""
+    full = Path(os.path.abspath(path))
+    try:
+        rel = full.relative_to(repo.workdir)
+    except ValueError:
+        raise InvalidPath(path, f"outside the repository at {repo.workdir}") from None
+    text = rel.as_posix()
+    return "" if text == "." else text
+
+
+def split_rev_path(spec: str, default_rev: str = "HEAD") -> tuple[str, str | None]:
+    """'REV:PATH' -> (REV, PATH); 'REV' -> (REV, None); ':PATH' -> (default_rev, PATH).
+
+    A path after the colon is relative to the repository's top, as in git's `REV:path`.
+    """
+    if ":" not in spec:
+        return spec, None
+    rev, path = spec.split(":", 1)
+    return rev or default_rev, path.strip("/")
+
+
+def require_rev_path(spec: str) -> tuple[str, str]:
+    rev, path = split_rev_path(spec)
+    if path is None:
+        raise InvalidInput(f"expected REV:PATH, got {spec!r} (e.g. HEAD:README.md)")
+    return rev, path

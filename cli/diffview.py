@@ -1,0 +1,151 @@
+"""Tree changes between two roots, and their rendering as git-style patches and stats.
+
+gotfs.diff reports a file as modified whenever its extents changed. Small files are packed
+into shared chunks, so re-storing an unchanged file next to a changed one gives it new extents
+with the same bytes; `tree_changes` drops such paths by comparing the bytes (block by block,
+stopping at the first difference), so listings show only real changes.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from gotfs.diff import ADDED, MODIFIED, REMOVED, PathChange, diff
+from gotfs.fs import FS
+from gotfs.info import Info
+from gotkv.root import Root
+
+from cli.output import mode_text
+
+BINARY_SNIFF = 8 << 10
+BINARY_LIMIT = 10 << 20
+_BLOCK = 1 << 20
+
+
+def tree_changes(fs: FS, a: Root, b: Root, paths: Iterable[str] | None = None) -> list[PathChange]:
+    """Changed paths from `a` to `b` (in path order), optionally only at or under `paths`.
+
+    Cost: O(changes · depth) node reads, plus reading both sides of files whose metadata is
+    unchanged but whose extents moved.
+    """
+    prefixes = [p.strip("/") for p in paths or ()]
+    if "" in prefixes:
+        prefixes = []
+    source = diff(fs.kv, a, b, prefixes[0]) if len(prefixes) == 1 else diff(fs.kv, a, b)
+    out = []
+    for c in source:
+        if prefixes and not any(c.path == p or c.path.startswith(p + "/") for p in prefixes):
+            continue
+        if c.kind == MODIFIED and c.old == c.new and c.new.is_file and _same_bytes(fs, a, b, c.path, c.new.size):
+            continue
+        out.append(c)
+    return out
+
+
+def _same_bytes(fs: FS, a: Root, b: Root, path: str, size: int) -> bool:
+    for off in range(0, size, _BLOCK):
+        if fs.read(a, path, off, _BLOCK) != fs.read(b, path, off, _BLOCK):
+            return False
+    return True
+
+
+def is_file_like(c: PathChange) -> bool:
+    """Files and symlinks (directories are only containers in listings and counts)."""
+    info = c.new or c.old
+    return not info.is_dir or (c.old is not None and c.new is not None and c.old.kind != c.new.kind)
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """One side of a changed path, as far as a patch needs it."""
+
+    data: bytes | None  # None: absent, or too large to diff
+    binary: bool
+
+
+def _side(fs: FS, root: Root, path: str, info: Info | None) -> Side:
+    if info is None or info.is_dir:
+        return Side(b"", False)
+    if info.is_symlink:
+        return Side(info.target, False)
+    if info.size > BINARY_LIMIT:
+        return Side(None, True)
+    data = fs.read(root, path)
+    return Side(data, b"\0" in data[:BINARY_SNIFF])
+
+
+def _lines(data: bytes) -> list[str]:
+    return data.decode("utf-8", errors="replace").splitlines(keepends=True)
+
+
+def line_counts(fs: FS, a: Root, b: Root, c: PathChange) -> tuple[int, int, bool]:
+    """(insertions, deletions, binary) of one change."""
+    old, new = _side(fs, a, c.path, c.old), _side(fs, b, c.path, c.new)
+    if old.binary or new.binary:
+        return 0, 0, True
+    plus = minus = 0
+    for line in difflib.unified_diff(_lines(old.data), _lines(new.data), n=0):
+        if line.startswith("+") and not line.startswith("+++"):
+            plus += 1
+        elif line.startswith("-") and not line.startswith("---"):
+            minus += 1
+    return plus, minus, False
+
+
+def patch(fs: FS, a: Root, b: Root, c: PathChange) -> Iterator[str]:
+    """A git-style patch for one change, line by line (without trailing newlines)."""
+    yield f"diff --got a/{c.path} b/{c.path}"
+    old, new = c.old, c.new
+    if old is not None and new is not None and old.kind != new.kind:
+        yield f"deleted file mode {mode_text(old)}"
+        yield f"new file mode {mode_text(new)}"
+    elif c.kind == ADDED:
+        yield f"new {'directory' if new.is_dir else 'file'} mode {mode_text(new)}"
+    elif c.kind == REMOVED:
+        yield f"deleted {'directory' if old.is_dir else 'file'} mode {mode_text(old)}"
+    elif old.mode != new.mode:
+        yield f"old mode {mode_text(old)}"
+        yield f"new mode {mode_text(new)}"
+    if (new or old).is_dir and (old is None or new is None or old.is_dir == new.is_dir):
+        return
+    a_side, b_side = _side(fs, a, c.path, old), _side(fs, b, c.path, new)
+    a_name = f"a/{c.path}" if old is not None and not old.is_dir else "/dev/null"
+    b_name = f"b/{c.path}" if new is not None and not new.is_dir else "/dev/null"
+    if a_side.binary or b_side.binary:
+        yield f"Binary files {a_name} and {b_name} differ"
+        return
+    body = list(difflib.unified_diff(_lines(a_side.data), _lines(b_side.data), a_name, b_name))
+    for line in body:
+        if line.endswith("\n"):
+            yield line[:-1]
+        else:
+            yield line
+            if not line.startswith(("---", "+++", "@@")):
+                yield "\\ No newline at end of file"
+
+
+def stat_table(rows: list[tuple[str, int, int, bool]]) -> Iterator[str]:
+    """git's --stat: ` path | N ++--` per file, then a summary line."""
+    if not rows:
+        return
+    width = max(len(p) for p, *_ in rows)
+    most = max((p + m for _, p, m, _ in rows), default=0)
+    scale = min(1.0, 50 / most) if most else 1.0
+    for path, plus, minus, binary in rows:
+        if binary:
+            yield f" {path.ljust(width)} | Bin"
+            continue
+        bar = "+" * round(plus * scale) + "-" * round(minus * scale)
+        yield f" {path.ljust(width)} | {plus + minus:>4} {bar}".rstrip()
+    yield summary_line(len(rows), sum(r[1] for r in rows), sum(r[2] for r in rows))
+
+
+def summary_line(files: int, plus: int, minus: int) -> str:
+    s = f" {files} file{'s' if files != 1 else ''} changed"
+    if plus or not minus:
+        s += f", {plus} insertion{'s' if plus != 1 else ''}(+)"
+    if minus:
+        s += f", {minus} deletion{'s' if minus != 1 else ''}(-)"
+    return s

@@ -1,0 +1,80 @@
+"""gc, fsck and stats through the real `got`."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+from tests.cli.conftest import assert_clean_error, manifest, write
+
+
+def _stats(got) -> dict:
+    return json.loads(got.out("stats", "--json"))
+
+
+def test_gc_keeps_everything_reachable_and_frees_the_rest(got, repo_dir):
+    rng = random.Random(3)
+    expected = {}
+    write(repo_dir, {"a.txt": "a\n" * 100, "data/blob": rng.randbytes(600_000), "small/x": "x"})
+    got("commit", "-m", "one")
+    expected["v1"] = manifest(repo_dir)
+    got("tag", "v1")
+    write(repo_dir, {"a.txt": "b\n" * 100, "data/blob2": rng.randbytes(300_000), "small/x": None})
+    got("commit", "-m", "two")
+    expected["main"] = manifest(repo_dir)
+    got("switch", "-c", "side", "v1")
+    write(repo_dir, {"side.txt": "side\n"})
+    got("commit", "-m", "side")
+    expected["side"] = manifest(repo_dir)
+    # A branch holding a big unique file, then deleted: its data becomes garbage.
+    got("switch", "-c", "doomed")
+    write(repo_dir, {"huge.bin": rng.randbytes(3 << 20)})
+    got("commit", "-m", "huge")
+    got("switch", "main")
+    got("branch", "-d", "doomed")
+    got("checkout", "HEAD~1")  # a detached HEAD keeps its commit alive too
+    got("switch", "main")
+
+    before = _stats(got)
+    dry = json.loads(got.out("gc", "--dry-run", "--json"))
+    assert dry["unreachable"] > 0 and dry["deleted"] == 0
+    assert _stats(got)["blobs"] == before["blobs"]
+    out = got.out("gc")
+    assert out.startswith("deleted ")
+    after = _stats(got)
+    assert after["blobs"] < before["blobs"]
+    assert before["stored_bytes"] - after["stored_bytes"] >= 3 << 20
+    assert after["pack_bytes"] < before["pack_bytes"]
+
+    fsck = got.out("fsck", "--read-data")
+    assert "no problems found" in fsck
+    for rev in ["v1", "side", "main", "v1", "main"]:
+        got("checkout", rev)
+        assert manifest(repo_dir) == expected[rev], rev
+    # gc again finds nothing to do
+    assert json.loads(got.out("gc", "--json"))["deleted"] == 0
+
+
+def test_fsck_finds_a_flipped_byte(got, repo_dir):
+    write(repo_dir, {"random.bin": os.urandom(1 << 20), "note.txt": "hello\n"})
+    got("commit", "-m", "data")
+    assert "no problems found" in got.out("fsck", "--read-data")
+    packs = sorted((repo_dir / ".got/store/packs").glob("*.pack"), key=lambda p: p.stat().st_size)
+    pack = packs[-1]
+    assert pack.stat().st_size > 1 << 20
+    with open(pack, "r+b") as f:
+        f.seek(pack.stat().st_size // 2)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0x40]))
+    done = got("fsck", "--read-data", ok=False)
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    problems = [line for line in done.stdout.splitlines() if line.startswith("error: ")]
+    assert problems, done.stdout
+    assert any("integrity check failed" in p or "does not match its id" in p for p in problems)
+    assert done.stderr.startswith("got: fsck found ")
+    report = json.loads(got("fsck", "--read-data", "--json", ok=False).stdout)
+    assert not report["ok"] and report["problems"]
+    # reading the damaged file fails cleanly too
+    assert_clean_error(got("cat", "HEAD:random.bin", ok=False))

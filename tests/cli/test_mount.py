@@ -1,0 +1,87 @@
+"""`got mount` / `got umount` with real FUSE mounts (skipped where FUSE is not available)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from tests.cli.conftest import manifest, write
+
+try:
+    from gotfs.mount import mount as _mount  # noqa: F401
+    HAVE_MOUNT = True
+except ImportError:
+    HAVE_MOUNT = False
+HAVE_FUSE = os.path.exists("/dev/fuse") and shutil.which("fusermount3") is not None
+
+pytestmark = pytest.mark.skipif(not (HAVE_MOUNT and HAVE_FUSE), reason="no gotfs.mount or no FUSE here")
+
+
+@pytest.fixture
+def mountpoint(tmp_path):
+    made = []
+
+    def make(name: str):
+        p = tmp_path / name
+        p.mkdir()
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:  # never leave a mount behind, whatever the test did
+        if os.path.ismount(p):
+            subprocess.run(["fusermount3", "-u", str(p)], capture_output=True, timeout=30)
+        if os.path.ismount(p):
+            subprocess.run(["fusermount3", "-u", "-z", str(p)], capture_output=True, timeout=30)
+
+
+def _unmounted(path, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while os.path.ismount(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not os.path.ismount(path)
+
+
+def test_readonly_mount_shows_a_revision(got, repo_dir, mountpoint):
+    write(repo_dir, {"a.txt": "one\n", "dir/b.bin": os.urandom(300_000)})
+    os.symlink("a.txt", repo_dir / "ln")
+    got("commit", "-m", "one")
+    expected = manifest(repo_dir)
+    write(repo_dir, {"a.txt": "two\n"})
+    got("commit", "-m", "two")
+
+    mnt = mountpoint("ro")
+    out = got.out("mount", "HEAD~1", str(mnt))
+    assert out.startswith("mounted HEAD~1 (") and os.path.ismount(mnt)
+    assert manifest(mnt) == expected
+    with pytest.raises(OSError) as e:
+        (mnt / "new.txt").write_text("x")
+    assert e.value.errno == errno.EROFS
+    assert got.out("umount", str(mnt)).startswith("unmounted")
+    assert _unmounted(mnt)
+
+
+def test_writable_mount_publishes_and_commit_records_it(got, repo_dir, mountpoint):
+    write(repo_dir, {"a.txt": "one\n"})
+    got("commit", "-m", "one")
+    mnt = mountpoint("rw")
+    assert got.out("mount", "--rw", "main", str(mnt)).startswith("mounted main at")
+    with open(mnt / "from-mount.txt", "wb") as f:
+        f.write(b"written through FUSE\n")
+        f.flush()
+        os.fsync(f.fileno())  # durable: a new working root of main is published
+    assert "mounted working root" in got.out("status")
+    out = got.out("commit", "-m", "mounted changes")
+    assert out.startswith("committing the mounted working root of main\n[main ")
+    assert "1 file changed: 1 added" in out
+    assert got.out("cat", "HEAD:from-mount.txt") == "written through FUSE\n"
+    # the mount keeps serving (and publishing) after the commit
+    assert (mnt / "from-mount.txt").read_text() == "written through FUSE\n"
+    got("umount", str(mnt))
+    assert _unmounted(mnt)
+    assert "no problems found" in got.out("fsck", "--read-data")
