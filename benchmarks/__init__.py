@@ -11,4 +11,5 @@ BENCHMARKS: list[str] = [
     "gotkv",
     "blobs",
     "gotfs",
+    "repo",
 ]

@@ -1,10 +1,4 @@
-"""Tree changes between two roots, and their rendering as git-style patches and stats.
-
-gotfs.diff reports a file as modified whenever its extents changed. Small files are packed
-into shared chunks, so re-storing an unchanged file next to a changed one gives it new extents
-with the same bytes; `tree_changes` drops such paths by comparing the bytes (block by block,
-stopping at the first difference), so listings show only real changes.
-"""
+"""Tree changes between two roots, and their rendering as git-style patches and stats."""
 
 from __future__ import annotations
 
@@ -12,7 +6,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from gotfs.diff import ADDED, MODIFIED, REMOVED, PathChange, diff
+from gotfs.diff import ADDED, REMOVED, PathChange, diff
 from gotfs.fs import FS
 from gotfs.info import Info
 from gotkv.root import Root
@@ -21,34 +15,24 @@ from cli.output import mode_text
 
 BINARY_SNIFF = 8 << 10
 BINARY_LIMIT = 10 << 20
-_BLOCK = 1 << 20
 
 
 def tree_changes(fs: FS, a: Root, b: Root, paths: Iterable[str] | None = None) -> list[PathChange]:
     """Changed paths from `a` to `b` (in path order), optionally only at or under `paths`.
 
-    Cost: O(changes · depth) node reads, plus reading both sides of files whose metadata is
-    unchanged but whose extents moved.
+    Cost: that of gotfs.diff — O(changes · depth) node reads, plus reading the parts of files
+    whose extents moved without naming the same blob bytes.
     """
     prefixes = [p.strip("/") for p in paths or ()]
     if "" in prefixes:
         prefixes = []
-    source = diff(fs.kv, a, b, prefixes[0]) if len(prefixes) == 1 else diff(fs.kv, a, b)
+    source = diff(fs, a, b, prefixes[0]) if len(prefixes) == 1 else diff(fs, a, b)
     out = []
     for c in source:
         if prefixes and not any(c.path == p or c.path.startswith(p + "/") for p in prefixes):
             continue
-        if c.kind == MODIFIED and c.old == c.new and c.new.is_file and _same_bytes(fs, a, b, c.path, c.new.size):
-            continue
         out.append(c)
     return out
-
-
-def _same_bytes(fs: FS, a: Root, b: Root, path: str, size: int) -> bool:
-    for off in range(0, size, _BLOCK):
-        if fs.read(a, path, off, _BLOCK) != fs.read(b, path, off, _BLOCK):
-            return False
-    return True
 
 
 def is_file_like(c: PathChange) -> bool:

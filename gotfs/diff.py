@@ -2,65 +2,114 @@
 
 Built on gotkv's diff, which skips every shared subtree, so the cost follows the size of the
 change, not of the trees. A path's Info key and its extent keys are adjacent in key order, so
-the changed keys group by path in one pass; a path whose Info did not change but whose
-extents did (same size, new bytes) is reported as modified with its Info read from each side.
+the changed keys group by path in one pass.
+
+Packing makes one more step necessary: small files share chunks, so re-storing a file's
+neighbour can give an unchanged file new extents with the same bytes. When only a file's
+extents changed, its content is compared — extent runs naming the same blob bytes are equal
+without reading, and only the rest is read — and a file whose bytes and Info are unchanged is
+not reported at all.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from gotfs import keys
 from gotfs.info import Info
+from gotfs.tx import Tx
 from gotkv.diff import Change
-from gotkv.kv import KV
 from gotkv.root import Root
+
+if TYPE_CHECKING:
+    from gotfs.fs import FS
 
 ADDED, REMOVED, MODIFIED = "added", "removed", "modified"
 
 
 @dataclass(frozen=True, slots=True)
 class PathChange:
-    """One changed path. `old` is None when added, `new` is None when removed."""
+    """One changed path. `old` is None when added, `new` is None when removed.
+
+    content_changed is False when only metadata (mode, mtime, xattrs) changed.
+    """
 
     path: str
     kind: str
     old: Info | None
     new: Info | None
-
-    @property
-    def content_changed(self) -> bool:
-        """True unless only metadata (mode, mtime, xattrs) changed."""
-        return self.kind != MODIFIED or self._data_changed
-
-    _data_changed: bool = True
+    content_changed: bool = True
 
 
-def diff(kv: KV, a: Root, b: Root, prefix: str = "") -> Iterator[PathChange]:
+def diff(fs: FS, a: Root, b: Root, prefix: str = "") -> Iterator[PathChange]:
     """Changes from root `a` to root `b`, in path (key) order, optionally under `prefix`."""
     under = keys.info_key(keys.parse_path(prefix)) if prefix else b"/"
-    changes = (c for c in kv.diff(a, b) if c.key.startswith(under))
+    changes = (c for c in fs.kv.diff(a, b) if c.key.startswith(under))
     for path, group in groupby(changes, key=lambda c: keys.path_of(c.key)):
-        yield _path_change(kv, a, b, path, list(group))
+        change = _path_change(fs, a, b, path, list(group))
+        if change is not None:
+            yield change
 
 
-def _path_change(kv: KV, a: Root, b: Root, path: keys.Path, group: list[Change]) -> PathChange:
+def _path_change(fs: FS, a: Root, b: Root, path: keys.Path, group: list[Change]) -> PathChange | None:
     info_key = keys.info_key(path)
     head = group[0] if group[0].key == info_key else None
     if head is not None:
         old = None if head.old is None else Info.from_bytes(head.old)
         new = None if head.new is None else Info.from_bytes(head.new)
     else:
-        old = Info.from_bytes(kv.get(a, info_key))
-        new = Info.from_bytes(kv.get(b, info_key))
-    data_changed = any(keys.is_extent_key(c.key) for c in group)
+        old = Info.from_bytes(fs.kv.get(a, info_key))
+        new = Info.from_bytes(fs.kv.get(b, info_key))
     if old is None:
-        kind = ADDED
-    elif new is None:
-        kind = REMOVED
-    else:
-        kind = MODIFIED
-        data_changed = data_changed or old.kind != new.kind or old.size != new.size or old.target != new.target
-    return PathChange(keys.show(path), kind, old, new, data_changed)
+        return PathChange(keys.show(path), ADDED, None, new)
+    if new is None:
+        return PathChange(keys.show(path), REMOVED, old, None)
+    if old.kind != new.kind or old.size != new.size or old.target != new.target:
+        return PathChange(keys.show(path), MODIFIED, old, new)
+    extents_moved = any(keys.is_extent_key(c.key) for c in group)
+    content = extents_moved and not same_content(fs, a, b, path)
+    if not content and old == new:
+        return None
+    return PathChange(keys.show(path), MODIFIED, old, new, content)
+
+
+def same_content(fs: FS, a: Root, b: Root, path: keys.Path) -> bool:
+    """True if the file at `path` holds the same bytes in both roots (sizes already equal).
+
+    Walks both extent lists in step; a stretch where both name the same blob at the same
+    offset is equal unread, holes compare as zeros, and only the rest is read.
+    """
+    xa = list(Tx(fs, a).extents(path))
+    xb = list(Tx(fs, b).extents(path))
+    cuts = sorted({0, *(s for s, _, _ in xa), *(e for _, e, _ in xa), *(s for s, _, _ in xb), *(e for _, e, _ in xb)})
+    ia = ib = 0
+    for lo, hi in zip(cuts, cuts[1:]):
+        while ia < len(xa) and xa[ia][1] <= lo:
+            ia += 1
+        while ib < len(xb) and xb[ib][1] <= lo:
+            ib += 1
+        pa = _piece(xa, ia, lo)
+        pb = _piece(xb, ib, lo)
+        if pa[0] == pb[0] and pa[0] is not None:
+            continue  # the same blob bytes on both sides
+        if _read_piece(fs, pa, hi - lo) != _read_piece(fs, pb, hi - lo):
+            return False
+    return True
+
+
+def _piece(extents: list, i: int, lo: int):
+    """(blob identity, extent, skip) of the piece starting at `lo` on one side; None identity for a hole."""
+    if i < len(extents) and extents[i][0] <= lo:
+        start, _, e = extents[i]
+        skip = lo - start
+        return (e.ref.cid, e.offset + skip), e, skip
+    return None, None, 0
+
+
+def _read_piece(fs: FS, piece, length: int) -> bytes:
+    ident, extent, skip = piece
+    if extent is None:
+        return bytes(length)
+    return bytes(fs.data.read_extent(extent)[skip:skip + length])

@@ -6,7 +6,6 @@ import argparse
 from collections import Counter
 
 from gotfs.diff import ADDED, MODIFIED, REMOVED
-from gotfs.repo.errors import NothingToCommit
 from gotkv.errors import InvalidInput
 
 from cli.context import author, open_repo
@@ -28,20 +27,16 @@ def run(args) -> int:
     if not args.message.strip():
         raise InvalidInput("empty commit message; give one with -m")
     with open_repo() as repo:
-        # Held from the first blob posted until the branch moves, so gc cannot sweep the snapshot.
-        with repo.writing():
-            branch = repo.head_branch()
-            base = repo.head_root()
-            work = repo.working_root(branch) if branch else None
-            if work is not None and work != base:
-                out(f"committing the mounted working root of {branch}")
-                root = work
-            else:
-                with progress("Committing", unit="files stored") as update:
-                    root = repo.snapshot(progress=update)
-            if root == base and not args.allow_empty:
-                raise NothingToCommit()
-            ref = repo.commit(root, args.message, author=author(), branch=branch)
+        branch = repo.head_branch()
+        work = repo.working_root(branch) if branch else None
+        if work is not None and work != repo.head_root():
+            out(f"committing the mounted working root of {branch}")
+            ref = repo.commit_working_root(branch, args.message, author=author())
+            root = work
+        else:
+            with progress("Committing", unit="files stored") as update:
+                ref, root = repo.commit_workdir(args.message, author=author(), allow_empty=args.allow_empty,
+                                                progress=update)
         commit = repo.read_commit(ref)
         parent = repo.read_commit(commit.parents[0]).root if commit.parents else repo.fs.new()
         changes = [c for c in tree_changes(repo.fs, parent, root) if is_file_like(c)]

@@ -17,7 +17,7 @@ from gotfs.repo import Repo, commit_id
 from gotkv.errors import GotError, InvalidInput
 from gotkv.root import Root
 
-from cli.context import open_repo
+from cli.context import author, open_repo
 from cli.output import out
 
 READY_TIMEOUT = 30.0
@@ -107,6 +107,7 @@ def run(args) -> int:
         with open_repo() as repo:
             source, label = _source(repo, args)
             mount(repo.fs, source, mountpoint, writable=args.rw, foreground=True, debug=args.debug)
+            _commit_at_unmount(repo, args, mountpoint)
         return 0
     with open_repo() as repo:  # check everything in the parent, so errors show here
         workdir = repo.workdir
@@ -124,6 +125,15 @@ def run(args) -> int:
 
 
 _READY = b"\0ready"
+
+
+def _commit_at_unmount(repo: Repo, args, mountpoint: str) -> None:
+    """A writable mount commits what is left when it is unmounted (DESIGN §5)."""
+    if args.rw:
+        ref = repo.commit_working_root(args.rev, f"changes made in the mount at {mountpoint}",
+                                       author=author(), clear=True)
+        if ref is not None:
+            out(f"[{args.rev} {commit_id(ref)[:12]}] committed the mount's changes at unmount")
 
 
 def _daemon(mount, workdir, args, mountpoint: str, status: int) -> int:
@@ -150,6 +160,7 @@ def _daemon(mount, workdir, args, mountpoint: str, status: int) -> int:
         with Repo.open(workdir) as repo:
             source, _ = _source(repo, args)
             mount(repo.fs, source, mountpoint, writable=args.rw, foreground=True, ready=ready)
+            _commit_at_unmount(repo, args, mountpoint)
         return 0
     except GotError as e:
         tell(str(e).encode(errors="replace"))

@@ -66,3 +66,13 @@ class RepoLocked(GotError):
 
     def __init__(self, what: str):
         super().__init__(what)
+
+
+class WorkdirBehind(GotError):
+    """The branch moved without the working directory (a read-write mount committed to it)."""
+
+    exit_code = 2
+
+    def __init__(self, branch: str):
+        super().__init__(f"{branch} has commits this working directory does not have (made through a "
+                         f"mount); run `got checkout {branch}` to bring it up to date, then commit")

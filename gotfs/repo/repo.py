@@ -25,8 +25,8 @@ from typing import Iterator
 
 from gotfs.fs import FS
 from gotfs.repo.commit import Commit, commit_id
-from gotfs.repo.errors import (BranchExists, BranchMoved, RefNotFound, RepoExists, RepoLocked,
-                               RepoNotFound)
+from gotfs.repo.errors import (BranchExists, BranchMoved, NothingToCommit, RefNotFound, RepoExists,
+                               RepoLocked, RepoNotFound, WorkdirBehind)
 from gotfs.repo.refs import Refs
 from gotkv.blobs.local import LocalStore
 from gotkv.blobs.ref import Ref
@@ -321,6 +321,64 @@ class Repo:
         finally:
             wc.close()
 
+    @contextlib.contextmanager
+    def _workdir_lock(self) -> Iterator[None]:
+        """Serialises commits and checkouts of this working directory between processes."""
+        fd = os.open(self.dot / "workdir.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def workdir_base(self) -> Ref | None:
+        """The commit the working directory was last committed as or checked out from."""
+        value = self.refs.get("WORKDIR")
+        return Ref.parse(value) if value else None
+
+    def commit_workdir(self, message: str, *, author: str = "got", allow_empty: bool = False,
+                       progress=None) -> tuple[Ref, Root]:
+        """Snapshot the working directory and commit it on HEAD's branch.
+
+        Refuses (WorkdirBehind) when the branch has moved past the commit the working
+        directory is based on — a read-write mount committed to it — because committing the
+        stale directory would silently revert those changes. NothingToCommit when the
+        snapshot equals HEAD's tree, unless allow_empty.
+        """
+        with self._workdir_lock(), self.writing():
+            head, base = self.head(), self.workdir_base()
+            if head is not None and base is not None and head != base:
+                raise WorkdirBehind(self.head_branch() or "HEAD")
+            wc = self.workcopy()
+            try:
+                root = wc.snapshot(progress)
+            finally:
+                wc.close()
+            if root == self.head_root() and not allow_empty:
+                raise NothingToCommit()
+            ref = self.commit(root, message, author=author)
+            self.refs.set("WORKDIR", str(ref))
+            return ref, root
+
+    def commit_working_root(self, branch: str, message: str, *, author: str = "got",
+                            clear: bool = False) -> Ref | None:
+        """Commit a read-write mount's latest working root on `branch` if it differs from the
+        branch head; with clear=True (at unmount) also drop the working root. None if there
+        was nothing to commit."""
+        with self.writing():
+            work = self.working_root(branch)
+            if work is None:
+                return None
+            head = self.refs.get(f"heads/{branch}")
+            head_root = self.read_commit(Ref.parse(head)).root if head else self.fs.new()
+            ref = self.commit(work, message, author=author, branch=branch) if work != head_root else None
+            if clear:
+                try:
+                    self.refs.cas(f"work/{branch}", str(work), None)
+                except BranchMoved:
+                    pass  # a mount published again meanwhile: keep its newer root
+            return ref
+
     def snapshot(self, progress=None) -> Root:
         """The working directory as a root (changed files' data is stored, nothing published)."""
         wc = self.workcopy()
@@ -338,11 +396,16 @@ class Repo:
         """
         target_ref = self.resolve(spec)
         target = self.read_commit(target_ref).root
-        wc = self.workcopy()
-        try:
-            changes = wc.checkout(self.head_root(), target, force=force, paths=paths)
-        finally:
-            wc.close()
+        with self._workdir_lock():
+            base = self.workdir_base()
+            base_root = self.read_commit(base).root if base is not None else self.head_root()
+            wc = self.workcopy()
+            try:
+                changes = wc.checkout(base_root, target, force=force, paths=paths)
+            finally:
+                wc.close()
+            if not paths:
+                self.refs.set("WORKDIR", str(target_ref))
         if not paths:
             if spec in ("HEAD", "@"):
                 pass  # HEAD stays put: on its branch, or detached at the same commit

@@ -302,7 +302,7 @@ class WorkCopy:
             wanted = [keys.parse_path(p) for p in paths]
             plan = self._plan_paths(target, wanted)
         else:
-            plan = [Change(c.path, c.kind) for c in fs_diff(self.fs.kv, base, target)]
+            plan = [Change(c.path, c.kind) for c in fs_diff(self.fs, base, target)]
             dirty = {c.path for c in self.status(base)}
             conflicts = [c.path for c in plan if c.path in dirty]
             if conflicts and not force:
@@ -321,11 +321,12 @@ class WorkCopy:
         return plan
 
     def _with_dirty_resets(self, plan: list[Change], dirty: set[str], target: Root) -> list[Change]:
+        """--force: also reset tracked paths with local edits; untracked files stay, as in git."""
         planned = {c.path for c in plan}
         tx = Tx(self.fs, target)
         for path in sorted(dirty - planned):
-            exists = tx.info(keys.parse_path(path)) is not None
-            plan.append(Change(path, MODIFIED if exists else REMOVED))
+            if tx.info(keys.parse_path(path)) is not None:
+                plan.append(Change(path, MODIFIED))
         return plan
 
     def _apply(self, plan: list[Change], target: Root) -> None:

@@ -23,9 +23,12 @@ never interleave; SQLite serialises index updates across processes. Within a pro
 guards the pack tail and the pending map; reads use pread and need no lock. Each thread gets
 its own SQLite connection.
 
-Garbage collection support: every row has a `touched` time, renewed when a post deduplicates
-against an existing blob, so `delete(..., older_than=T)` spares blobs a concurrent writer has
-just (re)used.
+Garbage collection support: every row has a `touched` time, renewed at flush for blobs a post
+found already stored (dedup hits), so `delete(..., older_than=T)` spares blobs a writer has
+just (re)used. The renewals are batched into flush's one transaction — a no-change commit of
+100k files must not cost 100k synced transactions — and flush checks that every one of them
+still had its row: a blob deleted between the post and the flush is reported (BlobNotFound),
+never silently lost. (got's gc also excludes writers with a lock, so this is a second line.)
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class LocalStore:
         self._conns: list[sqlite3.Connection] = []
         self._readers: dict[int, int] = {}
         self._pending: dict[bytes, tuple[int, int, int]] = {}
+        self._rehits: set[bytes] = set()
         self._unsynced: list[int] = []
         self._pack: tuple[int, int] | None = None  # (pack id, fd)
         self._pack_end = 0
@@ -119,12 +123,10 @@ class LocalStore:
         cid = content_id(data)
         if cid in self._pending:
             return cid
-        db = self._db()
-        if db.execute("SELECT 1 FROM blobs WHERE cid=?", (cid,)).fetchone():
-            # Dedup hit: renew its time so a concurrent gc spares it; if gc removed it in
-            # between, the update finds no row and we write the bytes again below.
-            if db.execute("UPDATE blobs SET touched=? WHERE cid=?", (time.time(), cid)).rowcount:
-                return cid
+        if self._db().execute("SELECT 1 FROM blobs WHERE cid=?", (cid,)).fetchone():
+            with self._lock:
+                self._rehits.add(cid)  # renewed (and checked) at flush
+            return cid
         with self._lock:
             if cid in self._pending:
                 return cid
@@ -171,20 +173,30 @@ class LocalStore:
 
     def flush(self) -> None:
         with self._lock:
-            if not self._pending:
+            if not self._pending and not self._rehits:
                 return
             self._sync_packs()
             now = time.time()
             rows = [(cid, p, o, n, now) for cid, (p, o, n) in self._pending.items()]
+            rehits = list(self._rehits - self._pending.keys())
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.executemany("INSERT OR IGNORE INTO blobs VALUES (?,?,?,?,?)", rows)
+                renewed = 0
+                for i in range(0, len(rehits), _BATCH):
+                    part = rehits[i:i + _BATCH]
+                    q = f"UPDATE blobs SET touched=? WHERE cid IN ({','.join('?' * len(part))})"
+                    renewed += db.execute(q, [now, *part]).rowcount
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             self._pending.clear()
+            self._rehits.clear()
+        if renewed < len(rehits):
+            gone = sorted(set(rehits) - self.exists(rehits))
+            raise BlobNotFound(gone[0], f"local store {self.path} (deleted after it was re-posted; post it again)")
 
     # -- reading ------------------------------------------------------------------------
 

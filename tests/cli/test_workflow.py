@@ -227,3 +227,44 @@ def test_json_outputs_parse(got, repo_dir):
     assert fsck["ok"] and fsck["commits"] == 1 and fsck["problems"] == []
     human = got.out("stats")
     assert "dedup ratio" in human and "KiB" in human or " B" in human
+
+
+def test_commit_refused_when_a_mount_moved_the_branch(tmp_path):
+    """A read-write mount committing to the branch leaves this directory behind: a plain
+    commit would revert the mount's work, so it is refused until a checkout catches up."""
+    from gotfs.repo import Repo
+    from tests.cli.conftest import Got, assert_clean_error
+
+    got = Got(tmp_path)
+    (tmp_path / "a.txt").write_text("one\n")
+    got("init")
+    got("commit", "-m", "first")
+    with Repo.open(tmp_path) as repo:  # what a rw mount does: publish a root, commit it
+        root = repo.fs.write_file(repo.head_root(), "from-mount.txt", b"made in the mount\n")
+        repo.publish_working_root("main", root)
+        assert repo.commit_working_root("main", "mount work", clear=True) is not None
+    (tmp_path / "a.txt").write_text("two\n")
+    err = assert_clean_error(got("commit", "-m", "stale", ok=False))
+    assert "got checkout main" in err
+    got("checkout", "main")
+    assert (tmp_path / "from-mount.txt").read_text() == "made in the mount\n"
+    assert (tmp_path / "a.txt").read_text() == "two\n"  # the local edit survives the catch-up
+    got("commit", "-m", "after catching up")
+    assert got.out("cat", "HEAD:from-mount.txt") == "made in the mount\n"
+    assert got.out("cat", "HEAD:a.txt") == "two\n"
+
+
+def test_checkout_force_keeps_untracked_files(tmp_path):
+    from tests.cli.conftest import Got
+
+    got = Got(tmp_path)
+    (tmp_path / "tracked.txt").write_text("v1\n")
+    got("init")
+    got("commit", "-m", "v1")
+    (tmp_path / "tracked.txt").write_text("v2\n")
+    got("commit", "-m", "v2")
+    (tmp_path / "tracked.txt").write_text("local edit\n")
+    (tmp_path / "untracked.txt").write_text("keep me\n")
+    got("checkout", "--force", "HEAD~1")
+    assert (tmp_path / "tracked.txt").read_text() == "v1\n"
+    assert (tmp_path / "untracked.txt").read_text() == "keep me\n"

@@ -288,3 +288,22 @@ def test_index_is_wal_sqlite(tmp_path):
         assert db.execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == 1
     finally:
         db.close()
+
+
+def test_repost_deleted_before_flush_is_reported_not_lost(tmp_path):
+    """A dedup hit is renewed at flush; if another process deleted the blob in between,
+    flush must say so (the writer no longer holds the bytes) instead of pretending."""
+    from gotkv.errors import BlobNotFound
+    a = LocalStore(tmp_path)
+    cid = a.post(b"shared bytes")
+    a.flush()
+    assert a.post(b"shared bytes") == cid  # dedup hit: nothing written
+    b = LocalStore(tmp_path)
+    assert b.delete([cid]) == 1
+    b.close()
+    with pytest.raises(BlobNotFound, match=cid.hex()):
+        a.flush()
+    a.post(b"shared bytes")  # posting again restores it
+    a.flush()
+    assert a.get(cid) == b"shared bytes"
+    a.close()
