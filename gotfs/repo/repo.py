@@ -131,14 +131,18 @@ class Repo:
     # -- locking -----------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def writing(self) -> Iterator[None]:
-        """Held (shared) while blobs are posted and published, so gc never sweeps them."""
-        fd = os.open(self.dot / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    def _flock(self, name: str, how: int) -> Iterator[None]:
+        """Hold flock `how` on `.got/<name>` for the block (released when the fd closes)."""
+        fd = os.open(self.dot / name, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
+            fcntl.flock(fd, how)
             yield
         finally:
             os.close(fd)
+
+    def writing(self):
+        """Held (shared) while blobs are posted and published, so gc never sweeps them."""
+        return self._flock("lock", fcntl.LOCK_SH)
 
     @contextlib.contextmanager
     def exclusive(self, timeout: float = 30.0) -> Iterator[None]:
@@ -321,15 +325,9 @@ class Repo:
         finally:
             wc.close()
 
-    @contextlib.contextmanager
-    def _workdir_lock(self) -> Iterator[None]:
+    def _workdir_lock(self):
         """Serialises commits and checkouts of this working directory between processes."""
-        fd = os.open(self.dot / "workdir.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+        return self._flock("workdir.lock", fcntl.LOCK_EX)
 
     def workdir_base(self) -> Ref | None:
         """The commit the working directory was last committed as or checked out from."""
