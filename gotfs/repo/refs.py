@@ -49,18 +49,20 @@ class Refs:
                                   (prefix, prefix + "\U0010ffff"))
         return dict(rows)
 
-    def cas(self, name: str, old: str | None, new: str | None) -> None:
-        """Set `name` from `old` to `new` (None: absent), or raise BranchMoved."""
+    def cas(self, name: str, old: str | None, new: str | None, *, also: dict[str, str | None] | None = None) -> None:
+        """Set `name` from `old` to `new` (None: absent), or raise BranchMoved.
+
+        `also` sets more refs unconditionally in the same transaction, so that (for example)
+        a branch and the working directory's base move together or not at all.
+        """
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
             row = db.execute("SELECT value FROM refs WHERE name=?", (name,)).fetchone()
             if (row[0] if row else None) != old:
                 raise BranchMoved(name)
-            if new is None:
-                db.execute("DELETE FROM refs WHERE name=?", (name,))
-            else:
-                db.execute("INSERT OR REPLACE INTO refs VALUES (?, ?)", (name, new))
+            for key, value in {name: new, **(also or {})}.items():
+                _put(db, key, value)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -68,11 +70,19 @@ class Refs:
 
     def set(self, name: str, value: str | None) -> None:
         """Unconditional update (HEAD, working roots)."""
+        self.set_many({name: value})
+
+    def set_many(self, values: dict[str, str | None]) -> None:
+        """Unconditional updates in one transaction (None deletes)."""
         db = self._db()
-        if value is None:
-            db.execute("DELETE FROM refs WHERE name=?", (name,))
-        else:
-            db.execute("INSERT OR REPLACE INTO refs VALUES (?, ?)", (name, value))
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for key, value in values.items():
+                _put(db, key, value)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def index_commit(self, ref: Ref) -> None:
         self._db().execute("INSERT OR IGNORE INTO commits VALUES (?, ?)", (ref.cid.hex(), str(ref)))
@@ -94,3 +104,10 @@ class Refs:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _put(db: sqlite3.Connection, name: str, value: str | None) -> None:
+    if value is None:
+        db.execute("DELETE FROM refs WHERE name=?", (name,))
+    else:
+        db.execute("INSERT OR REPLACE INTO refs VALUES (?, ?)", (name, value))

@@ -188,11 +188,13 @@ class Repo:
         return self.read_commit(head).root if head else self.fs.new()
 
     def commit(self, root: Root, message: str, *, author: str = "got", branch: str | None = None,
-               time_ns: int | None = None, retries: int = 5) -> Ref:
+               time_ns: int | None = None, retries: int = 5, workdir: bool = False) -> Ref:
         """Record `root` as a new commit on `branch` (default: HEAD's) and move it there.
 
         The move is a compare-and-swap: if another process commits to the branch in between,
         this commit is re-parented on the new head and tried again, so neither is lost.
+        workdir=True also records the commit as the working directory's base, in the same
+        transaction, so a crash can never leave the two disagreeing.
         """
         branch = branch or self.head_branch()
         name = f"heads/{check_ref_name(branch)}" if branch else "HEAD"
@@ -205,7 +207,7 @@ class Repo:
                 self.store.flush()
                 self.refs.index_commit(ref)
                 try:
-                    self.refs.cas(name, old, str(ref))
+                    self.refs.cas(name, old, str(ref), also={"WORKDIR": str(ref)} if workdir else None)
                     return ref
                 except BranchMoved:
                     continue
@@ -354,8 +356,7 @@ class Repo:
                 wc.close()
             if root == self.head_root() and not allow_empty:
                 raise NothingToCommit()
-            ref = self.commit(root, message, author=author)
-            self.refs.set("WORKDIR", str(ref))
+            ref = self.commit(root, message, author=author, workdir=True)
             return ref, root
 
     def commit_working_root(self, branch: str, message: str, *, author: str = "got",
@@ -402,18 +403,19 @@ class Repo:
                 changes = wc.checkout(base_root, target, force=force, paths=paths)
             finally:
                 wc.close()
-            if not paths:
-                self.refs.set("WORKDIR", str(target_ref))
-        if not paths:
-            if spec in ("HEAD", "@"):
-                pass  # HEAD stays put: on its branch, or detached at the same commit
-            elif spec in self.branches():
-                self.set_head(spec)
-            elif spec.startswith("heads/") and spec[6:] in self.branches():
-                self.set_head(spec[6:])
-            else:
-                self.set_head(None, detached=target_ref)
+            if not paths:  # HEAD and the working directory's base move together
+                self.refs.set_many({"WORKDIR": str(target_ref), "HEAD": self._head_value(spec, target_ref)})
         return changes
+
+    def _head_value(self, spec: str, target: Ref) -> str:
+        """What HEAD holds after checking out `spec`: the same (for HEAD itself), the branch
+        `spec` names, or else the commit (detached)."""
+        if spec in ("HEAD", "@"):
+            return self.refs.get("HEAD") or f"ref: heads/{DEFAULT_BRANCH}"
+        branch = spec[len("heads/"):] if spec.startswith("heads/") else spec
+        if branch in self.branches():
+            return f"ref: heads/{branch}"
+        return str(target)
 
     # -- working roots (read-write mounts) ----------------------------------------------
 
