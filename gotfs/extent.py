@@ -33,7 +33,10 @@ class Extent:
         if len(data) not in (40, 72):
             raise CorruptNode("extent", f"{len(data)} bytes")
         offset, length = _HEAD.unpack_from(data)
-        return cls(Ref.from_bytes(data[8:]), offset, length)
+        try:
+            return cls(Ref.from_bytes(data[8:]), offset, length)
+        except InvalidInput as e:  # zero length, or a slice past 4 GiB: not a valid extent
+            raise CorruptNode("extent", str(e)) from None
 
     def trimmed(self, skip: int, length: int) -> Extent:
         """The sub-extent that drops `skip` bytes from the front and keeps `length`."""
