@@ -1,0 +1,173 @@
+"""gotfs.mount: serve a gotfs root through FUSE (pyfuse3 + trio).
+
+    mount(fs, source, "/mnt/x")                  # read-only view of source.current()
+    mount(fs, source, "/mnt/x", writable=True)   # writes become new roots, published via source
+
+Modules, one concept each: inodes (stable inode numbers), readahead (extent maps, chunk
+fetches, prefetch), dirty (buffered writes), spill (buffered writes into a transaction,
+chunked outside the lock), snapshot (read side, by inode), writeback (write side:
+transaction, buffers, flush), ops (the pyfuse3 adapter), demo (a runnable mount over a
+store directory, for tests), ceiling (a minimal in-memory FUSE filesystem, to measure what
+Python FUSE can do at best).
+
+The mount is independent of the repository layer: it gets its root from a `RootSource` and,
+when writable, hands each new root to `source.publish`, which must make it durable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from typing import Callable
+
+import pyfuse3
+import trio
+
+from gotfs.fs import FS
+from gotfs.mount.ops import Ops
+from gotfs.mount.snapshot import Snapshot
+from gotfs.mount.writeback import RootSource, Writeback
+from gotkv.errors import InvalidInput
+
+__all__ = ["mount", "RootSource"]
+
+log = logging.getLogger(__name__)
+
+THREADS = 8  # worker threads for core calls (they mostly wait on the store or release the GIL)
+READ_AHEAD_KB = 1024  # kernel readahead for the mount: 1 MiB read requests instead of 128 KiB
+CLOSE_DELAY = 0.05  # a flush asked for by close() waits this long to batch several files
+
+
+def mount(fs: FS, source: RootSource, mountpoint: str, *, writable: bool = False, foreground: bool = True,
+          debug: bool = False, flush_interval: float = 5.0, ready: Callable[[], None] | None = None) -> None:
+    """Mount `source.current()` at `mountpoint` and serve it until unmounted. Blocking.
+
+    Read-only by default (writes fail with EROFS). With writable=True, writes are buffered
+    and flushed — soon after a written file is closed (in the background, batching the files
+    closed meanwhile), on fsync and fsyncdir (which return only once published), every
+    `flush_interval` seconds, and when 64 MiB are buffered — each flush committing everything
+    pending as one new root and calling `source.publish(root)`.
+
+    Returns when the filesystem is unmounted (`fusermount3 -u DIR`) or on SIGINT/SIGTERM,
+    after a final flush and publish and a clean unmount. `ready()` is called (on the event
+    loop: keep it quick) once the kernel has completed the mount and requests are served.
+
+    Daemonizing is the caller's job and must happen before the repository is opened (an open
+    SQLite connection must not cross a fork): so foreground=False is refused.
+
+    Raises InvalidInput for foreground=False or a bad mountpoint; RuntimeError if the kernel
+    mount fails; whatever publish() raises on the final flush.
+    """
+    if not foreground:
+        raise InvalidInput("mount() serves in the calling process: to run in the background, fork "
+                           "(and setsid) before opening the repository, then call mount(foreground=True)")
+    if not os.path.isdir(mountpoint):
+        raise InvalidInput(f"mount point {mountpoint!r} is not a directory")
+    if debug:
+        logging.getLogger("gotfs.mount").setLevel(logging.DEBUG)
+    core = Writeback(fs, source) if writable else Snapshot(fs, source.current())
+    options = set(pyfuse3.default_options) | {"fsname=got", "subtype=got"}
+    if not writable:
+        options.add("ro")
+    if debug:
+        options.add("debug")
+    state = _State(core, mountpoint, flush_interval, ready)
+    ops = Ops(core, limiter=trio.CapacityLimiter(THREADS), kick=state.kick)
+    pyfuse3.init(ops, mountpoint, options)
+    failed = True
+    try:
+        trio.run(state.serve)
+        failed = False
+    finally:
+        try:
+            if writable:
+                core.flush()  # whatever came in after the last flush
+        finally:
+            pyfuse3.close(unmount=True)  # a no-op if `fusermount3 -u` already unmounted
+            core.close()
+            if failed:
+                log.error("mount at %s stopped on an error", mountpoint)
+
+
+class _State:
+    """The event-loop side of one mount: the serve loop, the flusher, signals, readiness."""
+
+    def __init__(self, core: Snapshot, mountpoint: str, flush_interval: float,
+                 ready: Callable[[], None] | None):
+        self.core = core
+        self.mountpoint = mountpoint
+        self.flush_interval = flush_interval
+        self.ready = ready
+        self.kicked: trio.Event | None = None
+        self.limiter = trio.CapacityLimiter(1)  # background flushes: one at a time, own thread
+
+    def kick(self) -> None:
+        """Ask for a flush soon (called on the event loop when a written file is closed)."""
+        if self.kicked is not None:
+            self.kicked.set()
+
+    async def serve(self) -> None:
+        self.kicked = trio.Event()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._signals, nursery.cancel_scope)
+            nursery.start_soon(self._announce)
+            if self.core.writable:
+                nursery.start_soon(self._flusher)
+            await pyfuse3.main()
+            nursery.cancel_scope.cancel()
+
+    async def _flush(self) -> None:
+        try:
+            await trio.to_thread.run_sync(self.core.flush, limiter=self.limiter)
+        except Exception:
+            log.exception("flush failed; the changes stay pending and the next flush retries")
+
+    async def _flusher(self) -> None:
+        while True:
+            with trio.move_on_after(self.flush_interval):
+                await self.kicked.wait()
+                if not self.core.wants_flush:
+                    await trio.sleep(CLOSE_DELAY)
+            self.kicked = trio.Event()
+            if self.core.pending():
+                await self._flush()
+
+    async def _signals(self, scope: trio.CancelScope) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals can only be caught on the main thread; unmount stops us then
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+            async for signum in signals:
+                log.info("signal %d: flushing and unmounting %s", signum, self.mountpoint)
+                if self.core.writable:
+                    await self._flush()  # the bulk, while still serving requests
+                pyfuse3.terminate()
+                return
+
+    async def _announce(self) -> None:
+        """Wait until the kernel has completed INIT, raise readahead, then call ready()."""
+        try:
+            await trio.to_thread.run_sync(os.stat, self.mountpoint)  # answered only after INIT
+            await trio.to_thread.run_sync(set_read_ahead, self.mountpoint, READ_AHEAD_KB)
+            if self.ready is not None:
+                self.ready()
+        except Exception:  # never take the mount down for this
+            log.exception("after mounting %s", self.mountpoint)
+
+
+def set_read_ahead(mountpoint: str, kb: int) -> bool:
+    """Set the kernel readahead of the mount at `mountpoint` (needs root). True if it took.
+
+    FUSE read requests are as large as the readahead window (up to the 1 MiB the connection
+    allows), and pyfuse3 refuses libfuse's max_readahead option, so sysfs it is.
+    """
+    dev = os.stat(mountpoint).st_dev
+    path = f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb"
+    try:
+        with open(path, "w") as f:
+            f.write(str(kb))
+        return True
+    except OSError as e:
+        log.debug("could not set %s: %s", path, e)
+        return False

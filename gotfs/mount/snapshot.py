@@ -1,0 +1,249 @@
+"""Snapshot: the read side of a mounted tree, by inode — what a read-only mount serves.
+
+Every method is synchronous and may block on the store; the FUSE adapter (ops.py) calls them
+from worker threads. Methods speak inodes and return plain values (`Stat`, bytes, lists); no
+pyfuse3 type appears here. Errors are GotErrors carrying the errno to answer with.
+
+On an immutable root nothing a file handle reads can change, so `open` builds the file's
+whole extent map once (O(extents)) and every read is a bisect plus cached chunk slices;
+sequential readers get the following chunks prefetched (readahead.py). The writable mount
+(writeback.py) subclasses this and swaps the fixed root for a live transaction.
+
+Locking: `self.lock` guards the inode table (and, in the writable subclass, the transaction
+and buffers too). Reads of the immutable tree need no lock.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+from gotfs import dirs, files, keys
+from gotfs.errors import InvalidPath
+from gotfs.fs import FS
+from gotfs.info import Info
+from gotfs.keys import MAX_NAME, MAX_PATH, Path
+from gotfs.mount.inodes import ROOT_INODE, InodeTable
+from gotfs.mount.readahead import Fetcher, FileView, Sequential, assemble
+from gotfs.tx import Tx
+from gotkv.errors import GotError
+from gotkv.root import Root
+
+READAHEAD_WINDOW = 8 << 20  # bytes prefetched ahead of a sequential reader (~8 chunks)
+
+
+class NoAttribute(GotError):
+    """getxattr/removexattr of a name the file does not have."""
+
+    errno = errno.ENODATA  # ENOATTR on Linux
+
+    def __init__(self, name: bytes):
+        super().__init__(f"no extended attribute {name!r}")
+
+
+class ReadOnly(GotError):
+    """A change was asked of a read-only mount."""
+
+    errno = errno.EROFS
+
+    def __init__(self) -> None:
+        super().__init__("read-only mount; mount a branch with --rw to change files")
+
+
+@dataclass(slots=True)
+class Stat:
+    """What the kernel is told about an inode."""
+
+    ino: int
+    info: Info
+    size: int
+    mtime_ns: int
+
+
+@dataclass(slots=True)
+class Handle:
+    """An open file."""
+
+    ino: int
+    view: FileView | None = None  # immutable roots only
+    seq: Sequential = field(default_factory=Sequential)
+    wrote: bool = False
+
+
+def child_path(parent: Path, name: bytes) -> Path:
+    """parent + name, with the checks the kernel leaves to the filesystem (ENAMETOOLONG)."""
+    if len(name) > MAX_NAME:
+        raise InvalidPath(os.fsdecode(name[:40]) + "...", f"a name is at most {MAX_NAME} bytes", errno.ENAMETOOLONG)
+    if name in (b"", b".", b"..") or b"/" in name:
+        raise InvalidPath(os.fsdecode(name), "not a valid file name")
+    path = parent + (name,)
+    if sum(map(len, path)) + len(path) > MAX_PATH:
+        raise InvalidPath(keys.show(path)[:60] + "...", f"a path is at most {MAX_PATH} bytes", errno.ENAMETOOLONG)
+    return path
+
+
+class Snapshot:
+    """Read-only inode-level view of one root. See the module docstring."""
+
+    writable = False
+
+    def __init__(self, fs: FS, root: Root, *, readahead_threads: int = 2,
+                 readahead_window: int = READAHEAD_WINDOW):
+        self.fs = fs
+        self.root = root
+        self.tx = Tx(fs, root)
+        self.table = InodeTable()
+        self.lock = threading.RLock()
+        self.handles: dict[int, Handle] = {}
+        self.fetcher = Fetcher(fs.data, threads=readahead_threads)
+        self.window = readahead_window
+        self.mount_ns = time.time_ns()
+        self._fh = itertools.count(1)
+
+    def close(self) -> None:
+        self.fetcher.close()
+
+    # -- names -------------------------------------------------------------------------
+
+    def _stat(self, ino: int, info: Info) -> Stat:
+        mtime = info.mtime_ns if info.mtime_ns is not None else self.mount_ns
+        return Stat(ino, info, info.size, mtime)
+
+    def _path(self, ino: int) -> Path:
+        with self.lock:
+            return self.table.path(ino)
+
+    def lookup(self, parent: int, name: bytes) -> Stat:
+        """The entry `name` in directory `parent`; the kernel now holds one more reference."""
+        with self.lock:
+            ppath = self.table.path(parent)
+        if name in (b".", b".."):
+            path = ppath if name == b"." or not ppath else ppath[:-1]
+            info = self.tx.require(path)
+            with self.lock:
+                ino = parent if name == b"." else self._ino_of(path)
+                self.table.ref(ino)
+            return self._stat(ino, info)
+        path = child_path(ppath, name)
+        info = self.tx.require(path)
+        with self.lock:
+            ino = self.table.child(parent, name)
+            self.table.ref(ino)
+        return self._stat(ino, info)
+
+    def _ino_of(self, path: Path) -> int:
+        ino = ROOT_INODE
+        for name in path:
+            ino = self.table.child(ino, name)
+        return ino
+
+    def forget(self, pairs) -> None:
+        with self.lock:
+            for ino, n in pairs:
+                self.table.forget(ino, n)
+
+    def ref(self, inos) -> None:
+        """The kernel accepted these readdirplus entries: one reference each."""
+        with self.lock:
+            for ino in inos:
+                self.table.ref(ino)
+
+    def getattr(self, ino: int) -> Stat:
+        return self._stat(ino, self.tx.require(self._path(ino)))
+
+    def listdir(self, ino: int) -> list[tuple[bytes, Stat]]:
+        """'.', '..' and every entry of a directory, with attributes (no references taken)."""
+        path = self._path(ino)
+        entries = list(dirs.listdir(self.tx, path))
+        with self.lock:
+            up = self.table.parent(ino)
+            inos = [self.table.child(ino, name) for name, _ in entries]
+        dots = [(b".", self._stat(ino, self.tx.require(path))),
+                (b"..", self._stat(up, self.tx.require(path[:-1])))]
+        return dots + [(name, self._stat(i, info)) for i, (name, info) in zip(inos, entries)]
+
+    def opendir(self, ino: int):
+        """A listing to page through with readdir: on an immutable root, the entries themselves."""
+        return self.listdir(ino)
+
+    def readdir(self, listing, start: int, count: int) -> tuple[list[tuple[int, bytes, Stat]], int | None]:
+        """Up to `count` entries from position `start`, as (next position, name, Stat), and
+        the position to continue from (None when the listing is exhausted)."""
+        stop = min(start + count, len(listing))
+        return [(i + 1, *listing[i]) for i in range(start, stop)], (stop if stop < len(listing) else None)
+
+    def readlink(self, ino: int) -> bytes:
+        return files.readlink(self.tx, self._path(ino))
+
+    # -- attributes --------------------------------------------------------------------
+
+    def listxattr(self, ino: int) -> list[bytes]:
+        return [name for name, _ in self.getattr(ino).info.xattrs]
+
+    def getxattr(self, ino: int, name: bytes) -> bytes:
+        value = self.getattr(ino).info.xattr(name)
+        if value is None:
+            raise NoAttribute(name)
+        return value
+
+    def statfs(self) -> os.statvfs_result | None:
+        """The statvfs of the directory holding the store, when it has one."""
+        where = getattr(self.fs.store, "path", None)
+        return os.statvfs(where) if where is not None else None
+
+    # -- file data ---------------------------------------------------------------------
+
+    def open(self, ino: int, flags: int) -> int:
+        """Open a file for reading; its extent map is loaded now. Returns the handle number."""
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND):
+            raise ReadOnly()
+        path = self._path(ino)
+        info = self.tx.require_file(path)
+        view = FileView.of(info.size, self.tx.extents(path))
+        return self._new_handle(Handle(ino, view))
+
+    def _new_handle(self, handle: Handle) -> int:
+        with self.lock:
+            fh = next(self._fh)
+            self.handles[fh] = handle
+            self.table.pin(handle.ino)
+        return fh
+
+    def release(self, fh: int) -> None:
+        with self.lock:
+            handle = self.handles.pop(fh, None)
+            if handle is not None:
+                self.table.unpin(handle.ino)
+
+    def try_read(self, fh: int, off: int, size: int):
+        """The read if every chunk it needs is cached (never blocks), else None."""
+        handle = self.handles[fh]
+        view = handle.view
+        stop = min(off + size, view.size)
+        pieces = []
+        for start, end, extent in view.under(off, stop):
+            data = self.fetcher.cached(extent)
+            if data is None:
+                return None
+            pieces.append((start, end, data))
+        self._readahead(handle, view, off, stop)
+        return assemble(pieces, off, stop)
+
+    def read(self, fh: int, off: int, size: int):
+        """Bytes [off, off+size) of an open file (fewer at the end). Blocks on the store."""
+        handle = self.handles[fh]
+        view = handle.view
+        stop = min(off + size, view.size)
+        self._readahead(handle, view, off, stop)
+        pieces = [(s, e, self.fetcher.get(x)) for s, e, x in view.under(off, stop)]
+        return assemble(pieces, off, stop)
+
+    def _readahead(self, handle: Handle, view: FileView, off: int, stop: int) -> None:
+        if handle.seq.advance(off, stop, 2 << 20):
+            ahead = handle.seq.plan(view, stop, self.window)
+            if ahead:
+                self.fetcher.prefetch(ahead)

@@ -1,0 +1,465 @@
+"""Writeback: the writable side of a mount — one live transaction, buffered writes, flushes.
+
+State: `tx`, a Tx on the last committed root, holds every metadata change (create, mkdir,
+rename, chmod, ...) applied at once; `buffers` holds each written file's bytes in memory
+(keyed by inode, so that a rename never has to move them). Reads see both: the tree through
+the transaction, with the buffered bytes laid on top (read-your-writes).
+
+`flush()` is the only way a change becomes durable:
+
+    spill the buffers into tx (spill.py: chunked and posted outside the lock)
+    -> tx.commit(): ONE gotkv batch, one new Root
+    -> source.publish(root): the store is flushed and the root recorded durably
+    -> a new Tx on that root
+
+It runs when a written file is closed, on fsync (which returns only after publish returned),
+on a timer, and when buffered bytes pass `max_dirty` (see `write`). Flushes are serialised by
+`flush_lock`; chunking and publishing happen outside the state lock, so other requests go
+on meanwhile (their writes land in fresh buffers and the next transaction).
+
+Locking: `self.lock` (re-entrant) guards tx, buffers, orphans and the inode table; every
+public method takes it, so handlers may run on any number of worker threads. Chunk fetches
+for reads happen outside it.
+
+A file removed (or renamed over) while open keeps its contents for its open handles: its
+Info and extent map are kept aside as an *orphan* until the last handle is released, and
+writes to it are buffered but never published — as POSIX has it.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from gotfs import dirs, files
+from gotfs.errors import AlreadyExists, IsADirectory
+from gotfs.fs import FS
+from gotfs.info import Info
+from gotfs.keys import Path
+from gotfs.mount import spill
+from gotfs.mount.dirty import Buffers
+from gotfs.mount.inodes import StaleInode
+from gotfs.mount.readahead import FileView, assemble
+from gotfs.mount.snapshot import Handle, NoAttribute, Snapshot, Stat, child_path
+from gotfs.tx import Tx
+from gotkv.errors import GotError
+from gotkv.root import Root
+
+log = logging.getLogger(__name__)
+
+# gotfs stores modes, not ACLs: refusing these makes cp -a, tar & co. fall back to chmod
+ACL_XATTRS = (b"system.posix_acl_access", b"system.posix_acl_default")
+MAX_DIRTY = 64 << 20  # buffered bytes that force a flush (bounds the mount's memory)
+
+
+class RootSource(Protocol):
+    """Where a mount gets its root and, when writable, records each new one."""
+
+    def current(self) -> Root:
+        """The root to serve at mount time."""
+        ...
+
+    def publish(self, root: Root) -> None:
+        """Make `root` durable (flush the store, record it) before returning."""
+        ...
+
+
+class Refused(GotError):
+    """An operation gotfs does not support (hard links, device nodes, RENAME_EXCHANGE)."""
+
+    def __init__(self, what: str, err: int):
+        super().__init__(f"{what} is not supported by gotfs")
+        self.errno = err
+
+
+@dataclass(slots=True)
+class Orphan:
+    """A file removed while open: what its handles still read."""
+
+    info: Info
+    view: FileView
+
+
+class Writeback(Snapshot):
+    """Inode-level read-write view of a branch. See the module docstring."""
+
+    writable = True
+
+    def __init__(self, fs: FS, source: RootSource, *, max_dirty: int = MAX_DIRTY, **kw):
+        super().__init__(fs, source.current(), **kw)
+        self.source = source
+        self.max_dirty = max_dirty
+        self.buffers = Buffers()
+        self.orphans: dict[int, Orphan] = {}
+        self.flush_lock = threading.Lock()
+        self.wants_flush = False  # buffers are full: the caller should start a flush
+        self.published = self.root
+        self.flushes = 0
+        self.uid, self.gid = os.getuid(), os.getgid()
+
+    # -- reads (the same as a snapshot, but under the lock, and with buffers on top) ----
+
+    def _stat(self, ino: int, info: Info) -> Stat:
+        st = super()._stat(ino, info)
+        if info.is_file and self.buffers:
+            st.size = max(st.size, self.buffers.end(ino))
+            mtime = self.buffers.mtime(ino)
+            if mtime is not None:
+                st.mtime_ns = mtime
+        return st
+
+    def lookup(self, parent: int, name: bytes) -> Stat:
+        with self.lock:
+            return super().lookup(parent, name)
+
+    def getattr(self, ino: int) -> Stat:
+        with self.lock:
+            orphan = self.orphans.get(ino)
+            if orphan is not None:
+                return self._stat(ino, orphan.info)
+            return super().getattr(ino)
+
+    def listdir(self, ino: int) -> list[tuple[bytes, Stat]]:
+        with self.lock:
+            return super().listdir(ino)
+
+    def opendir(self, ino: int):
+        """The names only: attributes must be read when each readdir is answered.
+
+        readdirplus replies update the kernel's dentries and inode attributes; the kernel
+        discards attributes older than the readdir *request*, not older than opendir, so
+        attributes taken at opendir (a file written since, a name renamed since) would
+        overwrite fresher ones. Positions stay stable: they index this list of names.
+        """
+        with self.lock:
+            return ino, [name for name, _ in super().listdir(ino)]
+
+    def readdir(self, listing, start: int, count: int) -> tuple[list[tuple[int, bytes, Stat]], int | None]:
+        """Current attributes of the listed names from `start`; names removed since are skipped."""
+        ino, names = listing
+        stop = min(start + count, len(names))
+        out = []
+        with self.lock:
+            path = self.table.path(ino)
+            for i in range(start, stop):
+                name = names[i]
+                if name == b".":
+                    st = self._stat(ino, self.tx.require(path))
+                elif name == b"..":
+                    st = self._stat(self.table.parent(ino), self.tx.require(path[:-1]))
+                else:
+                    info = self.tx.info(path + (name,))
+                    if info is None:
+                        continue
+                    st = self._stat(self.table.child(ino, name), info)
+                out.append((i + 1, name, st))
+        return out, (stop if stop < len(names) else None)
+
+    def readlink(self, ino: int) -> bytes:
+        with self.lock:
+            return super().readlink(ino)
+
+    def open(self, ino: int, flags: int) -> int:
+        """Open a file; O_TRUNC empties it here (libfuse asks for atomic O_TRUNC)."""
+        with self.lock:
+            self.tx.require_file(self.table.path(ino))
+            if flags & os.O_TRUNC:
+                self.setattr(ino, size=0)
+            return self._new_handle(Handle(ino))
+
+    def try_read(self, fh: int, off: int, size: int):
+        return None  # the state lock may be held by a flush: always read on a worker thread
+
+    def read(self, fh: int, off: int, size: int):
+        with self.lock:
+            handle = self.handles[fh]
+            ino = handle.ino
+            orphan = self.orphans.get(ino)
+            if orphan is not None:
+                info, view = orphan.info, orphan.view
+            else:
+                path = self.table.path(ino)
+                info = self.tx.require_file(path)
+                view = None
+            stop = min(off + size, max(info.size, self.buffers.end(ino)))
+            if view is None:
+                view = FileView.of(info.size, self._extents(path, off, stop + self.window))
+            sequential = handle.seq.advance(off, stop, 2 << 20)
+            ahead = handle.seq.plan(view, stop, self.window) if sequential else []
+            patches = self.buffers.overlay(ino, off, stop)
+        if ahead:
+            self.fetcher.prefetch(ahead)
+        pieces = [(s, e, self.fetcher.get(x)) for s, e, x in view.under(off, min(stop, info.size))]
+        return assemble(pieces, off, stop, patches)
+
+    def _extents(self, path: Path, off: int, stop: int):
+        for piece in self.tx.extents(path, off):
+            if piece[0] >= stop:
+                return
+            yield piece
+
+    # -- writes ------------------------------------------------------------------------
+
+    def write(self, fh: int, off: int, data: bytes) -> int:
+        """Buffer a write. Returns len(data).
+
+        Past `max_dirty` buffered bytes `wants_flush` is raised, for the caller to start a
+        flush in the background (writes go on into fresh buffers meanwhile); past twice that,
+        the writer flushes itself, which bounds memory when the flusher cannot keep up.
+        """
+        with self.lock:
+            handle = self.handles[fh]
+            self.buffers.write(handle.ino, off, data, time.time_ns())
+            handle.wrote = True
+            if self.buffers.nbytes > self.max_dirty:
+                self.wants_flush = True
+            full = self.buffers.nbytes > 2 * self.max_dirty
+        if full:
+            self.flush()
+        return len(data)
+
+    def try_write(self, fh: int, off: int, data: bytes) -> int | None:
+        """write() if it cannot block: the lock is free and the buffers have room. Else None.
+
+        Buffering copies nothing, so this is cheap enough for the event loop, and saves the
+        worker-thread round trip that would otherwise dominate a write request's cost.
+        """
+        if not self.lock.acquire(blocking=False):
+            return None
+        try:
+            if self.buffers.nbytes + len(data) > 2 * self.max_dirty:
+                return None
+            handle = self.handles[fh]
+            self.buffers.write(handle.ino, off, data, time.time_ns())
+            handle.wrote = True
+            if self.buffers.nbytes > self.max_dirty:
+                self.wants_flush = True
+            return len(data)
+        finally:
+            self.lock.release()
+
+    def release(self, fh: int) -> bool:
+        """Close a handle; True if it wrote (so the caller should schedule a flush)."""
+        with self.lock:
+            handle = self.handles.pop(fh, None)
+            if handle is None:
+                return False
+            self.table.unpin(handle.ino)
+            if handle.ino in self.orphans and not self.table.pinned(handle.ino):
+                del self.orphans[handle.ino]
+                self.buffers.drop(handle.ino)
+            return handle.wrote
+
+    # -- names -------------------------------------------------------------------------
+
+    def _new_entry(self, parent: int, name: bytes, info: Info) -> Stat:
+        ino = self.table.child(parent, name)
+        self.table.ref(ino)
+        return self._stat(ino, info)
+
+    def create(self, parent: int, name: bytes, mode: int) -> tuple[int, Stat]:
+        """Create and open an empty regular file."""
+        with self.lock:
+            path = child_path(self.table.path(parent), name)
+            info = files.create(self.tx, path, mode & 0o7777, mtime_ns=time.time_ns())
+            st = self._new_entry(parent, name, info)
+            return self._new_handle(Handle(st.ino)), st
+
+    def mknod(self, parent: int, name: bytes, mode: int) -> Stat:
+        if (mode & 0o170000) not in (0, 0o100000):
+            raise Refused("special files (devices, FIFOs, sockets)", errno.EPERM)
+        with self.lock:
+            path = child_path(self.table.path(parent), name)
+            info = files.create(self.tx, path, mode & 0o7777, mtime_ns=time.time_ns())
+            return self._new_entry(parent, name, info)
+
+    def mkdir(self, parent: int, name: bytes, mode: int) -> Stat:
+        with self.lock:
+            path = child_path(self.table.path(parent), name)
+            dirs.mkdir(self.tx, path, mode & 0o7777, mtime_ns=time.time_ns())
+            return self._new_entry(parent, name, self.tx.require(path))
+
+    def symlink(self, parent: int, name: bytes, target: bytes) -> Stat:
+        with self.lock:
+            path = child_path(self.table.path(parent), name)
+            info = files.symlink(self.tx, path, target, mtime_ns=time.time_ns())
+            return self._new_entry(parent, name, info)
+
+    def link(self, *args) -> Stat:
+        raise Refused("hard links", errno.EPERM)
+
+    def _keep(self, parent: int, name: bytes, path: Path, info: Info) -> tuple[int, Orphan | None] | None:
+        """What `path` leaves behind when it goes: its inode, and its contents if still open."""
+        ino = self.table.find(parent, name)
+        if ino is None:
+            return None
+        if self.table.pinned(ino) and info.is_file:
+            return ino, Orphan(info, FileView.of(info.size, self.tx.extents(path)))
+        return ino, None
+
+    def _orphan(self, ino: int, orphan: Orphan | None) -> None:
+        """The path of `ino` is gone: keep its contents for its open handles, else drop its buffers."""
+        if orphan is not None:
+            self.orphans[ino] = orphan
+        else:
+            self.buffers.drop(ino)
+
+    def unlink(self, parent: int, name: bytes) -> None:
+        with self.lock:
+            path = child_path(self.table.path(parent), name)
+            info = self.tx.require(path)
+            if info.is_dir:
+                raise IsADirectory(os.fsdecode(b"/".join(path)))
+            gone = self._keep(parent, name, path, info)
+            dirs.remove(self.tx, path)
+            if gone is not None:
+                self._orphan(*gone)
+            self.table.detach(parent, name)
+
+    def rmdir(self, parent: int, name: bytes) -> None:
+        with self.lock:
+            path = child_path(self.table.path(parent), name)
+            dirs.rmdir(self.tx, path)
+            self.table.detach(parent, name)
+
+    def rename(self, parent: int, name: bytes, new_parent: int, new_name: bytes, *,
+               noreplace: bool = False, exchange: bool = False) -> None:
+        """POSIX rename(2); with noreplace an existing target is EEXIST; exchange is refused."""
+        if exchange:
+            raise Refused("RENAME_EXCHANGE", errno.EINVAL)
+        with self.lock:
+            src = child_path(self.table.path(parent), name)
+            dst = child_path(self.table.path(new_parent), new_name)
+            target = self.tx.info(dst)
+            if target is not None and noreplace:
+                raise AlreadyExists(os.fsdecode(b"/".join(dst)))
+            replaced = None
+            if target is not None and src != dst:
+                replaced = self._keep(new_parent, new_name, dst, target)
+            dirs.rename(self.tx, src, dst)  # checks everything before it changes anything
+            if replaced is not None:
+                self._orphan(*replaced)
+            self.table.rename(parent, name, new_parent, new_name)
+
+    # -- attributes --------------------------------------------------------------------
+
+    def setattr(self, ino: int, *, mode: int | None = None, size: int | None = None,
+                mtime_ns: int | None = None, uid: int | None = None, gid: int | None = None) -> Stat:
+        """chmod, truncate, utimens (and chown to the owner it already has)."""
+        if (uid is not None and uid != self.uid) or (gid is not None and gid != self.gid):
+            raise Refused("changing the owner (every file belongs to the mounting user)", errno.EPERM)
+        with self.lock:
+            orphan = self.orphans.get(ino)
+            if orphan is not None:
+                return self._setattr_orphan(ino, orphan, mode, size, mtime_ns)
+            path = self.table.path(ino)
+            if size is not None:
+                self.buffers.truncate(ino, size)
+                files.truncate(self.tx, path, size)
+                if mtime_ns is None:
+                    mtime_ns = time.time_ns()
+            if mtime_ns is not None:
+                self.buffers.clear_mtime(ino)  # an explicit time (or a truncate's) beats the last write's
+            info = files.set_attrs(self.tx, path, mode=mode, mtime_ns=mtime_ns)
+            return self._stat(ino, info)
+
+    def _setattr_orphan(self, ino: int, orphan: Orphan, mode, size, mtime_ns) -> Stat:
+        info = orphan.info
+        if size is not None:
+            self.buffers.truncate(ino, size)
+            info = info.with_(size=size)
+            orphan.view = FileView.of(size, orphan.view.under(0, size))
+        if mode is not None:
+            info = info.with_(mode=mode & 0o7777)
+        if mtime_ns is not None:
+            info = info.with_(mtime_ns=mtime_ns)
+        orphan.info = info
+        return self._stat(ino, info)
+
+    def setxattr(self, ino: int, name: bytes, value: bytes) -> None:
+        if name in ACL_XATTRS:
+            raise Refused("POSIX ACLs (set the mode instead)", errno.EOPNOTSUPP)
+        with self.lock:
+            files.set_attrs(self.tx, self.table.path(ino), set_xattrs={name: value})
+
+    def removexattr(self, ino: int, name: bytes) -> None:
+        with self.lock:
+            path = self.table.path(ino)
+            if self.tx.require(path).xattr(name) is None:
+                raise NoAttribute(name)
+            files.set_attrs(self.tx, path, remove_xattrs=[name])
+
+    # -- flushing ----------------------------------------------------------------------
+
+    def pending(self) -> bool:
+        """True if anything is buffered or uncommitted."""
+        with self.lock:
+            return bool(self.buffers.open or len(self.tx.batch))
+
+    def flush(self) -> Root:
+        """Commit everything pending as one new root and publish it. Returns the published root.
+
+        Durable on return: publish() has returned for a root holding every write that
+        completed before this call started. Cost: chunking the buffered bytes (outside the
+        lock), one gotkv mutate of O(changes x depth), and whatever publish costs.
+        """
+        with self.flush_lock:
+            t0 = time.perf_counter()
+            with self.lock:
+                self.wants_flush = False
+                plans = self._plan()
+            t1 = time.perf_counter()
+            try:
+                spill.chunk(self.fs.data, [p for _, p in plans])
+            finally:
+                with self.lock:
+                    t2 = time.perf_counter()
+                    self._land(plans)
+                    edits = len(self.tx.batch)
+                    if edits:
+                        self.root = self.tx.commit()
+                        self.tx = Tx(self.fs, self.root)
+                    root = self.root
+            t3 = time.perf_counter()
+            if root != self.published:  # also retries a root whose publish failed before
+                self.source.publish(root)
+                self.published = root
+                self.flushes += 1
+                log.debug("flush %d: %d files planned in %.3fs, chunked in %.3fs, %d edits committed "
+                          "in %.3fs, published in %.3fs", self.flushes, len(plans), t1 - t0, t2 - t1,
+                          edits, t3 - t2, time.perf_counter() - t3)
+            return root
+
+    def _plan(self) -> list[tuple[int, spill.Plan]]:
+        """Phase 1 of a spill: move the open buffers aside and plan each file's write."""
+        plans = []
+        for ino, df in self.buffers.take(keep=self.orphans).items():
+            try:
+                path = self.table.path(ino)
+            except StaleInode:
+                self.buffers.landed(ino)  # removed since it was written
+                continue
+            plans.append((ino, spill.plan(self.tx, path, ino, df)))
+        return plans
+
+    def _land(self, plans: list[tuple[int, spill.Plan]]) -> None:
+        """Phase 3: put chunked files in the tree; keep an orphan's bytes; drop removed files'."""
+        for ino, p in plans:
+            if ino in self.orphans:
+                self.buffers.restore(ino)
+                continue
+            if not p.done:  # chunking failed: keep the bytes for the next flush
+                self.buffers.restore(ino)
+                continue
+            p.mtime_ns = self.buffers.spilling[ino].mtime_ns  # None if utimens came meanwhile
+            cut = self.buffers.landed(ino)
+            try:
+                path = self.table.path(ino)
+            except StaleInode:
+                continue
+            spill.apply(self.tx, path, p, cut)
