@@ -12,4 +12,5 @@ BENCHMARKS: list[str] = [
     "blobs",
     "gotfs",
     "repo",
+    "mount",
 ]

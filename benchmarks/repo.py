@@ -23,6 +23,7 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
+from benchmarks.gotfs import _random_bytes
 from benchmarks.harness import Figure, timed
 
 MiB = 1 << 20
@@ -97,7 +98,7 @@ def _versions(work: Path, mib: int, n: int, figs: list[Figure]) -> None:
     _run(_got() + ["init"], got)
     _run(["git", "init", "-q"], gitw)
     rnd = random.Random(11)
-    data = bytearray(rnd.randbytes(mib * MiB))
+    data = bytearray(_random_bytes(rnd, mib * MiB))
     t_got = t_git = 0.0
     for v in range(n):
         for _ in range(3):  # a few small in-place edits per version

@@ -1,0 +1,264 @@
+"""mount benchmark: the FUSE mount next to its ceilings, in one run, through the real `got`.
+
+  seq_host_cold     the file read from the host disk after dropping caches (MB/s)
+  seq_ceiling       the same size read from gotfs.mount.ceiling, an in-memory pyfuse3 fs (MB/s)
+  seq_cold          a committed 1 GiB file read through a fresh `got mount`, caches dropped
+  seq_fresh         through a fresh mount with the repo's packs in the host page cache
+  seq_warm          the same mount again (kernel page cache, keep_cache)
+  seq_vs_ceiling    seq_fresh / seq_ceiling; target >= 0.5
+  restic_mount / borg_mount   the same file through `restic mount` / `borg mount`, if installed
+  seq_vs_restic     seq_cold / restic_mount; target >= 1
+  rand4k_p50/p99    random 4 KiB preads through a fresh mount (ms)
+  find_entries      `find` over a mounted tree of 100k entries (entries/s)
+  rw_cp_commit      cp of the file into a read-write mount, then `got commit` (MB/s, end to end);
+                    target >= 200
+  git_status        `git status` inside a mounted checkout of this project (s), host time in note
+
+Needs root and /dev/fuse (it drops caches and mounts); returns no figures otherwise.
+--quick: 128 MiB, 10k entries, no restic/borg.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.gotfs import _random_bytes
+from benchmarks.harness import Figure, timed
+from benchmarks.repo import ENV, _got
+
+MiB = 1 << 20
+MB = 1e6
+
+
+def _drop_caches() -> None:
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+def _read_all(path: Path) -> float:
+    """MB/s reading a file with 1 MiB reads."""
+    def go() -> int:
+        n = 0
+        with open(path, "rb", buffering=0) as f:
+            while chunk := f.read(MiB):
+                n += len(chunk)
+        return n
+    t, n = timed(go)
+    return n / t / MB
+
+
+def _rand4k(path: Path, count: int = 2000) -> tuple[float, float]:
+    size = path.stat().st_size
+    rnd = random.Random(5)
+    fd = os.open(path, os.O_RDONLY)
+    lat = []
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        for _ in range(count):
+            off = rnd.randrange(size // 4096) * 4096
+            t0 = time.perf_counter()
+            os.pread(fd, 4096, off)
+            lat.append(time.perf_counter() - t0)
+    finally:
+        os.close(fd)
+    q = statistics.quantiles(lat, n=100)
+    return q[49] * 1000, q[98] * 1000
+
+
+def _got_run(*args: str, cwd: Path) -> None:
+    subprocess.run(_got() + list(args), cwd=cwd, env=ENV, check=True, capture_output=True)
+
+
+def _umount(mnt: Path) -> None:
+    subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
+    for _ in range(100):
+        if not os.path.ismount(mnt):
+            return
+        time.sleep(0.05)
+    subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
+
+
+def _wait_mounted(mnt: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not os.path.ismount(mnt):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{mnt} did not mount")
+        time.sleep(0.05)
+
+
+def _ceiling(mnt: Path, size: int) -> float:
+    proc = subprocess.Popen([sys.executable, "-m", "gotfs.mount.ceiling", str(mnt), "--size", str(size)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_mounted(mnt)
+        return _read_all(mnt / "data")
+    finally:
+        _umount(mnt)
+        proc.wait(timeout=30)
+
+
+def _foreign_mount(cmd: list[str], mnt: Path, path_in_mount, env: dict) -> float | None:
+    """MB/s reading the file through restic/borg mount (foreground process, killed after)."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_mounted(mnt, 120)
+        target = path_in_mount()
+        _drop_caches()
+        return _read_all(target)
+    finally:
+        _umount(mnt)
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _restic(big: Path, work: Path) -> float | None:
+    if shutil.which("restic") is None:
+        return None
+    env = dict(os.environ, RESTIC_PASSWORD="bench", RESTIC_REPOSITORY=str(work / "restic"))
+    subprocess.run(["restic", "init"], env=env, check=True, capture_output=True)
+    subprocess.run(["restic", "backup", "-q", str(big)], env=env, check=True, capture_output=True)
+    mnt = work / "rmnt"
+    mnt.mkdir()
+    return _foreign_mount(["restic", "mount", str(mnt)], mnt,
+                          lambda: next((mnt / "snapshots" / "latest").rglob(big.name)), env)
+
+
+def _borg(big: Path, work: Path) -> float | None:
+    if shutil.which("borg") is None:
+        return None
+    env = dict(os.environ, BORG_PASSPHRASE="", BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="yes")
+    repo = work / "borg"
+    subprocess.run(["borg", "init", "-e", "none", str(repo)], env=env, check=True, capture_output=True)
+    subprocess.run(["borg", "create", f"{repo}::a", str(big)], env=env, check=True, capture_output=True)
+    mnt = work / "bmnt"
+    mnt.mkdir()
+    return _foreign_mount(["borg", "mount", "-f", f"{repo}::a", str(mnt)], mnt,
+                          lambda: next(mnt.rglob(big.name)), env)
+
+
+def _tree_repo(work: Path, entries: int) -> Path:
+    d = work / "tree"
+    d.mkdir()
+    per = 100
+    for i in range(entries // (per + 1)):
+        sub = d / f"d{i:05d}"
+        sub.mkdir()
+        for j in range(per):
+            (sub / f"f{j:03d}").write_bytes(b"%d\n" % j)
+    _got_run("init", cwd=d)
+    _got_run("commit", "-m", "tree", cwd=d)
+    return d
+
+
+def run(quick: bool) -> list[Figure]:
+    if os.geteuid() != 0 or not os.path.exists("/dev/fuse") or shutil.which("fusermount3") is None:
+        return []
+    size = (128 if quick else 1024) * MiB
+    figs: list[Figure] = []
+    work = Path(tempfile.mkdtemp(prefix="got-bench-mount-"))
+    mnt = work / "mnt"
+    mnt.mkdir()
+    try:
+        repo = work / "repo"
+        repo.mkdir()
+        big = repo / "big.bin"
+        big.write_bytes(_random_bytes(random.Random(9), size))
+        _got_run("init", cwd=repo)
+        _got_run("commit", "-m", "big", cwd=repo)
+
+        _drop_caches()
+        figs.append(Figure("seq_host_cold", _read_all(big), "MB/s", note=f"{size // MiB} MiB from the host disk"))
+        ceiling = _ceiling(mnt, size)
+        figs.append(Figure("seq_ceiling", ceiling, "MB/s", note="in-memory pyfuse3 fs (gotfs.mount.ceiling)"))
+
+        _drop_caches()
+        _got_run("mount", "HEAD", str(mnt), cwd=repo)
+        try:
+            cold = _read_all(mnt / "big.bin")
+            warm = _read_all(mnt / "big.bin")
+        finally:
+            _umount(mnt)
+        _got_run("mount", "HEAD", str(mnt), cwd=repo)
+        try:
+            fresh = _read_all(mnt / "big.bin")
+        finally:
+            _umount(mnt)
+        figs.append(Figure("seq_cold", cold, "MB/s", note="fresh mount, host caches dropped"))
+        figs.append(Figure("seq_fresh", fresh, "MB/s", note="fresh mount, packs in host page cache"))
+        figs.append(Figure("seq_warm", warm, "MB/s", note="second read (kernel page cache)"))
+        figs.append(Figure("seq_vs_ceiling", fresh / ceiling, "ratio", 0.5, note="seq_fresh / seq_ceiling"))
+
+        _got_run("mount", "HEAD", str(mnt), cwd=repo)
+        try:
+            p50, p99 = _rand4k(mnt / "big.bin")
+        finally:
+            _umount(mnt)
+        figs.append(Figure("rand4k_p50", p50, "ms", better="lower", note="2000 random 4 KiB preads, fresh mount"))
+        figs.append(Figure("rand4k_p99", p99, "ms", better="lower"))
+
+        if not quick:
+            for name, fn in (("restic_mount", _restic), ("borg_mount", _borg)):
+                try:
+                    rate = fn(big, work)
+                except (subprocess.CalledProcessError, RuntimeError, StopIteration) as e:
+                    rate = None
+                    figs.append(Figure(name, float("nan"), "MB/s", note=f"failed: {type(e).__name__}"))
+                if rate is not None:
+                    figs.append(Figure(name, rate, "MB/s", note="same file, caches dropped"))
+                    if name == "restic_mount":
+                        figs.append(Figure("seq_vs_restic", cold / rate, "ratio", 1.0, note="seq_cold / restic_mount"))
+
+        entries = 10_000 if quick else 100_000
+        tree = _tree_repo(work, entries)
+        _got_run("mount", "HEAD", str(mnt), cwd=tree)
+        try:
+            t, out = timed(lambda: subprocess.run(["find", str(mnt)], check=True, capture_output=True).stdout)
+        finally:
+            _umount(mnt)
+        n = out.count(b"\n")
+        figs.append(Figure("find_entries", n / t, "entries/s", note=f"find over {n} entries in {t:.2f} s"))
+
+        _got_run("mount", "--rw", "main", str(mnt), cwd=repo)
+        try:
+            t_cp, _ = timed(lambda: subprocess.run(["cp", str(big), str(mnt / "copy.bin")], check=True))
+            t_commit, _ = timed(lambda: _got_run("commit", "-m", "copy", cwd=repo))
+        finally:
+            _umount(mnt)
+        figs.append(Figure("rw_cp_commit", size / (t_cp + t_commit) / MB, "MB/s", 200,
+                           note=f"cp {t_cp:.2f} s + got commit {t_commit:.2f} s"))
+
+        project = Path(__file__).resolve().parents[1]
+        if (project / ".git").is_dir():
+            proj = work / "project"
+            shutil.copytree(project, proj, symlinks=True,
+                            ignore=shutil.ignore_patterns(".venv", "__pycache__", ".hypothesis", ".pytest_cache"))
+            (proj / ".gotignore").write_text("")
+            _got_run("init", cwd=proj)
+            _got_run("commit", "-m", "project", cwd=proj)
+            host_t, _ = timed(lambda: subprocess.run(["git", "status", "--porcelain"], cwd=proj, capture_output=True))
+            _got_run("mount", "HEAD", str(mnt), cwd=proj)
+            try:
+                t, _ = timed(lambda: subprocess.run(["git", "-c", "core.fsmonitor=false", "status", "--porcelain"],
+                                                    cwd=mnt, capture_output=True))
+            finally:
+                _umount(mnt)
+            figs.append(Figure("git_status", t, "s", better="lower",
+                               note=f"in a mounted checkout of this project; on the host {host_t:.3f} s"))
+    finally:
+        for m in (mnt, work / "rmnt", work / "bmnt"):
+            if os.path.ismount(m):
+                _umount(m)
+        shutil.rmtree(work, ignore_errors=True)
+    return figs

@@ -1,0 +1,32 @@
+"""Every benchmark runs end to end in --quick mode and prints well-formed JSON figures.
+
+This checks the harness and the benchmark code paths, not the targets: speed is judged by
+`python -m benchmarks` on a quiet machine, never by a timed test.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_benchmarks_print_one_json_object_per_figure():
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--json"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    figures = [json.loads(line) for line in done.stdout.splitlines()]
+    names = {f["name"].split(".")[0] for f in figures}
+    assert {"gotkv", "blobs", "gotfs", "repo"} <= names, names
+    for f in figures:
+        assert set(f) >= {"name", "value", "unit"}, f
+        if "target" in f:
+            assert isinstance(f["ok"], bool), f
+    assert any(f["name"] == "gotkv.build" and f["value"] > 0 for f in figures)
+
+
+def test_unknown_benchmark_is_a_one_line_error():
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "nope"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr and "nope" in done.stderr
