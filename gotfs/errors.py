@@ -16,28 +16,41 @@ class InvalidPath(InvalidInput):
         self.errno = err
 
 
-class PathNotFound(NotFound):
+class PathError(GotError):
+    """An error about one path; subclasses set `errno` and the message after the path."""
+
+    exit_code = 2
+    says = ""
+
     def __init__(self, path: str):
-        super().__init__(f"{path or '/'}: no such file or directory")
+        super().__init__(f"{path or '/'}: {self.says}")
         self.path = path
 
 
-class NotADirectory(GotError):
+class PathNotFound(PathError, NotFound):
+    errno = _errno.ENOENT
+    exit_code = 1
+    says = "no such file or directory"
+
+
+class NotADirectory(PathError):
     errno = _errno.ENOTDIR
-    exit_code = 2
-
-    def __init__(self, path: str):
-        super().__init__(f"{path or '/'}: not a directory")
-        self.path = path
+    says = "not a directory"
 
 
-class IsADirectory(GotError):
+class IsADirectory(PathError):
     errno = _errno.EISDIR
-    exit_code = 2
+    says = "is a directory"
 
-    def __init__(self, path: str):
-        super().__init__(f"{path or '/'}: is a directory")
-        self.path = path
+
+class AlreadyExists(PathError):
+    errno = _errno.EEXIST
+    says = "already exists"
+
+
+class DirectoryNotEmpty(PathError):
+    errno = _errno.ENOTEMPTY
+    says = "directory not empty (remove it recursively)"
 
 
 class NotAFile(GotError):
@@ -48,24 +61,6 @@ class NotAFile(GotError):
 
     def __init__(self, path: str, what: str):
         super().__init__(f"{path}: is a {what}, not a regular file")
-        self.path = path
-
-
-class AlreadyExists(GotError):
-    errno = _errno.EEXIST
-    exit_code = 2
-
-    def __init__(self, path: str):
-        super().__init__(f"{path or '/'}: already exists")
-        self.path = path
-
-
-class DirectoryNotEmpty(GotError):
-    errno = _errno.ENOTEMPTY
-    exit_code = 2
-
-    def __init__(self, path: str):
-        super().__init__(f"{path or '/'}: directory not empty (remove it recursively)")
         self.path = path
 
 
