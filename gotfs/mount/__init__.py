@@ -35,6 +35,27 @@ __all__ = ["mount", "RootSource"]
 
 log = logging.getLogger(__name__)
 
+
+class _InterruptedReplyFilter(logging.Filter):
+    """Drop pyfuse3's ERROR for a reply the kernel no longer waits for.
+
+    Writing a reply fails with ENOENT when the kernel has abandoned the request (its caller
+    was interrupted, e.g. a process exiting mid-close). libfuse documents this as safe to
+    ignore and stays silent about it (fuse_send_msg); pyfuse3 logs it as an ERROR, which would
+    look like a failure in every log that watches for one. Nothing else is filtered.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not ("fuse_reply_" in msg and "No such file or directory" in msg)
+
+
+def _quiet_interrupted_replies() -> None:
+    """Install _InterruptedReplyFilter on pyfuse3's logger (once)."""
+    logger = logging.getLogger("pyfuse3")
+    if not any(isinstance(f, _InterruptedReplyFilter) for f in logger.filters):
+        logger.addFilter(_InterruptedReplyFilter())
+
 THREADS = 8  # worker threads for core calls (they mostly wait on the store or release the GIL)
 READ_AHEAD_KB = 1024  # kernel readahead for the mount: 1 MiB read requests instead of 128 KiB
 CLOSE_DELAY = 0.05  # a flush asked for by close() waits this long to batch several files
@@ -65,6 +86,7 @@ def mount(fs: FS, source: RootSource, mountpoint: str, *, writable: bool = False
                            "(and setsid) before opening the repository, then call mount(foreground=True)")
     if not os.path.isdir(mountpoint):
         raise InvalidInput(f"mount point {mountpoint!r} is not a directory")
+    _quiet_interrupted_replies()
     if debug:
         logging.getLogger("gotfs.mount").setLevel(logging.DEBUG)
     core = Writeback(fs, source) if writable else Snapshot(fs, source.current())
