@@ -11,6 +11,7 @@ chunks rather than one small blob per piece.
 from __future__ import annotations
 
 import io
+import os
 from typing import BinaryIO, Iterable
 
 from gotfs import keys
@@ -85,15 +86,12 @@ def write_at(tx: Tx, path: Path, offset: int, data: bytes) -> Info:
     if not data:
         return info
     end = offset + len(data)
+    # Extents ending at or after `offset`: those the write overlaps, plus the one ending
+    # exactly where it starts, re-chunked with it so that appends stay content-defined.
     touched = []
     for start, e_end, extent in tx.extents(path, max(offset - 1, 0)):
         if start >= end:
             break
-        if e_end < offset:
-            continue
-        if e_end == offset and start != offset:
-            touched.append((start, e_end, extent))  # the extent ending where we start: rechunk with it
-            continue
         touched.append((start, e_end, extent))
     lo = min([offset] + [s for s, _, _ in touched])
     hi = max([end] + [e for _, e, _ in touched])
@@ -146,7 +144,6 @@ def read(tx: Tx, path: Path, offset: int = 0, size: int = -1) -> bytes | memoryv
 
 def symlink(tx: Tx, path: Path, target: bytes | str, *, mtime_ns: int | None = None) -> Info:
     """Create a symbolic link at `path` pointing at `target` (stored as is, never followed)."""
-    import os
     raw = os.fsencode(target)
     _check_new(tx, path, overwrite=False)
     info = Info.symlink(raw, mtime_ns=mtime_ns)

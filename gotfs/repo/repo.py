@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import heapq
 import json
 import os
 import secrets
@@ -30,7 +31,7 @@ from gotfs.repo.errors import (BranchExists, BranchMoved, NothingToCommit, RefNo
 from gotfs.repo.refs import Refs
 from gotkv.blobs.local import LocalStore
 from gotkv.blobs.ref import Ref
-from gotkv.errors import InvalidInput, InvalidRef
+from gotkv.errors import InvalidInput
 from gotkv.params import Params
 from gotkv.root import Root
 
@@ -237,16 +238,10 @@ class Repo:
                     return Ref.parse(value)
         text = name.lower()
         if len(text) >= 4 and all(c in "0123456789abcdef" for c in text):
-            if len(text) in (64, 128):
-                try:
-                    ref = Ref.parse(text) if len(text) == 128 else self.refs.resolve_prefix(text)
-                except InvalidRef:
-                    ref = None
-                if ref is not None:
-                    return ref
-            found = self.refs.resolve_prefix(text)
-            if found is not None:
-                return found
+            # 128 digits are a full ref (cid + key); anything shorter is an id or id prefix.
+            ref = Ref.parse(text) if len(text) == 128 else self.refs.resolve_prefix(text)
+            if ref is not None:
+                return ref
         raise RefNotFound(name)
 
     def root_of(self, spec: str) -> Root:
@@ -254,7 +249,6 @@ class Repo:
 
     def log(self, start: str = "HEAD") -> Iterator[tuple[Ref, Commit]]:
         """Commits reachable from `start`, newest first (by time, then id), each once."""
-        import heapq
         try:
             first = self.resolve(start)
         except RefNotFound:
