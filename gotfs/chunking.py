@@ -17,6 +17,7 @@ Out: `read_extent` fetches and verifies a blob through an LRU of decoded chunks.
 from __future__ import annotations
 
 import io
+import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -109,10 +110,18 @@ class DataStore:
         self.store = store
         self.codec = codec
         self.params = params
-        self.cache: LRU[bytes] = LRU(cache_bytes)
+        self.cache: LRU[bytes | memoryview] = LRU(cache_bytes)
         self.threads = threads
         self.max_inflight = max_inflight
         self.chunks_written = 0
+        self._local = threading.local()
+
+    def _scratch(self) -> bytearray:
+        """This thread's buffer for stored bytes on their way to the codec (reused: see read_extent)."""
+        buf = getattr(self._local, "scratch", None)
+        if buf is None:
+            buf = self._local.scratch = bytearray(self.store.max_size)
+        return buf
 
     def _chunker(self) -> FastCDC:
         p = self.params
@@ -189,9 +198,14 @@ class DataStore:
         return self.write_one(io.BytesIO(data)).extents
 
     def read_extent(self, extent: Extent) -> memoryview:
-        """The bytes of one extent, verified, via the chunk cache."""
+        """The bytes of one extent, verified, via the chunk cache.
+
+        The stored bytes are read into this thread's scratch buffer and decrypted out of it,
+        so a chunk costs one fresh buffer (its plaintext, which the cache keeps), not three.
+        """
         plain = self.cache.get(extent.ref.cid)
         if plain is None:
-            plain = self.codec.decode(extent.ref, self.store.get(extent.ref.cid))
+            stored = self.store.get_into(extent.ref.cid, self._scratch())
+            plain = self.codec.decode_view(extent.ref, stored)
             self.cache.put(extent.ref.cid, plain)
         return memoryview(plain)[extent.offset:extent.offset + extent.length]

@@ -16,6 +16,7 @@ when writable, hands each new root to `source.publish`, which must make it durab
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -123,10 +124,13 @@ class _State:
         self.flush_interval = flush_interval
         self.ready = ready
         self.kicked: trio.Event | None = None
+        self.publish_wanted = False  # a close asked for a flush since the last one
         self.limiter = trio.CapacityLimiter(1)  # background flushes: one at a time, own thread
 
-    def kick(self) -> None:
-        """Ask for a flush soon (called on the event loop when a written file is closed)."""
+    def kick(self, publish: bool = True) -> None:
+        """Ask for a flush soon (called on the event loop): a published one when a written file
+        is closed, a spill (publish=False) when the buffers are full."""
+        self.publish_wanted |= publish
         if self.kicked is not None:
             self.kicked.set()
 
@@ -140,21 +144,26 @@ class _State:
             await pyfuse3.main()
             nursery.cancel_scope.cancel()
 
-    async def _flush(self) -> None:
+    async def _flush(self, publish: bool = True) -> None:
         try:
-            await trio.to_thread.run_sync(self.core.flush, limiter=self.limiter)
+            await trio.to_thread.run_sync(functools.partial(self.core.flush, publish=publish),
+                                          limiter=self.limiter)
         except Exception:
             log.exception("flush failed; the changes stay pending and the next flush retries")
 
     async def _flusher(self) -> None:
         while True:
+            timer = True
             with trio.move_on_after(self.flush_interval):
                 await self.kicked.wait()
+                timer = False
                 if not self.core.wants_flush:
                     await trio.sleep(CLOSE_DELAY)
+            publish = timer or self.publish_wanted
             self.kicked = trio.Event()
-            if self.core.pending():
-                await self._flush()
+            self.publish_wanted = False
+            if self.core.pending() or (publish and self.core.root != self.core.published):
+                await self._flush(publish)
 
     async def _signals(self, scope: trio.CancelScope) -> None:
         if threading.current_thread() is not threading.main_thread():

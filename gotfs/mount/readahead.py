@@ -12,8 +12,9 @@ requests land in it at once. So:
   fetching one cid twice concurrently, and prefetches on a small thread pool of its own.
 - `Sequential` spots a reader moving forward and tells which extents to prefetch next:
   the `window` bytes after the request, each extent prefetched once.
-- `assemble` builds a reply: a memoryview of the cached chunk when one extent covers the whole
-  request (no copy), else one bytearray, with holes as zeros and buffered writes laid on top.
+- `Gather` is a reply in parts: a memoryview of the cached chunk when one extent covers the
+  whole request (no copy), else written into a reply buffer, with holes as zeros and buffered
+  writes laid on top.
 """
 
 from __future__ import annotations
@@ -150,27 +151,62 @@ class Sequential:
         return out
 
 
-def assemble(pieces: list[tuple[int, int, memoryview]], off: int, stop: int,
-             patches: Iterable[Patch] = ()) -> memoryview | bytearray | bytes:
-    """The bytes of [off, stop) from fetched extent bytes (start, end, data) and patches on top.
+_ZEROS = memoryview(bytes(1 << 20))  # holes are filled from here, a slice at a time
 
-    Holes read as zeros. One extent covering the whole range, without patches, is returned as
-    a memoryview slice of the cached chunk: nothing is copied.
+
+@dataclass(slots=True)
+class Gather:
+    """What one read replies with: extent bytes (start, end, data) over [off, stop), patches on top.
+
+    Holes read as zeros. Built on a worker thread (fetching may block), turned into bytes on
+    the event loop: `single()` when one extent covers the whole range without patches (a
+    memoryview of the cached chunk, nothing copied), else `into(buffer)`, which lets the FUSE
+    adapter reuse one reply buffer instead of allocating (and page-faulting) a megabyte for
+    most requests, since chunk boundaries rarely fall on the kernel's 1 MiB request offsets.
     """
-    if stop <= off:
-        return b""
-    patches = list(patches)
-    if not patches and len(pieces) == 1:
-        start, end, data = pieces[0]
-        if start <= off and end >= stop:
-            return data[off - start:stop - start]
-    out = bytearray(stop - off)
-    for start, end, data in pieces:
-        lo, hi = max(start, off), min(end, stop)
-        if hi > lo:
+
+    off: int
+    stop: int
+    pieces: list[tuple[int, int, memoryview]]
+    patches: list[Patch] = field(default_factory=list)
+
+    def single(self) -> memoryview | bytes | None:
+        """The reply without copying, if it is one slice of one chunk (or empty); else None."""
+        if self.stop <= self.off:
+            return b""
+        if not self.patches and len(self.pieces) == 1:
+            start, end, data = self.pieces[0]
+            if start <= self.off and end >= self.stop:
+                return data[self.off - start:self.stop - start]
+        return None
+
+    def into(self, buffer: bytearray) -> memoryview:
+        """Write the reply into `buffer` (at least stop - off bytes); return that part of it."""
+        off, stop = self.off, self.stop
+        out = memoryview(buffer)[:max(stop - off, 0)]
+        pos = off
+        for start, end, data in self.pieces:
+            lo, hi = max(start, off), min(end, stop)
+            if hi <= lo:
+                continue
+            self._zero(out, pos - off, lo - off)
             out[lo - off:hi - off] = data[lo - start:hi - start]
-    for at, data in patches:
-        lo, hi = max(at, off), min(at + len(data), stop)
-        if hi > lo:
-            out[lo - off:hi - off] = data[lo - at:hi - at]
-    return out
+            pos = hi
+        self._zero(out, pos - off, stop - off)
+        for at, data in self.patches:
+            lo, hi = max(at, off), min(at + len(data), stop)
+            if hi > lo:
+                out[lo - off:hi - off] = data[lo - at:hi - at]
+        return out
+
+    @staticmethod
+    def _zero(out: memoryview, lo: int, hi: int) -> None:
+        while lo < hi:
+            n = min(hi - lo, len(_ZEROS))
+            out[lo:lo + n] = _ZEROS[:n]
+            lo += n
+
+    def to_bytes(self) -> memoryview | bytes:
+        """The reply in memory of its own (or a slice of a cached chunk)."""
+        single = self.single()
+        return single if single is not None else self.into(bytearray(self.stop - self.off))

@@ -28,7 +28,7 @@ from gotfs.fs import FS
 from gotfs.info import Info
 from gotfs.keys import MAX_NAME, MAX_PATH, Path
 from gotfs.mount.inodes import ROOT_INODE, InodeTable
-from gotfs.mount.readahead import Fetcher, FileView, Sequential, assemble
+from gotfs.mount.readahead import Fetcher, FileView, Gather, Sequential
 from gotfs.tx import Tx
 from gotkv.errors import GotError
 from gotkv.root import Root
@@ -219,8 +219,12 @@ class Snapshot:
             if handle is not None:
                 self.table.unpin(handle.ino)
 
-    def try_read(self, fh: int, off: int, size: int):
-        """The read if every chunk it needs is cached (never blocks), else None."""
+    def read(self, fh: int, off: int, size: int) -> bytes | memoryview:
+        """Bytes [off, off+size) of an open file (fewer at the end). Blocks on the store."""
+        return self.gather(fh, off, size).to_bytes()
+
+    def try_gather(self, fh: int, off: int, size: int) -> Gather | None:
+        """The read's parts if every chunk it needs is cached (never blocks), else None."""
         handle = self.handles[fh]
         view = handle.view
         stop = min(off + size, view.size)
@@ -231,16 +235,16 @@ class Snapshot:
                 return None
             pieces.append((start, end, data))
         self._readahead(handle, view, off, stop)
-        return assemble(pieces, off, stop)
+        return Gather(off, stop, pieces)
 
-    def read(self, fh: int, off: int, size: int):
-        """Bytes [off, off+size) of an open file (fewer at the end). Blocks on the store."""
+    def gather(self, fh: int, off: int, size: int) -> Gather:
+        """The parts of bytes [off, off+size) of an open file. Blocks on the store."""
         handle = self.handles[fh]
         view = handle.view
         stop = min(off + size, view.size)
         self._readahead(handle, view, off, stop)
         pieces = [(s, e, self.fetcher.get(x)) for s, e, x in view.under(off, stop)]
-        return assemble(pieces, off, stop)
+        return Gather(off, stop, pieces)
 
     def _readahead(self, handle: Handle, view: FileView, off: int, stop: int) -> None:
         if handle.seq.advance(off, stop, 2 << 20):

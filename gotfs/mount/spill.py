@@ -86,14 +86,39 @@ def chunk(data: DataStore, plans: list[Plan]) -> None:
         for r in p.regions:
             lo = min([r.lo] + [s for s, _, _ in r.touched])
             hi = max([r.hi] + [e for _, e, _ in r.touched])
-            buf = bytearray(hi - lo)
-            for start, end, extent in r.touched:
-                buf[start - lo:end - lo] = data.read_extent(extent)
-            for at, run in r.runs:
-                buf[at - lo:at - lo + len(run)] = run
+            base = [(start, end, data.read_extent(extent)) for start, end, extent in r.touched]
             r.lo, r.hi = lo, hi
-            r.extents = data.write_bytes(bytes(buf))
+            r.extents = data.write_one(_PiecesReader(_overlay(lo, hi, base, r.runs))).extents
         p.done = True
+
+
+def _overlay(lo: int, hi: int, base: list[tuple[int, int, memoryview]], runs: list[Patch]) -> list:
+    """The bytes of [lo, hi) as a list of pieces: `runs` (sorted, disjoint) over `base` extents,
+    zeros where neither has bytes (a sparse gap). Nothing is copied but the zeros: a region can
+    be tens of megabytes, and assembling it in one buffer cost two fresh copies of every byte."""
+    out: list = []
+
+    def from_base(a: int, b: int) -> None:
+        for start, end, view in base:
+            s, e = max(start, a), min(end, b)
+            if e <= s:
+                continue
+            if s > a:
+                out.append(bytes(s - a))
+            out.append(view[s - start:e - start])
+            a = e
+        if b > a:
+            out.append(bytes(b - a))
+
+    pos = lo
+    for at, run in runs:
+        if at > pos:
+            from_base(pos, at)
+        out.append(run)
+        pos = at + len(run)
+    if hi > pos:
+        from_base(pos, hi)
+    return out
 
 
 def apply(tx: Tx, path: Path, p: Plan, cut: Cut | None) -> None:

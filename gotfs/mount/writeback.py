@@ -12,8 +12,12 @@ the transaction, with the buffered bytes laid on top (read-your-writes).
     -> source.publish(root): the store is flushed and the root recorded durably
     -> a new Tx on that root
 
-It runs when a written file is closed, on fsync (which returns only after publish returned),
-on a timer, and when buffered bytes pass `max_dirty` (see `write`). Flushes are serialised by
+It runs when a written file is closed, on fsync (which returns only after publish returned)
+and on a timer. When buffered bytes pass `max_dirty` (see `write`) a *spill* runs instead:
+`flush(publish=False)` moves the bytes into blobs and the transaction, but neither syncs the
+store nor records the root. A large copy thus never waits for the disk mid-stream (the kernel
+writes the packs back meanwhile); the close that ends it publishes everything at once, and
+a crash before that loses only writes that were never flushed, as promised. Flushes are serialised by
 `flush_lock`; chunking and publishing happen outside the state lock, so other requests go
 on meanwhile (their writes land in fresh buffers and the next transaction).
 
@@ -44,7 +48,7 @@ from gotfs.keys import Path
 from gotfs.mount import spill
 from gotfs.mount.dirty import Buffers
 from gotfs.mount.inodes import StaleInode
-from gotfs.mount.readahead import FileView, assemble
+from gotfs.mount.readahead import FileView, Gather
 from gotfs.mount.snapshot import Handle, NoAttribute, Snapshot, Stat, child_path
 from gotfs.tx import Tx
 from gotkv.errors import GotError
@@ -172,10 +176,10 @@ class Writeback(Snapshot):
                 self.setattr(ino, size=0)
             return self._new_handle(Handle(ino))
 
-    def try_read(self, fh: int, off: int, size: int):
+    def try_gather(self, fh: int, off: int, size: int) -> Gather | None:
         return None  # the state lock may be held by a flush: always read on a worker thread
 
-    def read(self, fh: int, off: int, size: int):
+    def gather(self, fh: int, off: int, size: int) -> Gather:
         with self.lock:
             handle = self.handles[fh]
             ino = handle.ino
@@ -195,7 +199,7 @@ class Writeback(Snapshot):
         if ahead:
             self.fetcher.prefetch(ahead)
         pieces = [(s, e, self.fetcher.get(x)) for s, e, x in view.under(off, min(stop, info.size))]
-        return assemble(pieces, off, stop, patches)
+        return Gather(off, stop, pieces, patches)
 
     def _extents(self, path: Path, off: int, stop: int):
         for piece in self.tx.extents(path, off):
@@ -220,7 +224,7 @@ class Writeback(Snapshot):
                 self.wants_flush = True
             full = self.buffers.nbytes > 2 * self.max_dirty
         if full:
-            self.flush()
+            self.flush(publish=False)
         return len(data)
 
     def try_write(self, fh: int, off: int, data: bytes) -> int | None:
@@ -401,12 +405,13 @@ class Writeback(Snapshot):
         with self.lock:
             return bool(self.buffers.open or len(self.tx.batch))
 
-    def flush(self) -> Root:
-        """Commit everything pending as one new root and publish it. Returns the published root.
+    def flush(self, *, publish: bool = True) -> Root:
+        """Commit everything pending as one new root and publish it. Returns the new root.
 
         Durable on return: publish() has returned for a root holding every write that
         completed before this call started. Cost: chunking the buffered bytes (outside the
         lock), one gotkv mutate of O(changes x depth), and whatever publish costs.
+        With publish=False only the spill and the commit happen (see the module docstring).
         """
         with self.flush_lock:
             t0 = time.perf_counter()
@@ -426,7 +431,7 @@ class Writeback(Snapshot):
                         self.tx = Tx(self.fs, self.root)
                     root = self.root
             t3 = time.perf_counter()
-            if root != self.published:  # also retries a root whose publish failed before
+            if publish and root != self.published:  # also retries a root whose publish failed
                 self.source.publish(root)
                 self.published = root
                 self.flushes += 1

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from gotfs.fs import FS
+from gotfs.fs import DEFAULT_CIPHER, FS
 from gotfs.repo.commit import Commit, commit_id
 from gotfs.repo.errors import (BranchExists, BranchMoved, NothingToCommit, RefNotFound, RepoExists,
                                RepoLocked, RepoNotFound, WorkdirBehind)
@@ -37,6 +37,7 @@ from gotkv.root import Root
 
 DOT = ".got"
 DEFAULT_BRANCH = "main"
+LEGACY_CIPHER = "chacha20-poly1305"  # what a config.json without a "cipher" field was sealed with
 _BRANCH_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")
 
 
@@ -46,18 +47,20 @@ class Config:
     secret: bytes | None
     target_node_size: int = 8192
     max_node_size: int = 65536
+    cipher: str = DEFAULT_CIPHER
 
     def to_json(self) -> str:
         return json.dumps({"format": 1, "salt": self.salt.hex(),
                            "secret": self.secret.hex() if self.secret else None,
                            "target_node_size": self.target_node_size,
-                           "max_node_size": self.max_node_size}, indent=2)
+                           "max_node_size": self.max_node_size, "cipher": self.cipher}, indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> Config:
         doc = json.loads(text)
         return cls(bytes.fromhex(doc["salt"]), bytes.fromhex(doc["secret"]) if doc["secret"] else None,
-                   doc["target_node_size"], doc["max_node_size"])
+                   doc["target_node_size"], doc["max_node_size"],
+                   doc.get("cipher", LEGACY_CIPHER))
 
 
 def check_ref_name(name: str, what: str = "branch") -> str:
@@ -85,7 +88,7 @@ class Repo:
         self.config = config
         self.store = LocalStore(self.dot / "store")
         params = Params(config.salt, config.target_node_size, config.max_node_size)
-        self.fs = FS(self.store, secret=config.secret, params=params)
+        self.fs = FS(self.store, secret=config.secret, params=params, cipher=config.cipher)
         self.refs = Refs(self.dot / "refs.sqlite")
         self._lock_fd: int | None = None
 

@@ -40,11 +40,11 @@ import struct
 import threading
 import time
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from gotkv.blobs.codec import content_id
 from gotkv.blobs.store import MAX_BLOB_SIZE
-from gotkv.errors import BlobNotFound, BlobTooLarge, IntegrityError, StoreClosed
+from gotkv.errors import BlobNotFound, BlobTooLarge, IntegrityError, InvalidInput, StoreClosed
 
 _HEADER = struct.Struct("<32sI")
 _SCHEMA = """
@@ -212,13 +212,27 @@ class LocalStore:
         return fd
 
     def get(self, cid: bytes) -> bytes:
+        return self._read(cid, os.pread)
+
+    def get_into(self, cid: bytes, buffer: bytearray) -> memoryview:
+        view = memoryview(buffer)
+
+        def read_into(fd: int, length: int, offset: int) -> memoryview:
+            if length > len(view):
+                raise InvalidInput(f"blob {cid.hex()[:12]} is {length} bytes; the buffer holds {len(view)}")
+            return view[:os.preadv(fd, [view[:length]], offset)]
+
+        return self._read(cid, read_into)
+
+    def _read(self, cid: bytes, read: Callable[[int, int, int], bytes | memoryview]) -> bytes | memoryview:
+        """Locate `cid` and read it with read(fd, length, offset); one retry if compaction moved it."""
         for attempt in (0, 1):
             loc = self._locate(cid)
             if loc is None:
                 raise BlobNotFound(cid, f"local store {self.path}")
             pack_id, offset, length = loc
             try:
-                data = os.pread(self._reader(pack_id), length, offset)
+                data = read(self._reader(pack_id), length, offset)
             except FileNotFoundError:
                 if attempt:  # a compaction moved it; the second lookup sees the new place
                     raise BlobNotFound(cid, f"local store {self.path}") from None

@@ -8,7 +8,7 @@ from typing import Iterable, Iterator
 
 from gotkv.blobs.codec import content_id
 from gotkv.blobs.store import MAX_BLOB_SIZE
-from gotkv.errors import BlobNotFound, BlobTooLarge
+from gotkv.errors import BlobNotFound, BlobTooLarge, InvalidInput
 
 
 class MemoryStore:
@@ -40,6 +40,14 @@ class MemoryStore:
                 return self._blobs[cid]
             except KeyError:
                 raise BlobNotFound(cid, "memory store") from None
+
+    def get_into(self, cid: bytes, buffer: bytearray) -> memoryview:
+        data = self.get(cid)
+        if len(data) > len(buffer):
+            raise InvalidInput(f"blob {cid.hex()[:12]} is {len(data)} bytes; the buffer holds {len(buffer)}")
+        view = memoryview(buffer)[:len(data)]
+        view[:] = data
+        return view
 
     def get_many(self, cids: Iterable[bytes]) -> dict[bytes, bytes]:
         return {cid: self.get(cid) for cid in cids}

@@ -5,7 +5,9 @@ Contract (checked for every store by tests/gotkv/blobs/test_store_conformance.py
 
 - `post(data) -> cid` files `data` under BLAKE3(data); posting the same bytes twice is a no-op.
 - `get(cid)` returns those bytes or raises BlobNotFound. Stores need not verify on read; the
-  codec verifies hash and tag of everything it decodes, and `sync` verifies by re-hashing.
+  codec verifies the tag (or, unencrypted, the hash) of everything it decodes, and `sync`
+  verifies by re-hashing. `get_into(cid, buffer)` reads them into a caller's buffer instead,
+  for hot paths that would otherwise allocate (and page-fault) a fresh megabyte per chunk.
 - Bulk calls (`get_many`, `exists`, `delete`) take many ids at once so that remote stores can
   pipeline them.
 - `flush()` makes every earlier post durable: after it returns, a crash loses none of them.
@@ -32,6 +34,11 @@ class Store(Protocol):
 
     def get(self, cid: bytes) -> bytes:
         """Return the bytes filed under `cid`; raise BlobNotFound if absent."""
+        ...
+
+    def get_into(self, cid: bytes, buffer: bytearray) -> memoryview:
+        """Read the blob into `buffer`; return the filled part. BlobNotFound if absent,
+        InvalidInput if the buffer is too small (a buffer of max_size bytes never is)."""
         ...
 
     def get_many(self, cids: Iterable[bytes]) -> dict[bytes, bytes]:

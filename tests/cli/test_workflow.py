@@ -268,3 +268,25 @@ def test_checkout_force_keeps_untracked_files(tmp_path):
     got("checkout", "--force", "HEAD~1")
     assert (tmp_path / "tracked.txt").read_text() == "v1\n"
     assert (tmp_path / "untracked.txt").read_text() == "keep me\n"
+
+
+def test_repo_without_cipher_field_keeps_its_cipher(tmp_path):
+    """Repos made before config.json named a cipher were sealed with ChaCha20-Poly1305 and stay so;
+    new repos use AES-256-GCM. Both commit, read back and fsck."""
+    got = Got(tmp_path)
+    for name, legacy in (("old", True), ("new", False)):
+        got("init", name)
+        config_path = tmp_path / name / ".got" / "config.json"
+        config = json.loads(config_path.read_text())
+        assert config["cipher"] == "aes-256-gcm"
+        if legacy:
+            del config["cipher"]
+            config_path.write_text(json.dumps(config))
+        write(tmp_path / name, {"f.txt": "x" * 5000})
+        got("-C", name, "commit", "-m", "one")
+        assert got.out("-C", name, "cat", "HEAD:f.txt") == "x" * 5000
+        got("-C", name, "fsck", "--read-data")
+    from gotfs.repo.repo import Repo
+    with Repo.open(tmp_path / "old") as old, Repo.open(tmp_path / "new") as new:
+        assert old.fs.data.codec.cipher == "chacha20-poly1305"
+        assert new.fs.data.codec.cipher == "aes-256-gcm"

@@ -77,7 +77,7 @@ def test_xattrs_statfs_readahead(tmp_path, mounter):
     vfs = os.statvfs(m.mnt)
     assert vfs.f_namemax == 255 and vfs.f_bavail == 0
     st = os.stat(f)
-    assert (st.st_uid, st.st_nlink, st.st_blksize, st.st_blocks) == (os.getuid(), 1, 128 << 10, 8)
+    assert (st.st_uid, st.st_nlink, st.st_blksize, st.st_blocks) == (os.getuid(), 1, 1 << 20, 8)
     assert os.stat(m.mnt / "d").st_ino == os.stat(m.mnt / "d").st_ino != st.st_ino
     if os.getuid() == 0:
         dev = os.stat(m.mnt).st_dev

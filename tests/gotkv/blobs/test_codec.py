@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gotkv.blobs.codec import MAX_PLAINTEXT, Codec, content_id
+from gotkv.blobs.codec import CIPHERS, MAX_PLAINTEXT, Codec, content_id
 from gotkv.blobs.ref import Ref
 from gotkv.errors import GotError, IntegrityError, InvalidInput
 
 SECRET = b"s" * 32
 OTHER_SECRET = b"t" * 32
-TAG = 16  # ChaCha20-Poly1305 tag
+TAG = 16  # AES-256-GCM and ChaCha20-Poly1305 tags alike
 FLAG = 1  # body format byte
 
 # Plaintexts: arbitrary bytes (mostly incompressible), repeated patterns (compressible), empty.
@@ -27,9 +27,11 @@ plaintexts = st.one_of(
 secrets = st.one_of(st.none(), st.binary(min_size=32, max_size=32))
 
 
-@pytest.fixture(params=[None, SECRET], ids=["plain", "encrypted"])
+@pytest.fixture(params=[(None, "aes-256-gcm"), (SECRET, "aes-256-gcm"), (SECRET, "chacha20-poly1305")],
+                ids=["plain", "aes-256-gcm", "chacha20-poly1305"])
 def codec(request):
-    return Codec(request.param)
+    secret, cipher = request.param
+    return Codec(secret, cipher=cipher)
 
 
 # -- determinism -----------------------------------------------------------------------------
@@ -235,3 +237,38 @@ def test_shared_codec_across_threads(codec):
 
     with ThreadPoolExecutor(8) as pool:
         assert all(pool.map(work, list(range(64)) * 4))
+
+
+# -- ciphers ---------------------------------------------------------------------------------
+
+
+def test_default_cipher_is_aes_gcm():
+    assert Codec(SECRET).cipher == "aes-256-gcm"
+
+
+def test_ciphers_do_not_open_each_other():
+    """A repo's cipher is part of its format: the other one refuses its blobs, never misreads them."""
+    plaintext = b"sealed once" * 100
+    sealed = {name: Codec(SECRET, cipher=name).encode(plaintext) for name in CIPHERS}
+    assert len({stored for _, stored in sealed.values()}) == len(CIPHERS)
+    assert len({ref.key for ref, _ in sealed.values()}) == 1  # the key is convergent, not per cipher
+    for name, (ref, stored) in sealed.items():
+        assert Codec(SECRET, cipher=name).decode(ref, stored) == plaintext
+        for other in CIPHERS.keys() - {name}:
+            with pytest.raises(IntegrityError, match="authentication tag"):
+                Codec(SECRET, cipher=other).decode(ref, stored)
+
+
+def test_unknown_cipher():
+    with pytest.raises(InvalidInput, match="unknown cipher"):
+        Codec(SECRET, cipher="rot13")
+
+
+def test_decode_view_does_not_share_the_stored_buffer(codec):
+    """read_extent decodes out of a scratch buffer it reuses: the result must not alias it."""
+    plaintext = random.Random(7).randbytes(5000)
+    ref, stored = codec.encode(plaintext)
+    scratch = bytearray(stored)
+    plain = codec.decode_view(ref, memoryview(scratch))
+    scratch[:] = bytes(len(scratch))
+    assert bytes(plain) == plaintext
