@@ -10,7 +10,7 @@ from pathlib import Path
 
 from gotfs.errors import InvalidPath
 from gotfs.repo import Repo
-from gotkv.errors import InvalidInput
+from gotkv.errors import GotError, InvalidInput
 
 
 def open_repo() -> Repo:
@@ -68,3 +68,27 @@ def require_rev_path(spec: str) -> tuple[str, str]:
     if path is None:
         raise InvalidInput(f"expected REV:PATH, got {spec!r} (e.g. HEAD:README.md)")
     return rev, path
+
+
+def flush_mount(repo: Repo, branch: str) -> bool:
+    """Make a live read-write mount of `branch` publish what it has buffered; True if one did.
+
+    fsync of the mount's root directory is a FUSE fsyncdir, which the mount answers only once
+    its latest root is durable and recorded: so a commit right after `cp` includes the copy.
+    A record left by a killed mount is harmless: the path is no longer a mount point.
+    """
+    path = repo.mount_point(branch)
+    if path is None or not os.path.ismount(path):
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return False
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        raise GotError(f"the read-write mount of {branch} at {path} could not publish its changes: "
+                       f"{os.strerror(e.errno or 0)}") from None
+    finally:
+        os.close(fd)
+    return True

@@ -8,7 +8,7 @@ from collections import Counter
 from gotfs.diff import ADDED, MODIFIED, REMOVED
 from gotkv.errors import InvalidInput
 
-from cli.context import author, open_repo
+from cli.context import author, flush_mount, open_repo
 from cli.diffview import is_file_like, tree_changes
 from cli.output import first_line, out, progress, short_id
 
@@ -28,6 +28,8 @@ def run(args) -> int:
         raise InvalidInput("empty commit message; give one with -m")
     with open_repo() as repo:
         branch = repo.head_branch()
+        if branch:
+            flush_mount(repo, branch)  # a live mount's last writes belong in this commit
         work = repo.working_root(branch) if branch else None
         if work is not None and work != repo.head_root():
             out(f"committing the mounted working root of {branch}")

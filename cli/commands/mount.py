@@ -10,6 +10,7 @@ says the kernel has completed the mount, or reports the child's error as its own
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import select
 
@@ -106,7 +107,8 @@ def run(args) -> int:
     if args.foreground:
         with open_repo() as repo:
             source, label = _source(repo, args)
-            mount(repo.fs, source, mountpoint, writable=args.rw, foreground=True, debug=args.debug)
+            with _recorded(repo, args, mountpoint):
+                mount(repo.fs, source, mountpoint, writable=args.rw, foreground=True, debug=args.debug)
             _commit_at_unmount(repo, args, mountpoint)
         return 0
     with open_repo() as repo:  # check everything in the parent, so errors show here
@@ -125,6 +127,20 @@ def run(args) -> int:
 
 
 _READY = b"\0ready"
+
+
+@contextlib.contextmanager
+def _recorded(repo: Repo, args, mountpoint: str):
+    """While a read-write mount serves, the repo knows where, so `got commit` can flush it."""
+    if not args.rw:
+        yield
+        return
+    repo.record_mount(args.rev, mountpoint)
+    try:
+        yield
+    finally:
+        if repo.mount_point(args.rev) == mountpoint:  # not taken over by a newer mount
+            repo.record_mount(args.rev, None)
 
 
 def _commit_at_unmount(repo: Repo, args, mountpoint: str) -> None:
@@ -159,7 +175,8 @@ def _daemon(mount, workdir, args, mountpoint: str, status: int) -> int:
     try:
         with Repo.open(workdir) as repo:
             source, _ = _source(repo, args)
-            mount(repo.fs, source, mountpoint, writable=args.rw, foreground=True, ready=ready)
+            with _recorded(repo, args, mountpoint):
+                mount(repo.fs, source, mountpoint, writable=args.rw, foreground=True, ready=ready)
             _commit_at_unmount(repo, args, mountpoint)
         return 0
     except GotError as e:

@@ -428,6 +428,18 @@ class Repo:
     def clear_working_root(self, branch: str) -> None:
         self.refs.set(f"work/{branch}", None)
 
+    def mount_point(self, branch: str) -> str | None:
+        """Where `branch` is mounted read-write, as recorded by that mount (None if nowhere).
+
+        A record, not a lock: a mount that was killed leaves it behind, so callers check
+        that the path is still a mount point before they rely on it.
+        """
+        return self.refs.get(f"mount/{branch}")
+
+    def record_mount(self, branch: str, path: str | None) -> None:
+        """Note (or, with None, forget) the path of a read-write mount of `branch`."""
+        self.refs.set(f"mount/{branch}", path)
+
 
 def _split_ancestry(spec: str) -> tuple[str, int]:
     """'main~2^' -> ('main', 3)."""

@@ -47,6 +47,26 @@ def _unmounted(path, timeout: float = 10) -> bool:
     return not os.path.ismount(path)
 
 
+def test_commit_right_after_cp_includes_the_copy(got, repo_dir, mountpoint, tmp_path):
+    """No fsync by the user: `got commit` makes the live mount publish first, so a copy that
+    only just closed (and whose last bytes sit in the mount's buffers) is in the commit."""
+    got("commit", "-m", "empty", "--allow-empty")
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(24 << 20))  # past no spill threshold: all of it still buffered
+    mnt = mountpoint("rw")
+    got("mount", "--rw", "main", str(mnt))
+    subprocess.run(["cp", str(big), str(mnt / "big.bin")], check=True)
+    out = got.out("commit", "-m", "copied")
+    assert "1 file changed: 1 added" in out
+    assert got("cat", "HEAD:big.bin", binary=True).stdout == big.read_bytes()
+    got("umount", str(mnt))
+    assert _unmounted(mnt)
+    assert got.out("mount", "--rw", "main", str(mnt)).startswith("mounted")  # the record was cleared ...
+    got("umount", str(mnt))  # ... and set again: unmount commits nothing new
+    assert _unmounted(mnt)
+    assert got.out("log", "-n", "1", "--oneline").rstrip().endswith(" copied")
+
+
 def test_readonly_mount_shows_a_revision(got, repo_dir, mountpoint):
     write(repo_dir, {"a.txt": "one\n", "dir/b.bin": os.urandom(300_000)})
     os.symlink("a.txt", repo_dir / "ln")
