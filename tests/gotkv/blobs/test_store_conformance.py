@@ -340,3 +340,133 @@ def test_thread_safety(store):
     assert set(store.list()) == set(expected)
     for cid, data in expected.items():
         assert store.get(cid) == data
+
+
+# -- get_into ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 100, 70_000, 1 << 20])
+def test_get_into_round_trip(store, size):
+    data = blob(1000 + size, size)
+    cid = store.post(data)
+    buffer = bytearray(b"\xee" * ((1 << 20) + 17))
+    for when in ("before flush", "after flush"):
+        view = store.get_into(cid, buffer)
+        assert isinstance(view, memoryview), when
+        assert len(view) == size, when
+        assert bytes(view) == data, when
+        assert view.obj is buffer, when  # a view of the caller's buffer, not of a copy
+        assert buffer[:size] == data, when
+        assert buffer[size:] == b"\xee" * (len(buffer) - size), when  # nothing written past the blob
+        buffer[:] = b"\xee" * len(buffer)
+        store.flush()
+
+
+def test_get_into_exact_size_buffer(store):
+    data = blob(5, 4097)
+    cid = store.post(data)
+    store.flush()
+    buffer = bytearray(len(data))
+    assert bytes(store.get_into(cid, buffer)) == data
+    assert buffer == data
+
+
+def test_get_into_max_size_buffer_always_fits(store):
+    data = os.urandom(MAX_BLOB_SIZE)
+    cid = store.post(data)
+    buffer = bytearray(store.max_size)
+    assert bytes(store.get_into(cid, buffer)) == data
+    store.flush()
+    assert bytes(store.get_into(cid, buffer)) == data
+
+
+def test_get_into_missing(store):
+    store.post(b"something else")
+    store.flush()
+    cid = missing_cid(3)
+    buffer = bytearray(1000)
+    with pytest.raises(BlobNotFound) as info:
+        store.get_into(cid, buffer)
+    assert info.value.cid == cid
+    with pytest.raises(BlobNotFound):
+        store.get_into(cid, bytearray(0))  # missing beats too small
+
+
+def test_get_into_deleted(store):
+    cid = store.post(blob(6, 300))
+    store.flush()
+    store.delete([cid])
+    with pytest.raises(BlobNotFound):
+        store.get_into(cid, bytearray(1000))
+
+
+@pytest.mark.parametrize("flushed", [False, True], ids=["pending", "flushed"])
+def test_get_into_buffer_too_small(store, flushed):
+    data = blob(7, 1000)
+    cid = store.post(data)
+    if flushed:
+        store.flush()
+    for short in (0, 1, 999):
+        with pytest.raises(InvalidInput) as info:
+            store.get_into(cid, bytearray(short))
+        assert not isinstance(info.value, BlobNotFound)
+    # the store is still fine afterwards
+    assert bytes(store.get_into(cid, bytearray(1000))) == data
+    assert store.get(cid) == data
+
+
+def test_get_into_reuses_the_callers_buffer(store):
+    first, second = blob(8, 5000), blob(9, 3000)
+    cid1, cid2 = store.post(first), store.post(second)
+    store.flush()
+    buffer = bytearray(8000)
+    view1 = store.get_into(cid1, buffer)
+    assert bytes(view1) == first
+    view2 = store.get_into(cid2, buffer)
+    assert bytes(view2) == second
+    # it really is one buffer: the first view now shows the second blob's bytes (and the tail
+    # of the first blob beyond the second's length is left as it was)
+    assert bytes(view1[:3000]) == second
+    assert bytes(view1[3000:]) == first[3000:]
+    assert buffer[:3000] == second
+    # and back again
+    view3 = store.get_into(cid1, buffer)
+    assert bytes(view3) == first and bytes(view2) == first[:3000]
+
+
+def test_get_into_many_blobs_one_buffer(store):
+    datas = [blob(100 + i, 37 * i) for i in range(60)]
+    cids = [store.post(d) for d in datas]
+    store.flush()
+    more = [blob(200 + i, 51 * i) for i in range(20)]  # pending ones, interleaved
+    cids += [store.post(d) for d in more]
+    datas += more
+    buffer = bytearray(max(map(len, datas)))
+    order = list(range(len(cids)))
+    random.Random(1).shuffle(order)
+    for i in order:
+        assert bytes(store.get_into(cids[i], buffer)) == datas[i], i
+
+
+def test_get_into_threads_each_with_a_buffer(store):
+    datas = [blob(300 + i, 1000 + 97 * i) for i in range(40)]
+    cids = [store.post(d) for d in datas]
+    store.flush()
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            rng = random.Random(t)
+            buffer = bytearray(5000)
+            for _ in range(200):
+                i = rng.randrange(len(cids))
+                assert bytes(store.get_into(cids[i], buffer)) == datas[i]
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors
