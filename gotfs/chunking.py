@@ -17,7 +17,6 @@ Out: `read_extent` fetches and verifies a blob through an LRU of decoded chunks.
 from __future__ import annotations
 
 import io
-import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -114,14 +113,6 @@ class DataStore:
         self.threads = threads
         self.max_inflight = max_inflight
         self.chunks_written = 0
-        self._local = threading.local()
-
-    def _scratch(self) -> bytearray:
-        """This thread's buffer for stored bytes on their way to the codec (reused: see read_extent)."""
-        buf = getattr(self._local, "scratch", None)
-        if buf is None:
-            buf = self._local.scratch = bytearray(self.store.max_size)
-        return buf
 
     def _chunker(self) -> FastCDC:
         p = self.params
@@ -200,12 +191,13 @@ class DataStore:
     def read_extent(self, extent: Extent) -> memoryview:
         """The bytes of one extent, verified, via the chunk cache.
 
-        The stored bytes are read into this thread's scratch buffer and decrypted out of it,
-        so a chunk costs one fresh buffer (its plaintext, which the cache keeps), not three.
+        The stored bytes are decrypted straight out of the store's view of them (a mapped
+        pack), so a chunk costs one fresh buffer (its plaintext, which the cache keeps).
+        decode_view never returns memory shared with its input, as get_with requires.
         """
         plain = self.cache.get(extent.ref.cid)
         if plain is None:
-            stored = self.store.get_into(extent.ref.cid, self._scratch())
-            plain = self.codec.decode_view(extent.ref, stored)
+            ref = extent.ref
+            plain = self.store.get_with(ref.cid, lambda stored: self.codec.decode_view(ref, stored))
             self.cache.put(extent.ref.cid, plain)
         return memoryview(plain)[extent.offset:extent.offset + extent.length]

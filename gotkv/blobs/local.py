@@ -20,7 +20,8 @@ Durability protocol (what makes `kill -9` at any instant safe):
 
 Concurrency: each writing process appends to a pack it holds an exclusive flock on, so writers
 never interleave; SQLite serialises index updates across processes. Within a process one lock
-guards the pack tail and the pending map; reads use pread and need no lock. Each thread gets
+guards the pack tail and the pending map; reads use pread (or, for `get_with`, a view of the
+mapped pack: no copy, which matters for megabyte chunks read through a mount) and need no lock. Each thread gets
 its own SQLite connection.
 
 Garbage collection support: every row has a `touched` time, renewed at flush for blobs a post
@@ -34,17 +35,24 @@ never silently lost. (got's gc also excludes writers with a lock, so this is a s
 from __future__ import annotations
 
 import fcntl
+import mmap
 import os
 import sqlite3
 import struct
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from gotkv.blobs.codec import content_id
 from gotkv.blobs.store import MAX_BLOB_SIZE
 from gotkv.errors import BlobNotFound, BlobTooLarge, IntegrityError, InvalidInput, StoreClosed
+
+T = TypeVar("T")
+
+
+class _Truncated(Exception):
+    """A record runs past the end of its pack file (reported as IntegrityError by _read)."""
 
 _HEADER = struct.Struct("<32sI")
 _SCHEMA = """
@@ -69,6 +77,7 @@ class LocalStore:
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._readers: dict[int, int] = {}
+        self._maps: dict[int, mmap.mmap] = {}  # reader fd -> its pack, mapped (see _use_mapped)
         self._pending: dict[bytes, tuple[int, int, int]] = {}
         self._rehits: set[bytes] = set()
         self._unsynced: list[int] = []
@@ -212,19 +221,44 @@ class LocalStore:
         return fd
 
     def get(self, cid: bytes) -> bytes:
-        return self._read(cid, os.pread)
+        def read(fd: int, length: int, offset: int) -> bytes:
+            data = os.pread(fd, length, offset)
+            if len(data) != length:
+                raise _Truncated
+            return data
 
-    def get_into(self, cid: bytes, buffer: bytearray) -> memoryview:
-        view = memoryview(buffer)
+        return self._read(cid, read)
 
-        def read_into(fd: int, length: int, offset: int) -> memoryview:
-            if length > len(view):
-                raise InvalidInput(f"blob {cid.hex()[:12]} is {length} bytes; the buffer holds {len(view)}")
-            return view[:os.preadv(fd, [view[:length]], offset)]
+    def get_with(self, cid: bytes, use: Callable[[memoryview | bytes], T]) -> T:
+        return self._read(cid, lambda fd, length, offset: self._use_mapped(fd, length, offset, use))
 
-        return self._read(cid, read_into)
+    def _use_mapped(self, fd: int, length: int, offset: int, use: Callable[[memoryview | bytes], T]) -> T:
+        """use([offset, offset+length) of a pack), as a view of the mapped pack (no copy).
 
-    def _read(self, cid: bytes, read: Callable[[int, int, int], bytes | memoryview]) -> bytes | memoryview:
+        A pack is mapped whole, once; a blob past the end of the mapping (the pack grew since)
+        maps it again, and replaced maps are unmapped when their last view goes. Records never
+        change and packs are never truncated (only deleted whole, which leaves a mapping
+        valid), so the view cannot change or fault while `use` runs. Afterwards the range's
+        pages are dropped from this process's page tables (they stay in the page cache):
+        otherwise every byte ever read would count in the mount's resident memory.
+        """
+        mapped = self._maps.get(fd)
+        if mapped is None or offset + length > len(mapped):
+            size = os.fstat(fd).st_size
+            if offset + length > size:
+                raise _Truncated
+            mapped = mmap.mmap(fd, size, prot=mmap.PROT_READ)
+            with self._lock:
+                self._maps[fd] = mapped
+        view = memoryview(mapped)[offset:offset + length]
+        try:
+            return use(view)
+        finally:
+            view.release()
+            lo = offset - offset % mmap.PAGESIZE
+            mapped.madvise(mmap.MADV_DONTNEED, lo, offset + length - lo)
+
+    def _read(self, cid: bytes, read: Callable[[int, int, int], T]) -> T:
         """Locate `cid` and read it with read(fd, length, offset); one retry if compaction moved it."""
         for attempt in (0, 1):
             loc = self._locate(cid)
@@ -232,14 +266,12 @@ class LocalStore:
                 raise BlobNotFound(cid, f"local store {self.path}")
             pack_id, offset, length = loc
             try:
-                data = read(self._reader(pack_id), length, offset)
+                return read(self._reader(pack_id), length, offset)
             except FileNotFoundError:
                 if attempt:  # a compaction moved it; the second lookup sees the new place
                     raise BlobNotFound(cid, f"local store {self.path}") from None
-                continue
-            if len(data) != length:
-                raise IntegrityError(f"blob {cid.hex()[:12]}", f"pack {pack_id} is truncated")
-            return data
+            except _Truncated:
+                raise IntegrityError(f"blob {cid.hex()[:12]}", f"pack {pack_id} is truncated") from None
         raise AssertionError("unreachable")
 
     def get_many(self, cids: Iterable[bytes]) -> dict[bytes, bytes]:
@@ -320,6 +352,8 @@ class LocalStore:
                 db.execute("DELETE FROM packs WHERE id=?", (pack_id,))
                 with self._lock:
                     rfd = self._readers.pop(pack_id, None)
+                    if rfd is not None:
+                        self._maps.pop(rfd, None)
                 if rfd is not None:
                     os.close(rfd)
                 pack_path.unlink()
@@ -359,6 +393,7 @@ class LocalStore:
             for fd in self._readers.values():
                 os.close(fd)
             self._readers.clear()
+            self._maps.clear()  # unmapped as their last views go
             if self._pack is not None:
                 os.close(self._pack[1])
                 self._pack = None

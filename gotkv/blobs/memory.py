@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from gotkv.blobs.codec import content_id
 from gotkv.blobs.store import MAX_BLOB_SIZE
-from gotkv.errors import BlobNotFound, BlobTooLarge, InvalidInput
+from gotkv.errors import BlobNotFound, BlobTooLarge
+
+T = TypeVar("T")
 
 
 class MemoryStore:
@@ -41,13 +43,8 @@ class MemoryStore:
             except KeyError:
                 raise BlobNotFound(cid, "memory store") from None
 
-    def get_into(self, cid: bytes, buffer: bytearray) -> memoryview:
-        data = self.get(cid)
-        if len(data) > len(buffer):
-            raise InvalidInput(f"blob {cid.hex()[:12]} is {len(data)} bytes; the buffer holds {len(buffer)}")
-        view = memoryview(buffer)[:len(data)]
-        view[:] = data
-        return view
+    def get_with(self, cid: bytes, use: Callable[[bytes], T]) -> T:
+        return use(self.get(cid))  # bytes never change: no copy needed
 
     def get_many(self, cids: Iterable[bytes]) -> dict[bytes, bytes]:
         return {cid: self.get(cid) for cid in cids}

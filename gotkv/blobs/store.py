@@ -6,8 +6,9 @@ Contract (checked for every store by tests/gotkv/blobs/test_store_conformance.py
 - `post(data) -> cid` files `data` under BLAKE3(data); posting the same bytes twice is a no-op.
 - `get(cid)` returns those bytes or raises BlobNotFound. Stores need not verify on read; the
   codec verifies the tag (or, unencrypted, the hash) of everything it decodes, and `sync`
-  verifies by re-hashing. `get_into(cid, buffer)` reads them into a caller's buffer instead,
-  for hot paths that would otherwise allocate (and page-fault) a fresh megabyte per chunk.
+  verifies by re-hashing. `get_with(cid, use)` hands them to `use` without copying where it
+  can (a view of a mapped pack, valid during the call only), for hot paths that would
+  otherwise copy a megabyte per chunk.
 - Bulk calls (`get_many`, `exists`, `delete`) take many ids at once so that remote stores can
   pipeline them.
 - `flush()` makes every earlier post durable: after it returns, a crash loses none of them.
@@ -17,7 +18,9 @@ Contract (checked for every store by tests/gotkv/blobs/test_store_conformance.py
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Protocol, runtime_checkable
+from typing import Callable, Iterable, Iterator, Protocol, TypeVar, runtime_checkable
+
+T = TypeVar("T")
 
 MAX_BLOB_SIZE = (4 << 20) + 4096  # a 4 MiB chunk plus codec overhead
 
@@ -36,9 +39,10 @@ class Store(Protocol):
         """Return the bytes filed under `cid`; raise BlobNotFound if absent."""
         ...
 
-    def get_into(self, cid: bytes, buffer: bytearray) -> memoryview:
-        """Read the blob into `buffer`; return the filled part. BlobNotFound if absent,
-        InvalidInput if the buffer is too small (a buffer of max_size bytes never is)."""
+    def get_with(self, cid: bytes, use: Callable[[memoryview | bytes], T]) -> T:
+        """use(the same bytes as get()) -> its result. The bytes may be a read-only view of the
+        store's own memory, valid only until `use` returns: `use` must not keep it, nor
+        anything that shares its memory. BlobNotFound if absent."""
         ...
 
     def get_many(self, cids: Iterable[bytes]) -> dict[bytes, bytes]:

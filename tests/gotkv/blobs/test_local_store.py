@@ -248,6 +248,31 @@ def test_truncated_pack_is_an_integrity_error(tmp_path):
         assert store.get(first) == blob(1, 5000)
         with pytest.raises(IntegrityError, match=last.hex()[:12]):
             store.get(last)
+        assert store.get_with(first, bytes) == blob(1, 5000)
+        with pytest.raises(IntegrityError, match=last.hex()[:12]):
+            store.get_with(last, bytes)  # mapped reads check the record fits the file too
+
+
+def test_get_with_across_compaction_and_in_another_process(tmp_path):
+    """A pack mapped by a reader stays readable while a compaction moves its live blobs away and
+    deletes it; the reader then finds them at their new place. A view never outlives `use`."""
+    expected = {}
+    with LocalStore(tmp_path) as store:
+        for i in range(100):
+            data = blob(i, 3000)
+            expected[store.post(data)] = data
+    doomed = list(expected)[:80]
+    survivors = {cid: expected[cid] for cid in list(expected)[80:]}
+    with LocalStore(tmp_path) as reader, LocalStore(tmp_path) as compactor:
+        views = []
+        assert all(reader.get_with(cid, bytes) == data for cid, data in expected.items())  # maps the pack
+        reader.get_with(next(iter(survivors)), views.append)
+        with pytest.raises(ValueError):
+            bytes(views[0])  # released when use returned
+        compactor.delete(doomed)
+        assert compactor.compact() > 0
+        for cid, data in survivors.items():
+            assert reader.get_with(cid, bytes) == data
 
 
 def test_failed_append_does_not_shift_later_records(tmp_path, monkeypatch):

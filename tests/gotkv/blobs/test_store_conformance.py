@@ -342,113 +342,89 @@ def test_thread_safety(store):
         assert store.get(cid) == data
 
 
-# -- get_into ----------------------------------------------------------------------------------
+# -- get_with ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("size", [0, 1, 100, 70_000, 1 << 20])
-def test_get_into_round_trip(store, size):
+def test_get_with_round_trip(store, size):
     data = blob(1000 + size, size)
     cid = store.post(data)
-    buffer = bytearray(b"\xee" * ((1 << 20) + 17))
     for when in ("before flush", "after flush"):
-        view = store.get_into(cid, buffer)
-        assert isinstance(view, memoryview), when
-        assert len(view) == size, when
-        assert bytes(view) == data, when
-        assert view.obj is buffer, when  # a view of the caller's buffer, not of a copy
-        assert buffer[:size] == data, when
-        assert buffer[size:] == b"\xee" * (len(buffer) - size), when  # nothing written past the blob
-        buffer[:] = b"\xee" * len(buffer)
+        assert store.get_with(cid, bytes) == data, when
+        assert store.get_with(cid, len) == size, when
         store.flush()
 
 
-def test_get_into_exact_size_buffer(store):
+def test_get_with_returns_what_use_returns(store):
     data = blob(5, 4097)
     cid = store.post(data)
     store.flush()
-    buffer = bytearray(len(data))
-    assert bytes(store.get_into(cid, buffer)) == data
-    assert buffer == data
+    sentinel = object()
+    assert store.get_with(cid, lambda b: sentinel) is sentinel
+    assert store.get_with(cid, lambda b: bytes(b[10:20])) == data[10:20]
 
 
-def test_get_into_max_size_buffer_always_fits(store):
+def test_get_with_max_size(store):
     data = os.urandom(MAX_BLOB_SIZE)
     cid = store.post(data)
-    buffer = bytearray(store.max_size)
-    assert bytes(store.get_into(cid, buffer)) == data
+    assert store.get_with(cid, bytes) == data
     store.flush()
-    assert bytes(store.get_into(cid, buffer)) == data
+    assert store.get_with(cid, bytes) == data
 
 
-def test_get_into_missing(store):
+def test_get_with_missing(store):
     store.post(b"something else")
     store.flush()
     cid = missing_cid(3)
-    buffer = bytearray(1000)
+    called = []
     with pytest.raises(BlobNotFound) as info:
-        store.get_into(cid, buffer)
-    assert info.value.cid == cid
-    with pytest.raises(BlobNotFound):
-        store.get_into(cid, bytearray(0))  # missing beats too small
+        store.get_with(cid, called.append)
+    assert info.value.cid == cid and called == []
 
 
-def test_get_into_deleted(store):
+def test_get_with_deleted(store):
     cid = store.post(blob(6, 300))
     store.flush()
     store.delete([cid])
     with pytest.raises(BlobNotFound):
-        store.get_into(cid, bytearray(1000))
+        store.get_with(cid, bytes)
 
 
-@pytest.mark.parametrize("flushed", [False, True], ids=["pending", "flushed"])
-def test_get_into_buffer_too_small(store, flushed):
+def test_get_with_propagates_errors_from_use(store):
     data = blob(7, 1000)
     cid = store.post(data)
-    if flushed:
-        store.flush()
-    for short in (0, 1, 999):
-        with pytest.raises(InvalidInput) as info:
-            store.get_into(cid, bytearray(short))
-        assert not isinstance(info.value, BlobNotFound)
-    # the store is still fine afterwards
-    assert bytes(store.get_into(cid, bytearray(1000))) == data
-    assert store.get(cid) == data
-
-
-def test_get_into_reuses_the_callers_buffer(store):
-    first, second = blob(8, 5000), blob(9, 3000)
-    cid1, cid2 = store.post(first), store.post(second)
     store.flush()
-    buffer = bytearray(8000)
-    view1 = store.get_into(cid1, buffer)
-    assert bytes(view1) == first
-    view2 = store.get_into(cid2, buffer)
-    assert bytes(view2) == second
-    # it really is one buffer: the first view now shows the second blob's bytes (and the tail
-    # of the first blob beyond the second's length is left as it was)
-    assert bytes(view1[:3000]) == second
-    assert bytes(view1[3000:]) == first[3000:]
-    assert buffer[:3000] == second
-    # and back again
-    view3 = store.get_into(cid1, buffer)
-    assert bytes(view3) == first and bytes(view2) == first[:3000]
+
+    class Boom(Exception):
+        pass
+
+    def use(b):
+        raise Boom
+
+    with pytest.raises(Boom):
+        store.get_with(cid, use)
+    assert store.get_with(cid, bytes) == data  # the store is still fine afterwards
 
 
-def test_get_into_many_blobs_one_buffer(store):
+def test_get_with_many_blobs_pending_and_flushed(store):
+    """Mapped packs grow: blobs appended after a pack was first mapped are still found."""
     datas = [blob(100 + i, 37 * i) for i in range(60)]
     cids = [store.post(d) for d in datas]
     store.flush()
-    more = [blob(200 + i, 51 * i) for i in range(20)]  # pending ones, interleaved
+    assert store.get_with(cids[-1], bytes) == datas[-1]  # maps the pack as it is now
+    more = [blob(200 + i, 51 * i + 1) for i in range(20)]  # pending ones, past that mapping
     cids += [store.post(d) for d in more]
     datas += more
-    buffer = bytearray(max(map(len, datas)))
     order = list(range(len(cids)))
     random.Random(1).shuffle(order)
     for i in order:
-        assert bytes(store.get_into(cids[i], buffer)) == datas[i], i
+        assert store.get_with(cids[i], bytes) == datas[i], i
+    store.flush()
+    for i in order:
+        assert store.get_with(cids[i], bytes) == datas[i], i
 
 
-def test_get_into_threads_each_with_a_buffer(store):
+def test_get_with_threads(store):
     datas = [blob(300 + i, 1000 + 97 * i) for i in range(40)]
     cids = [store.post(d) for d in datas]
     store.flush()
@@ -457,10 +433,9 @@ def test_get_into_threads_each_with_a_buffer(store):
     def work(t: int) -> None:
         try:
             rng = random.Random(t)
-            buffer = bytearray(5000)
             for _ in range(200):
                 i = rng.randrange(len(cids))
-                assert bytes(store.get_into(cids[i], buffer)) == datas[i]
+                assert store.get_with(cids[i], bytes) == datas[i]
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
@@ -469,4 +444,4 @@ def test_get_into_threads_each_with_a_buffer(store):
         th.start()
     for th in threads:
         th.join()
-    assert not errors, errors
+    assert errors == []
