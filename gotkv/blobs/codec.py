@@ -1,6 +1,7 @@
 """Codec: plaintext <-> stored bytes, deterministic so that equal plaintext dedups.
 
-    body   = 0x01 + zstd(plaintext)   when that is shorter, else 0x00 + plaintext
+    body   = 0x01 + zstd(plaintext)   when that is shorter (and its first 64 KiB shrink), else
+             0x00 + plaintext
     key    = BLAKE3(plaintext, key=repo_secret)   (convergent: same data, same key)
     stored = AEAD(key).encrypt(nonce=0, body)      (a key only ever seals one plaintext, so
                                                     the fixed nonce is never reused)
@@ -40,6 +41,7 @@ _RAW = b"\x00"
 _ZSTD = b"\x01"
 _NONCE = bytes(12)
 MAX_PLAINTEXT = 4 << 20
+_PROBE = 64 << 10  # see Codec._body
 CIPHERS = {"aes-256-gcm": AESGCM, "chacha20-poly1305": ChaCha20Poly1305}
 DEFAULT_CIPHER = "aes-256-gcm"
 
@@ -74,16 +76,28 @@ class Codec:
         """Seal plaintext. Deterministic: equal plaintext and secret give an equal ref."""
         if len(plaintext) > MAX_PLAINTEXT:
             raise InvalidInput(f"a blob's plaintext is at most {MAX_PLAINTEXT} bytes, got {len(plaintext)}")
-        compressed = self._zstd()[0].compress(plaintext)
-        if len(compressed) < len(plaintext):
-            body = _ZSTD + compressed
-        else:
-            body = _RAW + bytes(plaintext)
+        body = self._body(plaintext)
         if self.secret is None:
             return Ref(content_id(body)), body
         key = blake3.blake3(plaintext, key=self.secret).digest()
         stored = self._aead(key).encrypt(_NONCE, body, None)
         return Ref(content_id(stored), key), stored
+
+    def _body(self, plaintext: bytes | memoryview) -> bytes:
+        """Flag + zstd(plaintext) if that is shorter, else flag + plaintext (one copy).
+
+        A chunk whose first _PROBE bytes do not shrink at all (random, encrypted or already
+        compressed data) is taken as incompressible without compressing the rest: that saves
+        a compression pass and a fresh megabyte per chunk on the write path, and the choice
+        still depends on the plaintext alone, so equal plaintext still gives equal bytes.
+        """
+        zstd = self._zstd()[0]
+        if len(plaintext) > _PROBE and len(zstd.compress(plaintext[:_PROBE])) >= _PROBE:
+            return b"".join((_RAW, plaintext))
+        compressed = zstd.compress(plaintext)
+        if len(compressed) < len(plaintext):
+            return _ZSTD + compressed
+        return b"".join((_RAW, plaintext))
 
     def decode(self, ref: Ref, stored: bytes) -> bytes:
         """Verify and open stored bytes. Raises IntegrityError naming the ref on any mismatch."""
