@@ -272,3 +272,19 @@ def test_decode_view_does_not_share_the_stored_buffer(codec):
     plain = codec.decode_view(ref, memoryview(scratch))
     scratch[:] = bytes(len(scratch))
     assert bytes(plain) == plaintext
+
+
+def test_incompressible_probe_decides_raw_without_compressing_the_rest():
+    """A chunk whose first 64 KiB do not shrink is stored raw even if its tail would; one whose
+    start shrinks is compressed as a whole. Either way the bytes depend on the plaintext only."""
+    codec = Codec(SECRET)
+    noise = random.Random(3).randbytes(64 << 10)
+    random_then_zeros = noise + bytes(1 << 20)
+    zeros_then_random = bytes(1 << 20) + noise
+    ref_a, stored_a = codec.encode(random_then_zeros)
+    ref_b, stored_b = codec.encode(zeros_then_random)
+    assert len(stored_a) == 1 + len(random_then_zeros) + TAG  # raw
+    assert len(stored_b) < len(zeros_then_random) // 4  # compressed
+    assert codec.encode(random_then_zeros) == (ref_a, stored_a)
+    assert codec.decode(ref_a, stored_a) == random_then_zeros
+    assert codec.decode(ref_b, stored_b) == zeros_then_random
