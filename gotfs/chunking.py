@@ -26,7 +26,7 @@ import blake3
 from pyfastcdc import FastCDC
 
 from gotfs.extent import Extent
-from gotkv.blobs.codec import Codec
+from gotkv.blobs.codec import Codec, Owned
 from gotkv.blobs.ref import Ref
 from gotkv.blobs.store import Store
 from gotkv.cache import LRU
@@ -118,8 +118,8 @@ class DataStore:
         p = self.params
         return FastCDC(p.avg_size, min_size=p.min_size, max_size=p.max_size, seed=p.seed)
 
-    def _seal(self, data: bytes) -> Ref:
-        ref, stored = self.codec.encode(data)
+    def _seal(self, owned: Owned) -> Ref:
+        ref, stored = self.codec.encode_owned(owned)
         self.store.post(stored)
         return ref
 
@@ -135,7 +135,7 @@ class DataStore:
         pending: deque[Written[T]] = deque()
         with ThreadPoolExecutor(self.threads, thread_name_prefix="got-seal") as pool:
             for chunk in self._chunker().cut_stream(stream):
-                inflight.append((chunk.offset, chunk.length, pool.submit(self._seal, bytes(chunk.data))))
+                inflight.append((chunk.offset, chunk.length, pool.submit(self._seal, self.codec.own(chunk.data))))
                 while len(inflight) > self.max_inflight or (inflight and inflight[0][2].done()):
                     self._settle(stream, inflight.popleft(), pending, done)
                     yield from done

@@ -28,6 +28,7 @@ threading.local.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import blake3
 import zstandard
@@ -41,7 +42,7 @@ _RAW = b"\x00"
 _ZSTD = b"\x01"
 _NONCE = bytes(12)
 MAX_PLAINTEXT = 4 << 20
-_PROBE = 64 << 10  # see Codec._body
+_PROBE = 64 << 10  # see Codec.own
 CIPHERS = {"aes-256-gcm": AESGCM, "chacha20-poly1305": ChaCha20Poly1305}
 DEFAULT_CIPHER = "aes-256-gcm"
 
@@ -49,6 +50,14 @@ DEFAULT_CIPHER = "aes-256-gcm"
 def content_id(data: bytes | memoryview) -> bytes:
     """BLAKE3-256 of stored bytes: the id every store files a blob under."""
     return blake3.blake3(data).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Owned:
+    """Plaintext taken by `Codec.own`: the finished raw body (raw=True) or the plaintext itself."""
+
+    data: bytes
+    raw: bool
 
 
 class Codec:
@@ -74,30 +83,39 @@ class Codec:
 
     def encode(self, plaintext: bytes | memoryview) -> tuple[Ref, bytes]:
         """Seal plaintext. Deterministic: equal plaintext and secret give an equal ref."""
+        return self.encode_owned(self.own(plaintext))
+
+    def own(self, plaintext: bytes | memoryview) -> Owned:
+        """Take plaintext that may change after this returns (a chunker's reused buffer), for
+        `encode_owned` to seal later, on another thread, without copying it again.
+
+        A chunk whose first _PROBE bytes do not shrink at all (random, encrypted or already
+        compressed data) is taken as incompressible without compressing the rest, and its one
+        copy is the finished raw body (flag + plaintext). Anything else is copied as it is, to
+        be compressed by encode_owned. The choice depends on the plaintext alone, so equal
+        plaintext still gives equal bytes; it saves a compression pass and two fresh
+        megabytes per incompressible chunk, copies that would hold the GIL.
+        """
         if len(plaintext) > MAX_PLAINTEXT:
             raise InvalidInput(f"a blob's plaintext is at most {MAX_PLAINTEXT} bytes, got {len(plaintext)}")
-        body = self._body(plaintext)
+        if len(plaintext) > _PROBE and len(self._zstd()[0].compress(plaintext[:_PROBE])) >= _PROBE:
+            return Owned(b"".join((_RAW, plaintext)), raw=True)
+        return Owned(bytes(plaintext), raw=False)
+
+    def encode_owned(self, owned: Owned) -> tuple[Ref, bytes]:
+        """Seal what `own` took: compress it (unless raw), then encrypt and name it."""
+        if owned.raw:
+            body = owned.data
+            plaintext = memoryview(body)[1:]
+        else:
+            plaintext = owned.data
+            compressed = self._zstd()[0].compress(plaintext)
+            body = _ZSTD + compressed if len(compressed) < len(plaintext) else _RAW + plaintext
         if self.secret is None:
             return Ref(content_id(body)), body
         key = blake3.blake3(plaintext, key=self.secret).digest()
         stored = self._aead(key).encrypt(_NONCE, body, None)
         return Ref(content_id(stored), key), stored
-
-    def _body(self, plaintext: bytes | memoryview) -> bytes:
-        """Flag + zstd(plaintext) if that is shorter, else flag + plaintext (one copy).
-
-        A chunk whose first _PROBE bytes do not shrink at all (random, encrypted or already
-        compressed data) is taken as incompressible without compressing the rest: that saves
-        a compression pass and a fresh megabyte per chunk on the write path, and the choice
-        still depends on the plaintext alone, so equal plaintext still gives equal bytes.
-        """
-        zstd = self._zstd()[0]
-        if len(plaintext) > _PROBE and len(zstd.compress(plaintext[:_PROBE])) >= _PROBE:
-            return b"".join((_RAW, plaintext))
-        compressed = zstd.compress(plaintext)
-        if len(compressed) < len(plaintext):
-            return _ZSTD + compressed
-        return b"".join((_RAW, plaintext))
 
     def decode(self, ref: Ref, stored: bytes) -> bytes:
         """Verify and open stored bytes. Raises IntegrityError naming the ref on any mismatch."""

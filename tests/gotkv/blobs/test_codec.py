@@ -288,3 +288,15 @@ def test_incompressible_probe_decides_raw_without_compressing_the_rest():
     assert codec.encode(random_then_zeros) == (ref_a, stored_a)
     assert codec.decode(ref_a, stored_a) == random_then_zeros
     assert codec.decode(ref_b, stored_b) == zeros_then_random
+
+
+@pytest.mark.parametrize("kind", ["random", "compressible"])
+def test_own_takes_a_copy_that_seals_like_encode(codec, kind):
+    """write_many hands `own` a view of the chunker's buffer, which is overwritten at once."""
+    data = random.Random(4).randbytes(200_000) if kind == "random" else b"abc" * 70_000
+    buffer = bytearray(data)
+    owned = codec.own(memoryview(buffer))
+    buffer[:] = bytes(len(buffer))  # the chunker moves on
+    ref, stored = codec.encode_owned(owned)
+    assert (ref, stored) == codec.encode(data)
+    assert codec.decode(ref, stored) == data
