@@ -1,4 +1,4 @@
-"""`python -m benchmarks [NAME ...] [--quick] [--json]`
+"""`python -m benchmarks [NAME ...] [--quick] [--json | --markdown]`
 
 Runs the named benchmarks (default: every one in benchmarks.BENCHMARKS). Prints an aligned
 table, or with --json one JSON object per figure per line (`name`, `value`, `unit`, and where
@@ -15,7 +15,7 @@ import time
 import traceback
 
 from benchmarks import BENCHMARKS
-from benchmarks.harness import UnknownBenchmark, format_table, json_line, resolve, run_one
+from benchmarks.harness import UnknownBenchmark, format_markdown, format_table, json_line, resolve, run_one
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a few seconds each")
     parser.add_argument("--json", action="store_true", help="one JSON object per figure per line")
+    parser.add_argument("--markdown", action="store_true", help="a Markdown table (as in README.md)")
     parser.add_argument("--traceback", action="store_true", help="print a full traceback on a crash")
     parser.add_argument("--progress", action="store_true", help="report each benchmark's run time on stderr")
     args = parser.parse_args(argv)
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         results.extend(got)
 
     if not args.json and results:
-        print(format_table(results))
+        print(format_markdown(results) if args.markdown else format_table(results))
     return 1 if failed else 0
 
 

@@ -60,7 +60,19 @@ class Result:
         if f.target is not None:
             out["target"] = _json_number(f.target)
             out["ok"] = bool(f.ok)
+            if f.better == "lower":
+                out["better"] = "lower"
+        if f.note:
+            out["note"] = f.note
         return out
+
+
+def result_from_json(d: dict) -> Result:
+    """The inverse of Result.to_json (NaN for a null value): to render a saved run again."""
+    benchmark, name = d["name"].split(".", 1)
+    value = float("nan") if d["value"] is None else d["value"]
+    return Result(benchmark, Figure(name, value, d["unit"], d.get("target"), d.get("better", "higher"),
+                                    d.get("note", "")))
 
 
 # -- timing helpers -------------------------------------------------------------------
@@ -154,6 +166,17 @@ def format_table(results: list[Result]) -> str:
         lines.append("  ".join(cells).rstrip())
         if n == 0:
             lines.append("  ".join("-" * w for w in widths).rstrip())
+    return "\n".join(lines)
+
+
+def format_markdown(results: list[Result]) -> str:
+    """The README's table: the same columns as format_table, misses in bold."""
+    lines = ["| figure | value | unit | target | status | note |", "|---|---:|---|---|---|---|"]
+    for r in results:
+        f = r.figure
+        status = "" if f.ok is None else ("ok" if f.ok else "**MISS**")
+        cells = (r.name, format_value(f.value), f.unit, format_target(f), status, f.note.replace("|", "\\|"))
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
