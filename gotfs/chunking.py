@@ -188,6 +188,10 @@ class DataStore:
     def write_bytes(self, data: bytes) -> list[tuple[int, Extent]]:
         return self.write_one(io.BytesIO(data)).extents
 
+    def hint(self, extents: Iterable[Extent]) -> None:
+        """These extents will be read soon (see Store.hint)."""
+        self.store.hint(extent.ref.cid for extent in extents)
+
     def read_extent(self, extent: Extent) -> memoryview:
         """The bytes of one extent, verified, via the chunk cache.
 

@@ -204,6 +204,7 @@ class Snapshot:
         path = self._path(ino)
         info = self.tx.require_file(path)
         view = FileView.of(info.size, self.tx.extents(path))
+        self.fs.data.hint(view.extents)
         return self._new_handle(Handle(ino, view))
 
     def _new_handle(self, handle: Handle) -> int:

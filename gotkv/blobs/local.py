@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS blobs(
     length INTEGER NOT NULL, touched REAL NOT NULL) WITHOUT ROWID;
 """
 _BATCH = 500  # ids per SQL statement (SQLite's default variable limit is far higher)
+_HINTS = 1 << 18  # places remembered by hint() (~60 MiB at most)
 PACK_LIMIT = 1 << 30
 
 
@@ -78,6 +79,7 @@ class LocalStore:
         self._conns: list[sqlite3.Connection] = []
         self._readers: dict[int, int] = {}
         self._maps: dict[int, mmap.mmap] = {}  # reader fd -> its pack, mapped (see _use_mapped)
+        self._hinted: dict[bytes, tuple[int, int, int]] = {}  # see hint()
         self._pending: dict[bytes, tuple[int, int, int]] = {}
         self._rehits: set[bytes] = set()
         self._unsynced: list[int] = []
@@ -104,11 +106,31 @@ class LocalStore:
         return conn
 
     def _locate(self, cid: bytes) -> tuple[int, int, int] | None:
-        loc = self._pending.get(cid)
+        loc = self._pending.get(cid) or self._hinted.pop(cid, None)
         if loc is not None:
             return loc
         row = self._db().execute("SELECT pack, offset, length FROM blobs WHERE cid=?", (cid,)).fetchone()
         return tuple(row) if row else None
+
+    def hint(self, cids: Iterable[bytes]) -> None:
+        """Look up where these blobs are, in a few queries, ahead of reading them.
+
+        Each hint serves one read (then it is dropped, so it cannot go stale for long; a
+        blob that compaction moved meanwhile is found again by _read's retry). A mounted
+        file's chunks are hinted when it is opened: a query per chunk on the read path
+        costs little CPU but several GIL hand-offs, which the FUSE loop makes expensive.
+        """
+        cids = [cid for cid in cids if cid not in self._pending]
+        db = self._db()
+        found = {}
+        for i in range(0, len(cids), _BATCH):
+            part = cids[i:i + _BATCH]
+            rows = db.execute(f"SELECT cid, pack, offset, length FROM blobs WHERE cid IN ({','.join('?' * len(part))})", part)
+            found.update((cid, (pack, offset, length)) for cid, pack, offset, length in rows)
+        with self._lock:
+            if len(self._hinted) + len(found) > _HINTS:
+                self._hinted.clear()
+            self._hinted.update(found)
 
     # -- writing ------------------------------------------------------------------------
 
@@ -293,6 +315,8 @@ class LocalStore:
         db = self._db()
         n = 0
         with self._lock:
+            for cid in cids:
+                self._hinted.pop(cid, None)
             db.execute("BEGIN IMMEDIATE")
             try:
                 for i in range(0, len(cids), _BATCH):

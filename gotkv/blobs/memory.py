@@ -46,6 +46,9 @@ class MemoryStore:
     def get_with(self, cid: bytes, use: Callable[[bytes], T]) -> T:
         return use(self.get(cid))  # bytes never change: no copy needed
 
+    def hint(self, cids: Iterable[bytes]) -> None:
+        pass  # everything is at hand
+
     def get_many(self, cids: Iterable[bytes]) -> dict[bytes, bytes]:
         return {cid: self.get(cid) for cid in cids}
 

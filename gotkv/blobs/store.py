@@ -45,6 +45,11 @@ class Store(Protocol):
         anything that shares its memory. BlobNotFound if absent."""
         ...
 
+    def hint(self, cids: Iterable[bytes]) -> None:
+        """These blobs will be read soon: a store may prepare (locate them, start fetching).
+        Never needed for correctness; absent ids are ignored."""
+        ...
+
     def get_many(self, cids: Iterable[bytes]) -> dict[bytes, bytes]:
         """Fetch many blobs; raise BlobNotFound for the first missing one."""
         ...

@@ -332,3 +332,20 @@ def test_repost_deleted_before_flush_is_reported_not_lost(tmp_path):
     a.flush()
     assert a.get(cid) == b"shared bytes"
     a.close()
+
+
+def test_hinted_places_survive_a_compaction_by_another_process(tmp_path):
+    expected = {}
+    with LocalStore(tmp_path) as store:
+        for i in range(100):
+            data = blob(i, 3000)
+            expected[store.post(data)] = data
+    doomed = list(expected)[:80]
+    survivors = {cid: expected[cid] for cid in list(expected)[80:]}
+    with LocalStore(tmp_path) as reader, LocalStore(tmp_path) as compactor:
+        reader.hint(survivors)  # the old places, about to be compacted away
+        compactor.delete(doomed)
+        assert compactor.compact() > 0
+        for cid, data in survivors.items():
+            assert reader.get_with(cid, bytes) == data
+            assert reader.get(cid) == data

@@ -445,3 +445,29 @@ def test_get_with_threads(store):
     for th in threads:
         th.join()
     assert errors == []
+
+
+# -- hint --------------------------------------------------------------------------------------
+
+
+def test_hint_is_harmless_and_reads_stay_right(store):
+    flushed = {store.post(blob(400 + i, 500 + i)): blob(400 + i, 500 + i) for i in range(30)}
+    store.flush()
+    pending = {store.post(blob(500 + i, 700 + i)): blob(500 + i, 700 + i) for i in range(10)}
+    absent = [missing_cid(9)]
+    store.hint(list(flushed) + list(pending) + absent)
+    store.hint([])
+    for cid, data in {**flushed, **pending}.items():
+        assert store.get(cid) == data
+        assert store.get_with(cid, bytes) == data  # after the hint was used up
+    with pytest.raises(BlobNotFound):
+        store.get(absent[0])
+
+
+def test_hint_then_delete_is_not_found(store):
+    cid = store.post(blob(600, 900))
+    store.flush()
+    store.hint([cid])
+    store.delete([cid])
+    with pytest.raises(BlobNotFound):
+        store.get(cid)
