@@ -127,7 +127,7 @@ class Codec:
 
         For large data chunks read through the mount: the copy would cost a fresh megabyte
         (page faults included) per chunk, with the GIL held. The result never shares memory
-        with `stored`, which may be a scratch buffer the caller reuses.
+        with `stored`, which may be a view of a mapped pack that the store releases after.
         """
         if ref.key:
             try:

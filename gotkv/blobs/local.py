@@ -277,8 +277,9 @@ class LocalStore:
             return use(view)
         finally:
             view.release()
-            lo = offset - offset % mmap.PAGESIZE
-            mapped.madvise(mmap.MADV_DONTNEED, lo, offset + length - lo)
+            if length:  # (an empty record may sit exactly at the end of the file)
+                lo = offset - offset % mmap.PAGESIZE
+                mapped.madvise(mmap.MADV_DONTNEED, lo, offset + length - lo)
 
     def _read(self, cid: bytes, read: Callable[[int, int, int], T]) -> T:
         """Locate `cid` and read it with read(fd, length, offset); one retry if compaction moved it."""

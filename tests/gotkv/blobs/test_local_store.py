@@ -1,6 +1,7 @@
 """LocalStore beyond the Store contract: persistence, sharing, packing, compaction, damage."""
 
 import errno
+import mmap
 import os
 import random
 import sqlite3
@@ -349,3 +350,16 @@ def test_hinted_places_survive_a_compaction_by_another_process(tmp_path):
         for cid, data in survivors.items():
             assert reader.get_with(cid, bytes) == data
             assert reader.get(cid) == data
+
+
+def test_get_with_an_empty_record_at_a_page_aligned_end_of_pack(tmp_path):
+    """The last record of a pack can end exactly on a page boundary with no bytes of its own."""
+    with LocalStore(tmp_path) as store:
+        filler = blob(1, mmap.PAGESIZE - 2 * HEADER)  # header + filler + header == one page
+        store.post(filler)
+        empty = store.post(b"")
+        store.flush()
+        (pack,) = packs(tmp_path)
+        assert pack.stat().st_size % mmap.PAGESIZE == 0
+        assert store.get_with(empty, bytes) == b""
+        assert store.get_with(content_id(filler), bytes) == filler
