@@ -22,7 +22,7 @@ from gotfs.chunking import ChunkParams, DataStore
 from gotfs.info import Info
 from gotfs.keys import parse_path
 from gotfs.tx import Tx
-from gotkv.blobs.codec import DEFAULT_CIPHER, Codec
+from gotkv.blobs.codec import DEFAULT_CIPHER, DEFAULT_LAYOUT, Codec
 from gotkv.blobs.store import Store
 from gotkv.kv import KV
 from gotkv.params import Params
@@ -33,10 +33,12 @@ class FS:
     """Filesystem operations over one blob store. Holds configuration, never a root."""
 
     def __init__(self, store: Store, *, secret: bytes | None = None, params: Params | None = None,
-                 chunk_params: ChunkParams | None = None, threads: int = 2, cipher: str = DEFAULT_CIPHER):
+                 chunk_params: ChunkParams | None = None, threads: int = 2, cipher: str = DEFAULT_CIPHER,
+                 layout: int = DEFAULT_LAYOUT):
         params = params or Params()
-        self.kv = KV(store, params, codec=Codec(secret, level=3, cipher=cipher))
-        self.data = DataStore(store, Codec(secret, level=1, cipher=cipher), chunk_params or ChunkParams.keyed(params.salt),
+        self.kv = KV(store, params, codec=Codec(secret, level=3, cipher=cipher, layout=layout))
+        self.data = DataStore(store, Codec(secret, level=1, cipher=cipher, layout=layout),
+                              chunk_params or ChunkParams.keyed(params.salt),
                               threads=threads)
 
     @property

@@ -1,6 +1,7 @@
 """Repo: a got repository embedded in `.got/` beside a working directory.
 
-    .got/config.json   format, tree-shape salt, encryption secret (never leaves this machine)
+    .got/config.json   format, tree-shape salt, encryption secret (never leaves this machine),
+                       cipher; the format is the codec's blob layout (see gotkv/blobs/codec.py)
     .got/store/        the LocalStore (packs + SQLite index) holding every blob
     .got/refs.sqlite   branches, tags, HEAD, working roots (Refs, compare-and-swap)
     .got/workcopy.sqlite  the stat cache of the working directory
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Iterator
 
 from gotfs.fs import DEFAULT_CIPHER, FS
+from gotkv.blobs.codec import DEFAULT_LAYOUT, LAYOUTS
 from gotfs.repo.commit import Commit, commit_id
 from gotfs.repo.errors import (BranchExists, BranchMoved, NothingToCommit, RefNotFound, RepoExists,
                                RepoLocked, RepoNotFound, WorkdirBehind)
@@ -38,6 +40,7 @@ from gotkv.root import Root
 DOT = ".got"
 DEFAULT_BRANCH = "main"
 LEGACY_CIPHER = "chacha20-poly1305"  # what a config.json without a "cipher" field was sealed with
+FORMAT = DEFAULT_LAYOUT  # written by this version: config "format" is the blob layout
 _BRANCH_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")
 
 
@@ -48,9 +51,10 @@ class Config:
     target_node_size: int = 8192
     max_node_size: int = 65536
     cipher: str = DEFAULT_CIPHER
+    format: int = FORMAT
 
     def to_json(self) -> str:
-        return json.dumps({"format": 1, "salt": self.salt.hex(),
+        return json.dumps({"format": self.format, "salt": self.salt.hex(),
                            "secret": self.secret.hex() if self.secret else None,
                            "target_node_size": self.target_node_size,
                            "max_node_size": self.max_node_size, "cipher": self.cipher}, indent=2)
@@ -58,9 +62,13 @@ class Config:
     @classmethod
     def from_json(cls, text: str) -> Config:
         doc = json.loads(text)
+        fmt = doc.get("format", 1)
+        if fmt not in LAYOUTS:
+            raise ValueError(f"format {fmt!r} is not one this version of got reads "
+                             f"({', '.join(map(str, LAYOUTS))}); it was made by a newer got")
         return cls(bytes.fromhex(doc["salt"]), bytes.fromhex(doc["secret"]) if doc["secret"] else None,
                    doc["target_node_size"], doc["max_node_size"],
-                   doc.get("cipher", LEGACY_CIPHER))
+                   doc.get("cipher", LEGACY_CIPHER), fmt)
 
 
 def check_ref_name(name: str, what: str = "branch") -> str:
@@ -88,7 +96,7 @@ class Repo:
         self.config = config
         self.store = LocalStore(self.dot / "store")
         params = Params(config.salt, config.target_node_size, config.max_node_size)
-        self.fs = FS(self.store, secret=config.secret, params=params, cipher=config.cipher)
+        self.fs = FS(self.store, secret=config.secret, params=params, cipher=config.cipher, layout=config.format)
         self.refs = Refs(self.dot / "refs.sqlite")
         self._lock_fd: int | None = None
 

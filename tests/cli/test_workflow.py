@@ -270,23 +270,39 @@ def test_checkout_force_keeps_untracked_files(tmp_path):
     assert (tmp_path / "untracked.txt").read_text() == "keep me\n"
 
 
-def test_repo_without_cipher_field_keeps_its_cipher(tmp_path):
-    """Repos made before config.json named a cipher were sealed with ChaCha20-Poly1305 and stay so;
-    new repos use AES-256-GCM. Both commit, read back and fsck."""
+def test_older_repo_formats_keep_their_codec(tmp_path):
+    """Repos made before config.json named a cipher were sealed with ChaCha20-Poly1305 in
+    blob layout 1; later ones with AES-256-GCM, still layout 1 (format 1); new repos use
+    layout 2 (format 2). All commit, read back and fsck, with the codec they were made with."""
     got = Got(tmp_path)
-    for name, legacy in (("old", True), ("new", False)):
+    kinds = {"chacha": (1, None), "aes1": (1, "aes-256-gcm"), "new": (2, "aes-256-gcm")}
+    for name, (fmt, cipher) in kinds.items():
         got("init", name)
         config_path = tmp_path / name / ".got" / "config.json"
         config = json.loads(config_path.read_text())
-        assert config["cipher"] == "aes-256-gcm"
-        if legacy:
+        assert (config["format"], config["cipher"]) == (2, "aes-256-gcm")
+        config["format"] = fmt
+        if cipher is None:
             del config["cipher"]
-            config_path.write_text(json.dumps(config))
-        write(tmp_path / name, {"f.txt": "x" * 5000})
+        config_path.write_text(json.dumps(config))
+        write(tmp_path / name, {"f.txt": "x" * 5000, "big.bin": os.urandom(300_000).hex()})
         got("-C", name, "commit", "-m", "one")
         assert got.out("-C", name, "cat", "HEAD:f.txt") == "x" * 5000
         got("-C", name, "fsck", "--read-data")
     from gotfs.repo.repo import Repo
-    with Repo.open(tmp_path / "old") as old, Repo.open(tmp_path / "new") as new:
-        assert old.fs.data.codec.cipher == "chacha20-poly1305"
-        assert new.fs.data.codec.cipher == "aes-256-gcm"
+    for name, (fmt, cipher) in kinds.items():
+        with Repo.open(tmp_path / name) as repo:
+            codec = repo.fs.data.codec
+            assert (codec.layout, codec.cipher) == (fmt, cipher or "chacha20-poly1305")
+
+
+def test_repo_of_a_newer_format_is_refused_in_one_line(tmp_path):
+    got = Got(tmp_path)
+    got("init")
+    config_path = tmp_path / ".got" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["format"] = 7
+    config_path.write_text(json.dumps(config))
+    r = got("status", ok=False)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "format 7" in r.stderr and "newer got" in r.stderr and r.stderr.count("\n") == 1

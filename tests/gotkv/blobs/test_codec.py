@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gotkv.blobs.codec import CIPHERS, MAX_PLAINTEXT, Codec, content_id
+from gotkv.blobs.codec import CIPHERS, LAYOUTS, MAX_PLAINTEXT, Codec, content_id
 from gotkv.blobs.ref import Ref
 from gotkv.errors import GotError, IntegrityError, InvalidInput
 
@@ -27,11 +27,12 @@ plaintexts = st.one_of(
 secrets = st.one_of(st.none(), st.binary(min_size=32, max_size=32))
 
 
-@pytest.fixture(params=[(None, "aes-256-gcm"), (SECRET, "aes-256-gcm"), (SECRET, "chacha20-poly1305")],
-                ids=["plain", "aes-256-gcm", "chacha20-poly1305"])
+@pytest.fixture(params=[(None, "aes-256-gcm", 2), (SECRET, "aes-256-gcm", 2), (SECRET, "chacha20-poly1305", 2),
+                        (SECRET, "aes-256-gcm", 1), (SECRET, "chacha20-poly1305", 1)],
+                ids=["plain", "aes-256-gcm", "chacha20-poly1305", "layout1-aes-256-gcm", "layout1-chacha20-poly1305"])
 def codec(request):
-    secret, cipher = request.param
-    return Codec(secret, cipher=cipher)
+    secret, cipher, layout = request.param
+    return Codec(secret, cipher=cipher, layout=layout)
 
 
 # -- determinism -----------------------------------------------------------------------------
@@ -46,11 +47,68 @@ def test_deterministic(plaintext, secret):
     assert ref1.cid == content_id(stored1) == blake3.blake3(stored1).digest()
 
 
-def test_convergent_key():
-    plaintext = b"hello, got" * 10
-    ref, _ = Codec(SECRET).encode(plaintext)
-    assert ref.key == blake3.blake3(plaintext, key=SECRET).digest()
+def test_convergent_key_is_derived_from_the_sealed_bytes():
+    """key = BLAKE3(flag + payload, key=derive_key(context of layout and cipher, secret))."""
+    plaintext = random.Random(8).randbytes(1000)  # incompressible: flag 0, payload = plaintext
+    for layout in LAYOUTS:
+        for cipher in CIPHERS:
+            ref, _ = Codec(SECRET, cipher=cipher, layout=layout).encode(plaintext)
+            subkey = blake3.blake3(SECRET, derive_key_context=f"got 2026-12-01 blob key, layout {layout}, {cipher}").digest()
+            assert ref.key == blake3.blake3(b"\x00" + plaintext, key=subkey).digest()
     assert Codec(None).encode(plaintext)[0].key == b""
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_key_never_seals_two_different_messages(layout):
+    """One plaintext can be stored as different payloads (another zstd level or version, a
+    new compression rule). Those must get different keys: under one key and the fixed nonce,
+    two ciphertexts would leak the XOR of their payloads and GCM's authentication key."""
+    rnd = random.Random(12)
+    words = [rnd.randbytes(rnd.randint(2, 9)).hex().encode() for _ in range(300)]
+    plaintext = b" ".join(rnd.choice(words) for _ in range(30_000))
+    fast = Codec(SECRET, level=1, layout=layout).encode(plaintext)
+    small = Codec(SECRET, level=19, layout=layout).encode(plaintext)
+    assert fast[1] != small[1]  # the payloads differ...
+    assert fast[0].key != small[0].key  # ...so must the keys
+    for ref, stored in (fast, small):
+        assert Codec(SECRET, layout=layout).decode(ref, stored) == plaintext
+
+
+GOLDEN = blake3.blake3(b"got golden plaintext").digest(length=100_000)  # incompressible
+
+
+@pytest.mark.parametrize("layout, cipher, cid", [
+    (2, "aes-256-gcm", "1834d9a87bd7aee2b26adf79ba050eac02c2d3b55a9018e2592d3ab89c1b196a"),
+    (2, "chacha20-poly1305", "d6a219c0faf5cc1b84f5c2df929a94f615942224bef2431e2cf12091a047ff71"),
+    (1, "aes-256-gcm", "72132767ec15529e67b718f568411d62b5bcec15daf3bff5e7ad2e48026c481a"),
+    (1, "chacha20-poly1305", "215bb8ee5524f5d906ffa1e46fe1d4f6cb872577064107eb62fd9c67a14eb330"),
+])
+def test_golden_stored_bytes(layout, cipher, cid):
+    """The stored bytes are part of the format: built here from the primitives, and pinned."""
+    secret = bytes(range(32))
+    ref, stored = Codec(secret, cipher=cipher, layout=layout).encode(GOLDEN)
+    subkey = blake3.blake3(secret, derive_key_context=f"got 2026-12-01 blob key, layout {layout}, {cipher}").digest()
+    key = blake3.blake3(b"\x00" + GOLDEN, key=subkey).digest()
+    aead = CIPHERS[cipher](key)
+    expected = (b"\x00" + aead.encrypt(bytes(12), GOLDEN, b"\x00") if layout == 2
+                else aead.encrypt(bytes(12), b"\x00" + GOLDEN, None))
+    assert bytes(stored) == expected and ref.key == key
+    assert ref.cid == content_id(expected) and ref.cid.hex() == cid
+
+
+def test_golden_unencrypted():
+    ref, stored = Codec(None).encode(GOLDEN)
+    assert bytes(stored) == b"\x00" + GOLDEN
+    assert ref.cid.hex() == "a9036da300014e5e13a5e59a0123a06c732189ae7740d8099ffa47f079e9fbed"
+
+
+def test_layout2_keeps_the_flag_in_the_clear():
+    codec = Codec(SECRET)
+    raw = random.Random(5).randbytes(100_000)
+    _, stored = codec.encode(raw)
+    assert stored[0] == 0 and len(stored) == 1 + len(raw) + TAG
+    _, stored = codec.encode(b"z" * 100_000)
+    assert stored[0] == 1
 
 
 @given(st.binary(max_size=2048))
@@ -246,17 +304,19 @@ def test_default_cipher_is_aes_gcm():
     assert Codec(SECRET).cipher == "aes-256-gcm"
 
 
-def test_ciphers_do_not_open_each_other():
-    """A repo's cipher is part of its format: the other one refuses its blobs, never misreads them."""
+def test_ciphers_and_layouts_do_not_open_each_other():
+    """A repo's cipher and layout are part of its format: another one refuses its blobs,
+    never misreads them, and no key is shared between them."""
     plaintext = b"sealed once" * 100
-    sealed = {name: Codec(SECRET, cipher=name).encode(plaintext) for name in CIPHERS}
-    assert len({stored for _, stored in sealed.values()}) == len(CIPHERS)
-    assert len({ref.key for ref, _ in sealed.values()}) == 1  # the key is convergent, not per cipher
-    for name, (ref, stored) in sealed.items():
-        assert Codec(SECRET, cipher=name).decode(ref, stored) == plaintext
-        for other in CIPHERS.keys() - {name}:
-            with pytest.raises(IntegrityError, match="authentication tag"):
-                Codec(SECRET, cipher=other).decode(ref, stored)
+    kinds = [(cipher, layout) for cipher in CIPHERS for layout in LAYOUTS]
+    sealed = {kind: Codec(SECRET, cipher=kind[0], layout=kind[1]).encode(plaintext) for kind in kinds}
+    assert len({bytes(stored) for _, stored in sealed.values()}) == len(kinds)
+    assert len({ref.key for ref, _ in sealed.values()}) == len(kinds)
+    for (cipher, layout), (ref, stored) in sealed.items():
+        assert Codec(SECRET, cipher=cipher, layout=layout).decode(ref, stored) == plaintext
+        for other in set(kinds) - {(cipher, layout)}:
+            with pytest.raises(IntegrityError):
+                Codec(SECRET, cipher=other[0], layout=other[1]).decode(ref, stored)
 
 
 def test_unknown_cipher():
@@ -274,20 +334,23 @@ def test_decode_view_does_not_share_the_stored_buffer(codec):
     assert bytes(plain) == plaintext
 
 
-def test_incompressible_probe_decides_raw_without_compressing_the_rest():
-    """A chunk whose first 64 KiB do not shrink is stored raw even if its tail would; one whose
-    start shrinks is compressed as a whole. Either way the bytes depend on the plaintext only."""
+def test_incompressible_probe_decides_raw_only_when_no_window_shrinks():
+    """The probe compresses a few windows spread over the chunk: random throughout is stored
+    raw without compressing it whole; random with compressible stretches (a tar of a binary
+    and text) is compressed, wherever the stretches are. Either way the bytes depend on the
+    plaintext only."""
     codec = Codec(SECRET)
-    noise = random.Random(3).randbytes(64 << 10)
-    random_then_zeros = noise + bytes(1 << 20)
-    zeros_then_random = bytes(1 << 20) + noise
-    ref_a, stored_a = codec.encode(random_then_zeros)
-    ref_b, stored_b = codec.encode(zeros_then_random)
-    assert len(stored_a) == 1 + len(random_then_zeros) + TAG  # raw
-    assert len(stored_b) < len(zeros_then_random) // 4  # compressed
-    assert codec.encode(random_then_zeros) == (ref_a, stored_a)
-    assert codec.decode(ref_a, stored_a) == random_then_zeros
-    assert codec.decode(ref_b, stored_b) == zeros_then_random
+    noise = random.Random(3).randbytes(1 << 20)
+    random_then_zeros = noise[:64 << 10] + bytes(1 << 20)
+    zeros_then_random = bytes(1 << 20) + noise[:64 << 10]
+    middle_zeros = noise[:400 << 10] + bytes(300 << 10) + noise[400 << 10:]
+    ref, stored = codec.encode(noise)
+    assert len(stored) == 1 + len(noise) + TAG  # raw
+    for mixed in (random_then_zeros, zeros_then_random, middle_zeros):
+        ref, stored = codec.encode(mixed)
+        assert len(stored) < len(mixed) - (200 << 10)  # compressed
+        assert codec.encode(mixed) == (ref, stored)
+        assert codec.decode(ref, stored) == mixed
 
 
 @pytest.mark.parametrize("kind", ["random", "compressible"])
@@ -300,3 +363,49 @@ def test_own_takes_a_copy_that_seals_like_encode(codec, kind):
     ref, stored = codec.encode_owned(owned)
     assert (ref, stored) == codec.encode(data)
     assert codec.decode(ref, stored) == data
+
+
+# -- decode_into -----------------------------------------------------------------------------
+
+
+def test_decode_into_writes_a_raw_payload_in_place(codec):
+    plaintext = random.Random(6).randbytes(200_000)
+    ref, stored = codec.encode(plaintext)
+    out = bytearray(codec.raw_size(len(stored)) + 2)
+    window = memoryview(out)[1:-1]
+    if codec.secret is not None and codec.layout == 1:  # the flag is inside the ciphertext
+        assert codec.decode_into(ref, memoryview(bytes(stored)), window) is False
+        assert out == bytes(len(out))
+        return
+    assert codec.decode_into(ref, memoryview(bytes(stored)), window) is True
+    assert bytes(window) == plaintext and out[0] == out[-1] == 0  # nothing written around it
+
+
+def test_decode_into_declines_compressed_payloads(codec):
+    ref, stored = codec.encode(b"compress me " * 10_000)
+    out = bytearray(codec.raw_size(len(stored)))
+    assert codec.decode_into(ref, stored, memoryview(out)) is False
+    assert out == bytes(len(out))
+
+
+def test_decode_into_verifies(codec):
+    ref, stored = codec.encode(random.Random(9).randbytes(5000))
+    bad = bytearray(stored)
+    bad[len(bad) // 2] ^= 1
+    out = memoryview(bytearray(codec.raw_size(len(bad))))
+    if codec.secret is not None and codec.layout == 1:
+        return
+    with pytest.raises(IntegrityError, match=ref.short()):
+        codec.decode_into(ref, bytes(bad), out)
+    with pytest.raises(ValueError, match="room"):
+        codec.decode_into(ref, stored, out[1:])
+
+
+def test_tag_only_check_cannot_be_passed_without_the_key():
+    """What the tag check rests on: without the key, no altered bytes authenticate, whatever
+    cid is claimed for them (the key is derived with the repo secret)."""
+    codec = Codec(SECRET)
+    ref, stored = codec.encode(b"pay alice 10" * 10)
+    for forged in (bytes([stored[0] ^ 1]) + bytes(stored[1:]), bytes(stored[:-1]) + bytes([stored[-1] ^ 1])):
+        with pytest.raises(IntegrityError, match="authentication tag"):
+            codec.decode(Ref(content_id(forged), ref.key), forged)
