@@ -152,16 +152,20 @@ class _State:
             log.exception("flush failed; the changes stay pending and the next flush retries")
 
     async def _flusher(self) -> None:
+        """Flush on kicks; publish on a close's kick, or once flush_interval has passed since
+        the last publish however many spills came in between (a steady writer must still
+        become durable every flush_interval, not only at close)."""
+        deadline = trio.current_time() + self.flush_interval
         while True:
-            timer = True
-            with trio.move_on_after(self.flush_interval):
+            with trio.move_on_at(deadline):
                 await self.kicked.wait()
-                timer = False
                 if not self.core.wants_flush:
                     await trio.sleep(CLOSE_DELAY)
-            publish = timer or self.publish_wanted
+            publish = trio.current_time() >= deadline or self.publish_wanted
             self.kicked = trio.Event()
             self.publish_wanted = False
+            if publish:
+                deadline = trio.current_time() + self.flush_interval
             if self.core.pending() or (publish and self.core.root != self.core.published):
                 await self._flush(publish)
 
