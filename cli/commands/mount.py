@@ -57,6 +57,7 @@ class RootSource:
         self.branch = branch
         self.root = root
         self.writable = branch is not None
+        self._hold = None  # the repo's writer lock while posted blobs await a publish
 
     def current(self) -> Root:
         if self.branch is None:
@@ -67,11 +68,24 @@ class RootSource:
         head = self.repo.branches().get(self.branch)
         return self.repo.read_commit(head).root if head else self.repo.fs.new()
 
+    def hold(self) -> None:
+        if self._hold is None:
+            hold = self.repo.writing()
+            hold.__enter__()  # blocks while gc runs
+            self._hold = hold
+
     def publish(self, root: Root) -> None:
         if self.branch is None:
             raise InvalidInput("this mount is read-only")
         with self.repo.writing():
             self.repo.publish_working_root(self.branch, root)
+        self.release()
+
+    def release(self) -> None:
+        """End a hold (publish does; so does the end of the mount)."""
+        hold, self._hold = self._hold, None
+        if hold is not None:
+            hold.__exit__(None, None, None)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

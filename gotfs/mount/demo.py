@@ -66,6 +66,9 @@ class FileRootSource:
             self.publish(root)
         return root
 
+    def hold(self) -> None:
+        """Nothing to hold: a bare store directory has no garbage collector."""
+
     def publish(self, root: Root) -> None:
         self.fs.store.flush()
         save_root(self.storedir, root)

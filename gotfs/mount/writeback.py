@@ -68,8 +68,14 @@ class RootSource(Protocol):
         """The root to serve at mount time."""
         ...
 
+    def hold(self) -> None:
+        """Blobs are about to be posted for a root that is not published yet: keep garbage
+        collection from sweeping them until the next publish (idempotent). A spill's blobs
+        may be dedup hits on blobs no commit reaches, which gc would otherwise delete."""
+        ...
+
     def publish(self, root: Root) -> None:
-        """Make `root` durable (flush the store, record it) before returning."""
+        """Make `root` durable (flush the store, record it) before returning; ends a hold."""
         ...
 
 
@@ -419,6 +425,8 @@ class Writeback(Snapshot):
                 self.wants_flush = False
                 plans = self._plan()
             t1 = time.perf_counter()
+            if plans:
+                self.source.hold()
             try:
                 spill.chunk(self.fs.data, [p for _, p in plans])
             finally:

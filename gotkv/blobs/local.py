@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS blobs(
 """
 _BATCH = 500  # ids per SQL statement (SQLite's default variable limit is far higher)
 _HINTS = 1 << 18  # places remembered by hint() (~60 MiB at most)
+_DROP_EVERY = 32 << 20  # bytes read through a pack's map between drops of its pages
 PACK_LIMIT = 1 << 30
 
 
@@ -77,11 +78,14 @@ class LocalStore:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
-        self._readers: dict[int, int] = {}
-        self._maps: dict[int, mmap.mmap] = {}  # reader fd -> its pack, mapped (see _use_mapped)
+        self._readers: dict[int, int] = {}  # pack id -> read-only fd
+        self._maps: dict[int, mmap.mmap] = {}  # pack id -> the pack, mapped (see _use_mapped)
+        self._mapped_use: dict[int, int] = {}  # pack id -> bytes used through its map since its pages were dropped
         self._hinted: dict[bytes, tuple[int, int, int]] = {}  # see hint()
+        self._deletes = 0  # bumped by delete(), so a hint() racing one discards what it found
         self._pending: dict[bytes, tuple[int, int, int]] = {}
         self._rehits: set[bytes] = set()
+        self._lost: set[bytes] = set()  # re-posted blobs deleted before their flush (see flush)
         self._unsynced: list[int] = []
         self._pack: tuple[int, int] | None = None  # (pack id, fd)
         self._pack_end = 0
@@ -116,11 +120,16 @@ class LocalStore:
         """Look up where these blobs are, in a few queries, ahead of reading them.
 
         Each hint serves one read (then it is dropped, so it cannot go stale for long; a
-        blob that compaction moved meanwhile is found again by _read's retry). A mounted
-        file's chunks are hinted when it is opened: a query per chunk on the read path
-        costs little CPU but several GIL hand-offs, which the FUSE loop makes expensive.
+        blob that compaction moved meanwhile is found again by _read's retry). The mount hints
+        each readahead window: a query per chunk on the read path costs little CPU but several
+        GIL hand-offs, which the FUSE loop makes expensive. A hint found while this process
+        deletes blobs is discarded (it could name a deleted one); a delete by another process
+        leaves a hinted blob readable until its pack is compacted away.
         """
-        cids = [cid for cid in cids if cid not in self._pending]
+        cids = [cid for cid in cids if cid not in self._pending and cid not in self._hinted]
+        if not cids:
+            return
+        deletes = self._deletes
         db = self._db()
         found = {}
         for i in range(0, len(cids), _BATCH):
@@ -128,9 +137,16 @@ class LocalStore:
             rows = db.execute(f"SELECT cid, pack, offset, length FROM blobs WHERE cid IN ({','.join('?' * len(part))})", part)
             found.update((cid, (pack, offset, length)) for cid, pack, offset, length in rows)
         with self._lock:
+            if self._deletes != deletes:
+                return
             if len(self._hinted) + len(found) > _HINTS:
                 self._hinted.clear()
             self._hinted.update(found)
+
+    def stored_size(self, cid: bytes) -> int | None:
+        """The stored length of `cid` if known without I/O (posted here or hinted), else None."""
+        loc = self._pending.get(cid) or self._hinted.get(cid)
+        return loc[2] if loc is not None else None
 
     # -- writing ------------------------------------------------------------------------
 
@@ -162,6 +178,7 @@ class LocalStore:
             if cid in self._pending:
                 return cid
             self._pending[cid] = self._append(cid, data)
+            self._lost.discard(cid)
         return cid
 
     def _append(self, cid: bytes, data: bytes) -> tuple[int, int, int]:
@@ -203,35 +220,43 @@ class LocalStore:
         self._unsynced = []
 
     def flush(self) -> None:
+        """Make every earlier post durable. Raises BlobNotFound while a re-posted blob (a
+        dedup hit) was deleted before its flush and has not been posted again: a caller about
+        to publish a root must not record one that names it. The rest is durable regardless."""
         with self._lock:
-            if not self._pending and not self._rehits:
-                return
-            self._sync_packs()
-            now = time.time()
-            rows = [(cid, p, o, n, now) for cid, (p, o, n) in self._pending.items()]
-            rehits = list(self._rehits - self._pending.keys())
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany("INSERT OR IGNORE INTO blobs VALUES (?,?,?,?,?)", rows)
-                renewed = 0
-                for i in range(0, len(rehits), _BATCH):
-                    part = rehits[i:i + _BATCH]
-                    q = f"UPDATE blobs SET touched=? WHERE cid IN ({','.join('?' * len(part))})"
-                    renewed += db.execute(q, [now, *part]).rowcount
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            self._pending.clear()
-            self._rehits.clear()
+            if self._pending or self._rehits:
+                self._flush_locked()
+            lost = sorted(self._lost)
+        if lost:
+            raise BlobNotFound(lost[0], f"local store {self.path} (deleted after it was re-posted; post it again)")
+
+    def _flush_locked(self) -> None:
+        self._sync_packs()
+        now = time.time()
+        rows = [(cid, p, o, n, now) for cid, (p, o, n) in self._pending.items()]
+        rehits = list(self._rehits - self._pending.keys())
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany("INSERT OR IGNORE INTO blobs VALUES (?,?,?,?,?)", rows)
+            renewed = 0
+            for i in range(0, len(rehits), _BATCH):
+                part = rehits[i:i + _BATCH]
+                q = f"UPDATE blobs SET touched=? WHERE cid IN ({','.join('?' * len(part))})"
+                renewed += db.execute(q, [now, *part]).rowcount
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._pending.clear()
+        self._rehits.clear()
         if renewed < len(rehits):
-            gone = sorted(set(rehits) - self.exists(rehits))
-            raise BlobNotFound(gone[0], f"local store {self.path} (deleted after it was re-posted; post it again)")
+            self._lost |= set(rehits) - self._exists_in_index(rehits)
 
     # -- reading ------------------------------------------------------------------------
 
     def _reader(self, pack_id: int) -> int:
+        """A read-only fd on the pack (FileNotFoundError once compaction removed it)."""
         fd = self._readers.get(pack_id)
         if fd is None:
             fd = os.open(self.path / "packs" / f"{pack_id}.pack", os.O_RDONLY)
@@ -243,7 +268,7 @@ class LocalStore:
         return fd
 
     def get(self, cid: bytes) -> bytes:
-        def read(fd: int, length: int, offset: int) -> bytes:
+        def read(pack_id: int, fd: int, length: int, offset: int) -> bytes:
             data = os.pread(fd, length, offset)
             if len(data) != length:
                 raise _Truncated
@@ -252,47 +277,57 @@ class LocalStore:
         return self._read(cid, read)
 
     def get_with(self, cid: bytes, use: Callable[[memoryview | bytes], T]) -> T:
-        return self._read(cid, lambda fd, length, offset: self._use_mapped(fd, length, offset, use))
+        return self._read(cid, lambda pack_id, fd, length, offset: self._use_mapped(pack_id, fd, length, offset, use))
 
-    def _use_mapped(self, fd: int, length: int, offset: int, use: Callable[[memoryview | bytes], T]) -> T:
+    def _use_mapped(self, pack_id: int, fd: int, length: int, offset: int,
+                    use: Callable[[memoryview | bytes], T]) -> T:
         """use([offset, offset+length) of a pack), as a view of the mapped pack (no copy).
 
         A pack is mapped whole, once; a blob past the end of the mapping (the pack grew since)
         maps it again, and replaced maps are unmapped when their last view goes. Records never
         change and packs are never truncated (only deleted whole, which leaves a mapping
-        valid), so the view cannot change or fault while `use` runs. Afterwards the range's
-        pages are dropped from this process's page tables (they stay in the page cache):
-        otherwise every byte ever read would count in the mount's resident memory.
+        valid), so the view cannot change while `use` runs. Every _DROP_EVERY bytes used
+        through a map, its pages are dropped from this process's page tables (they stay in
+        the page cache): otherwise every byte ever read would count in the mount's resident
+        memory. Dropping in batches rather than per blob saves a TLB shootdown (an interrupt
+        of every other CPU running this process) per chunk.
         """
-        mapped = self._maps.get(fd)
+        mapped = self._maps.get(pack_id)
         if mapped is None or offset + length > len(mapped):
             size = os.fstat(fd).st_size
             if offset + length > size:
                 raise _Truncated
             mapped = mmap.mmap(fd, size, prot=mmap.PROT_READ)
             with self._lock:
-                self._maps[fd] = mapped
+                self._maps[pack_id] = mapped
+                self._mapped_use[pack_id] = 0
         view = memoryview(mapped)[offset:offset + length]
         try:
             return use(view)
         finally:
             view.release()
-            if length:  # (an empty record may sit exactly at the end of the file)
-                lo = offset - offset % mmap.PAGESIZE
-                mapped.madvise(mmap.MADV_DONTNEED, lo, offset + length - lo)
+            with self._lock:
+                used = self._mapped_use.get(pack_id, 0) + length
+                self._mapped_use[pack_id] = 0 if used >= _DROP_EVERY else used
+            if used >= _DROP_EVERY:
+                mapped.madvise(mmap.MADV_DONTNEED)
 
-    def _read(self, cid: bytes, read: Callable[[int, int, int], T]) -> T:
-        """Locate `cid` and read it with read(fd, length, offset); one retry if compaction moved it."""
+    def _read(self, cid: bytes, read: Callable[[int, int, int, int], T]) -> T:
+        """Locate `cid` and read it with read(pack, fd, length, offset); one retry if
+        compaction moved it (the pack file is gone when we come to open it)."""
         for attempt in (0, 1):
             loc = self._locate(cid)
             if loc is None:
                 raise BlobNotFound(cid, f"local store {self.path}")
             pack_id, offset, length = loc
             try:
-                return read(self._reader(pack_id), length, offset)
+                fd = self._reader(pack_id)
             except FileNotFoundError:
-                if attempt:  # a compaction moved it; the second lookup sees the new place
+                if attempt:
                     raise BlobNotFound(cid, f"local store {self.path}") from None
+                continue
+            try:
+                return read(pack_id, fd, length, offset)
             except _Truncated:
                 raise IntegrityError(f"blob {cid.hex()[:12]}", f"pack {pack_id} is truncated") from None
         raise AssertionError("unreachable")
@@ -303,10 +338,13 @@ class LocalStore:
     def exists(self, cids: Iterable[bytes]) -> set[bytes]:
         cids = list(cids)
         found = {cid for cid in cids if cid in self._pending}
-        rest = [cid for cid in cids if cid not in found]
+        return found | self._exists_in_index([cid for cid in cids if cid not in found])
+
+    def _exists_in_index(self, cids: list[bytes]) -> set[bytes]:
+        found: set[bytes] = set()
         db = self._db()
-        for i in range(0, len(rest), _BATCH):
-            part = rest[i:i + _BATCH]
+        for i in range(0, len(cids), _BATCH):
+            part = cids[i:i + _BATCH]
             q = f"SELECT cid FROM blobs WHERE cid IN ({','.join('?' * len(part))})"
             found.update(row[0] for row in db.execute(q, part))
         return found
@@ -316,6 +354,7 @@ class LocalStore:
         db = self._db()
         n = 0
         with self._lock:
+            self._deletes += 1
             for cid in cids:
                 self._hinted.pop(cid, None)
             db.execute("BEGIN IMMEDIATE")
@@ -377,8 +416,8 @@ class LocalStore:
                 db.execute("DELETE FROM packs WHERE id=?", (pack_id,))
                 with self._lock:
                     rfd = self._readers.pop(pack_id, None)
-                    if rfd is not None:
-                        self._maps.pop(rfd, None)
+                    self._maps.pop(pack_id, None)
+                    self._mapped_use.pop(pack_id, None)
                 if rfd is not None:
                     os.close(rfd)
                 pack_path.unlink()
@@ -412,7 +451,12 @@ class LocalStore:
     def close(self) -> None:
         if self._closed:
             return
-        self.flush()
+        try:
+            self.flush()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
         with self._lock:
             self._closed = True
             for fd in self._readers.values():

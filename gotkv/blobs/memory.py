@@ -49,6 +49,10 @@ class MemoryStore:
     def hint(self, cids: Iterable[bytes]) -> None:
         pass  # everything is at hand
 
+    def stored_size(self, cid: bytes) -> int | None:
+        blob = self._blobs.get(cid)
+        return None if blob is None else len(blob)
+
     def get_many(self, cids: Iterable[bytes]) -> dict[bytes, bytes]:
         return {cid: self.get(cid) for cid in cids}
 

@@ -4,9 +4,12 @@ A store knows nothing of codecs or trees: it maps a 32-byte cid to the exact byt
 Contract (checked for every store by tests/gotkv/blobs/test_store_conformance.py):
 
 - `post(data) -> cid` files `data` under BLAKE3(data); posting the same bytes twice is a no-op.
-- `get(cid)` returns those bytes or raises BlobNotFound. Stores need not verify on read; the
-  codec verifies the tag (or, unencrypted, the hash) of everything it decodes, and `sync`
-  verifies by re-hashing. `get_with(cid, use)` hands them to `use` without copying where it
+- `get(cid)` returns those bytes or raises BlobNotFound. A store on this machine need not
+  verify on read: the codec verifies the tag (or, unencrypted, the hash) of everything it
+  decodes, and `sync` verifies by re-hashing. A store whose bytes come from beyond this
+  machine's trust (a remote store shared with others who hold the repo secret) must check
+  the cid of what it returns, since the tag cannot tell one secret holder's bytes from
+  another's (see codec.py). `get_with(cid, use)` hands them to `use` without copying where it
   can (a view of a mapped pack, valid during the call only), for hot paths that would
   otherwise copy a megabyte per chunk.
 - Bulk calls (`get_many`, `exists`, `delete`) take many ids at once so that remote stores can
@@ -48,6 +51,11 @@ class Store(Protocol):
     def hint(self, cids: Iterable[bytes]) -> None:
         """These blobs will be read soon: a store may prepare (locate them, start fetching).
         Never needed for correctness; absent ids are ignored."""
+        ...
+
+    def stored_size(self, cid: bytes) -> int | None:
+        """The length of the bytes filed under `cid` if the store knows it without I/O (it
+        holds them in memory, or they were posted or hinted here), else None."""
         ...
 
     def get_many(self, cids: Iterable[bytes]) -> dict[bytes, bytes]:

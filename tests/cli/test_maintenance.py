@@ -78,3 +78,43 @@ def test_fsck_finds_a_flipped_byte(got, repo_dir):
     assert not report["ok"] and report["problems"]
     # reading the damaged file fails cleanly too
     assert_clean_error(got("cat", "HEAD:random.bin", ok=False))
+
+
+def test_gc_waits_for_a_mounts_unpublished_spill(tmp_path):
+    """A read-write mount's spill posts blobs that may be dedup hits on blobs no commit
+    reaches any more; gc must not sweep them before the mount publishes the root naming them
+    (it did: the next publish then recorded a root whose data was gone)."""
+    import threading
+
+    from cli.commands.mount import RootSource
+    from gotfs.mount.inodes import ROOT_INODE
+    from gotfs.mount.writeback import Writeback
+    from gotfs.repo import Repo
+    from gotfs.repo.maintenance import fsck, gc
+
+    data = random.Random(3).randbytes(3 << 20)
+    repo = Repo.init(tmp_path)
+    fs = repo.fs
+    repo.commit(fs.write_file(fs.new(), "old.bin", data), "with the data")
+    repo.commit(fs.new(), "without it: its blobs are now unreachable")
+
+    wb = Writeback(fs, RootSource(repo, branch="main"), max_dirty=1 << 40)
+    fh, _ = wb.create(ROOT_INODE, b"again.bin", 0o644)
+    wb.write(fh, 0, data)  # the same bytes: every chunk is a dedup hit
+    wb.flush(publish=False)  # a spill: posted, not published
+
+    swept = threading.Event()
+    other = Repo.open(tmp_path)  # gc runs in its own process in real life: own handles
+    collector = threading.Thread(target=lambda: (gc(other), swept.set()))
+    collector.start()
+    assert not swept.wait(1.0)  # gc waits for the mount...
+    root = wb.flush()  # ...until it publishes
+    collector.join(30)
+    assert swept.is_set()
+    wb.release(fh)
+    wb.close()
+    other.close()
+    with Repo.open(tmp_path) as fresh:
+        assert fresh.fs.read(root, "again.bin") == data
+        assert fsck(fresh, read_data=True).ok
+    repo.close()

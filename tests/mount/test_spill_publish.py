@@ -45,6 +45,9 @@ class Source:
     def current(self):
         return self.root
 
+    def hold(self):
+        self.holds = getattr(self, "holds", 0) + 1
+
     def publish(self, root):
         if self.fail:
             raise OSError("publish failed")

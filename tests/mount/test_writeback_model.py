@@ -30,6 +30,9 @@ class Source:
     def current(self):
         return self.root
 
+    def hold(self):
+        self.holds = getattr(self, "holds", 0) + 1
+
     def publish(self, root):
         self.root = root
         self.published.append(root)

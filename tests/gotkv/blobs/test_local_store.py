@@ -329,10 +329,75 @@ def test_repost_deleted_before_flush_is_reported_not_lost(tmp_path):
     b.close()
     with pytest.raises(BlobNotFound, match=cid.hex()):
         a.flush()
+    with pytest.raises(BlobNotFound, match=cid.hex()):  # a retry must not pretend either:
+        a.flush()  # a publish after it would record a root naming a missing blob
     a.post(b"shared bytes")  # posting again restores it
     a.flush()
     assert a.get(cid) == b"shared bytes"
     a.close()
+
+
+def test_a_hint_racing_a_delete_is_discarded(tmp_path, monkeypatch):
+    """hint() queries outside the lock; a delete() landing between its query and its update
+    must not leave behind a hint that makes a deleted blob readable."""
+    import threading
+
+    from gotkv.errors import BlobNotFound
+    store = LocalStore(tmp_path)
+    cid = store.post(b"doomed")
+    store.flush()
+    real_db = store._db
+
+    class DeleteMidQuery:
+        def __init__(self, conn):
+            self.conn = conn
+
+        def execute(self, sql, *args):
+            rows = self.conn.execute(sql, *args).fetchall()
+            t = threading.Thread(target=store.delete, args=([cid],))  # its own connection
+            t.start()
+            t.join()
+            return rows
+
+    hinter = threading.get_ident()
+    monkeypatch.setattr(store, "_db", lambda: DeleteMidQuery(real_db()) if threading.get_ident() == hinter else real_db())
+    store.hint([cid])
+    monkeypatch.undo()
+    with pytest.raises(BlobNotFound):
+        store.get(cid)
+    store.close()
+
+
+def test_stored_size_is_known_for_posted_and_hinted_blobs(tmp_path):
+    with LocalStore(tmp_path) as store:
+        cid = store.post(b"x" * 1234)
+        assert store.stored_size(cid) == 1234  # pending
+        store.flush()
+    with LocalStore(tmp_path) as store:
+        assert store.stored_size(cid) is None  # would need a query
+        store.hint([cid])
+        assert store.stored_size(cid) == 1234
+        assert store.get(cid) == b"x" * 1234
+
+
+def test_mapped_reads_do_not_stay_resident(tmp_path):
+    """get_with maps packs; their pages are dropped from the process's page tables every
+    _DROP_EVERY bytes, so reading a large pack never inflates the reader's RSS much."""
+    from gotkv.blobs import local
+
+    def rss_file_kib() -> int:
+        for line in open("/proc/self/status"):
+            if line.startswith("RssFile:"):
+                return int(line.split()[1])
+        return 0
+
+    with LocalStore(tmp_path) as store:
+        cids = [store.post(blob(i, 1 << 20)) for i in range(96)]
+    with LocalStore(tmp_path) as store:
+        before = rss_file_kib()
+        for cid in cids:
+            assert store.get_with(cid, len) == 1 << 20
+        assert rss_file_kib() - before < (local._DROP_EVERY >> 10) + 8192
 
 
 def test_hinted_places_survive_a_compaction_by_another_process(tmp_path):
