@@ -192,6 +192,17 @@ class DataStore:
         """These extents will be read soon (see Store.hint)."""
         self.store.hint(extent.ref.cid for extent in extents)
 
+    @property
+    def decodes_into(self) -> bool:
+        """Whether raw chunks can be decoded straight into a caller's buffer (decode_into)."""
+        return not self.codec.encrypted or self.codec.layout >= 2
+
+    def decode_into(self, ref: Ref, out: memoryview) -> bool:
+        """Verify chunk `ref` and, if its payload is raw, decrypt it into `out` (exactly its
+        size: codec.raw_size of its stored size); False if it is compressed (use read_extent).
+        Bypasses the cache: the caller's buffer is the cache."""
+        return self.store.get_with(ref.cid, lambda stored: self.codec.decode_into(ref, stored, out))
+
     def read_extent(self, extent: Extent) -> memoryview:
         """The bytes of one extent, verified, via the chunk cache.
 

@@ -91,6 +91,7 @@ class Ops(pyfuse3.Operations):
         self.xattrs_changed: set[int] = set()
         self._next_dir = 1
         self._reply = bytearray(1 << 20)  # see read()
+        self._sent: list = []  # arena chunks pinned by replies already sent (see read())
 
     async def _run(self, fn, *args):
         return await trio.to_thread.run_sync(fn, *args, limiter=self.limiter)
@@ -256,16 +257,26 @@ class Ops(pyfuse3.Operations):
 
     @_handler
     async def read(self, fh, off, size):
-        gather = self.core.try_gather(fh, off, size)  # cached chunks: no thread hop
+        # Replies hand the kernel slices of the arena; pyfuse3 copies a reply into the kernel
+        # as soon as its handler returns, before any other task runs. So by the time this
+        # line runs, every reply whose pins are in _sent has been copied: unpin them. (Other
+        # reads may be in flight, awaiting a worker thread: they add their pins when they
+        # return, so _sent is only ever added to, and emptied here.)
+        sent, self._sent = self._sent, []
+        self.core.fetcher.release(sent)
+        gather = self.core.try_gather(fh, off, size)  # decoded chunks: no thread hop
         if gather is None:
             gather = await self._run(self.core.gather, fh, off, size)
         reply = gather.single()
-        if reply is None:
-            # No await from here until pyfuse3 has copied the reply into the kernel (it calls
-            # fuse_reply_buf as soon as this returns), so one buffer serves every read.
-            if len(self._reply) < gather.stop - gather.off:
-                self._reply = bytearray(gather.stop - gather.off)
-            reply = gather.into(self._reply)
+        if reply is not None:  # a slice of the arena: keep its chunks until it is sent
+            self._sent.extend(gather.held)
+            return reply
+        # No await from here until pyfuse3 has copied the reply into the kernel (it calls
+        # fuse_reply_buf as soon as this returns), so one buffer serves every read.
+        if len(self._reply) < gather.stop - gather.off:
+            self._reply = bytearray(gather.stop - gather.off)
+        reply = gather.into(self._reply)
+        self.core.fetcher.release(gather.held)
         return reply
 
     @_handler

@@ -8,13 +8,19 @@ requests land in it at once. So:
 
 - `FileView` is a file's extents as sorted lists, for bisecting to the extents under a range
   (built once per open handle on an immutable root; per request in a writable mount).
-- `Fetcher` gets chunks through `DataStore.read_extent` (its LRU is the chunk cache), never
-  fetching one cid twice concurrently, and prefetches on a small thread pool of its own.
+- `Fetcher` decodes chunks into the mount's `Arena` (arena.py), in the order they are asked
+  for, so that consecutive chunks of a file lie side by side. Prefetches go to a decoding
+  child process (gotkv.blobs.decoder) that writes into the arena, which both processes map:
+  decoding then never waits for this process's GIL, which the FUSE loop holds while the
+  kernel copies each reply. Chunks the child cannot place (compressed, of unknown place, or
+  when it is gone) are decoded on a small thread pool instead, through `DataStore` (raw into
+  the arena, compressed into its LRU). It never fetches one cid twice concurrently.
 - `Sequential` spots a reader moving forward and tells which extents to prefetch next:
   the `window` bytes after the request, each extent prefetched once.
-- `Gather` is a reply in parts: a memoryview of the cached chunk when one extent covers the
-  whole request (no copy), else written into a reply buffer, with holes as zeros and buffered
-  writes laid on top.
+- `Gather` is a reply in parts: one slice of the arena (or of one chunk) when the request's
+  bytes lie side by side there (no copy), else written into a reply buffer, with holes as
+  zeros and buffered writes laid on top. It holds pins on the arena chunks it uses until its
+  owner releases them (`Fetcher.release`).
 """
 
 from __future__ import annotations
@@ -23,13 +29,19 @@ import logging
 import threading
 from bisect import bisect_right
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from gotfs.chunking import DataStore
 from gotfs.extent import Extent
+from gotfs.mount.arena import Arena, Slot
+from gotkv.blobs import decoder
+from gotkv.blobs.decoder import Decoder
 
 log = logging.getLogger(__name__)
+
+ARENA_BYTES = 64 << 20  # the mount's decoded-chunk arena (~58 chunks, preallocated)
 
 Piece = tuple[int, int, Extent]  # (start, end) of the extent in the file, and the extent
 Patch = tuple[int, bytes]  # (offset, bytes) written but not yet in the tree
@@ -62,61 +74,197 @@ class FileView:
             i += 1
 
 
-class Fetcher:
-    """Chunk fetches through the DataStore cache, shared between readers, plus prefetch."""
+@dataclass(slots=True)
+class Fetched:
+    """An extent's bytes; `where` is their place in the arena, and `slot` the arena chunk
+    pinned for the caller (None when the bytes have memory of their own)."""
 
-    def __init__(self, data: DataStore, *, threads: int = 2):
+    data: memoryview
+    where: int | None = None
+    slot: Slot | None = None
+
+
+class Fetcher:
+    """Chunk fetches into the arena (or the DataStore's cache), shared between readers, plus prefetch."""
+
+    def __init__(self, data: DataStore, *, threads: int = 2, arena_bytes: int = ARENA_BYTES, offload: bool = True):
         self.data = data
+        self.decoder: Decoder | None = None
+        if data.decodes_into and offload:
+            try:
+                self.decoder = Decoder(data.codec, arena_bytes)
+            except OSError as e:  # no memfd, no child: decode on threads
+                log.warning("decoding on threads: could not start a decoder process (%s)", e)
+        self.arena = None
+        if data.decodes_into:
+            self.arena = Arena(arena_bytes, self.decoder.buffer if self.decoder is not None else None)
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="got-readahead")
         self._inflight: dict[bytes, Future] = {}
+        self._jobs: dict[int, tuple[Extent, Slot, Future]] = {}  # decoder job -> what it is for
         self._lock = threading.Lock()
         self._closed = False
 
-    def cached(self, extent: Extent) -> memoryview | None:
-        plain = self.data.cache.get(extent.ref.cid)
+    def cached(self, extent: Extent) -> Fetched | None:
+        """The extent's bytes if its chunk is decoded (pinned if in the arena), else None.
+        Never blocks. (Call poll() first to take in what the decoder has finished.)"""
+        cid = extent.ref.cid
+        if self.arena is not None:
+            slot = self.arena.acquire(cid)
+            if slot is not None:
+                where = slot.start + extent.offset
+                return Fetched(self.arena.view[where:where + extent.length], where, slot)
+        plain = self.data.cache.get(cid)
         if plain is None:
             return None
-        return memoryview(plain)[extent.offset:extent.offset + extent.length]
+        return Fetched(memoryview(plain)[extent.offset:extent.offset + extent.length])
 
-    def get(self, extent: Extent) -> memoryview:
+    def get(self, extent: Extent) -> Fetched:
         """The extent's bytes; waits for a prefetch of its chunk if one is under way. Blocks."""
-        view = self.cached(extent)
-        if view is not None:
-            return view
+        self.poll()
+        got = self.cached(extent)
+        if got is not None:
+            return got
         with self._lock:
             future = self._inflight.get(extent.ref.cid)
         if future is not None:
-            try:
-                future.result()
-            except Exception:  # the prefetch failed: fetch again and let the error surface here
-                pass
-        return self.data.read_extent(extent)
+            self._wait(future)
+            got = self.cached(extent)
+            if got is not None:
+                return got
+        self._fetch(extent, self._reserve(extent))  # a failed prefetch's error surfaces here
+        got = self.cached(extent)
+        if got is not None:
+            return got
+        return Fetched(self.data.read_extent(extent))  # evicted at once by other readers: rare
+
+    def _wait(self, future: Future) -> None:
+        """Wait for a prefetch, collecting the decoder's answers meanwhile (there may be no
+        event loop doing it: a worker thread, a test)."""
+        while not future.done():
+            if self._jobs:
+                self.poll(timeout=0.02)
+                if not future.done():
+                    futures_wait([future], timeout=0.002)
+            else:
+                futures_wait([future], timeout=0.05)
+
+    def poll(self, timeout: float = 0.0) -> None:
+        """Take in what the decoder has finished: ready chunks, and fallbacks for the rest."""
+        if not self._jobs:
+            return
+        for job, status in self.decoder.collect(timeout):
+            with self._lock:
+                extent, slot, future = self._jobs.pop(job)
+            if status == decoder.OK:
+                self.arena.ready(slot)
+                self._settle(extent, future, None)
+                continue
+            self.arena.abandon(slot)  # compressed, or not readable there: decode it here,
+            try:  # where a failure raises with its message
+                self._pool.submit(self._run, extent, None, future)
+            except RuntimeError:  # closed
+                self._settle(extent, future, None)
+
+    def release(self, held: list[Slot]) -> None:
+        """Unpin arena chunks that Fetched results (or a Gather) held."""
+        if self.arena is not None:
+            self.arena.release(held)
 
     def prefetch(self, extents: Iterable[Extent]) -> None:
-        """Fetch these chunks into the cache in the background (each cid at most once)."""
+        """Fetch these chunks in the background (each cid at most once), placing them in the
+        arena in this order."""
         with self._lock:
             if self._closed:
                 return
+            todo = []
             for extent in extents:
                 cid = extent.ref.cid
-                if cid in self._inflight or self.data.cache.get(cid) is not None:
+                if cid in self._inflight or self._decoded(cid):
                     continue
-                self._inflight[cid] = self._pool.submit(self._fetch, extent)
+                todo.append(extent)
+                self._inflight[cid] = Future()  # claimed: nobody else starts it
+        if not todo:
+            return
+        self.data.hint(x for x in todo if self.data.store.stored_size(x.ref.cid) is None)
+        for extent in todo:
+            future = self._inflight[extent.ref.cid]
+            if self._offload(extent, future):
+                continue
+            try:
+                self._pool.submit(self._run, extent, self._reserve(extent), future)
+            except RuntimeError:  # closed meanwhile
+                self._settle(extent, future, None)
 
-    def _fetch(self, extent: Extent) -> None:
+    def _offload(self, extent: Extent, future: Future) -> bool:
+        """Hand the chunk to the decoder process, into a place in the arena; False if it
+        cannot be (no decoder, place unknown, no room)."""
+        if self.decoder is None or not self.decoder.alive:
+            return False
+        place = self.data.store.where(extent.ref.cid)
+        if place is None:
+            return False
+        path, offset, length = place
+        slot = self.arena.reserve(extent.ref.cid, self.data.codec.raw_size(length))
+        if slot is None:
+            return False
+        with self._lock:  # registered before the child can answer (poll takes this lock)
+            job = self.decoder.submit(path, offset, length, extent.ref, slot.start, slot.size)
+            if job is not None:
+                self._jobs[job] = (extent, slot, future)
+        if job is None:
+            self.arena.abandon(slot)
+            return False
+        return True
+
+    def _decoded(self, cid: bytes) -> bool:
+        return (self.arena is not None and self.arena.resident(cid)) or self.data.cache.get(cid) is not None
+
+    def _reserve(self, extent: Extent) -> Slot | None:
+        """A place in the arena for the extent's chunk, if its size is known without I/O."""
+        if self.arena is None:
+            return None
+        stored = self.data.store.stored_size(extent.ref.cid)
+        if stored is None:
+            return None
+        return self.arena.reserve(extent.ref.cid, self.data.codec.raw_size(stored))
+
+    def _run(self, extent: Extent, slot: Slot | None, future: Future) -> None:
+        error = None
         try:
-            self.data.read_extent(extent)
-        except Exception as e:  # surfaces again, with its errno, when a reader needs the chunk
+            self._fetch(extent, slot)
+        except BaseException as e:  # surfaces again, with its errno, when a reader needs the chunk
             log.debug("prefetch of %s failed: %s", extent.ref.cid.hex()[:12], e)
-            raise
-        finally:
-            with self._lock:
-                self._inflight.pop(extent.ref.cid, None)
+            error = e
+        self._settle(extent, future, error)
+
+    def _settle(self, extent: Extent, future: Future, error: BaseException | None) -> None:
+        with self._lock:
+            self._inflight.pop(extent.ref.cid, None)
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+
+    def _fetch(self, extent: Extent, slot: Slot | None) -> None:
+        """Decode the extent's chunk into `slot` if it is raw, else into the DataStore's cache."""
+        if slot is not None:
+            try:
+                placed = self.data.decode_into(extent.ref, self.arena.view_of(slot))
+            except BaseException:
+                self.arena.abandon(slot)
+                raise
+            if placed:
+                self.arena.ready(slot)
+                return
+            self.arena.abandon(slot)
+        self.data.read_extent(extent)
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self.decoder is not None:
+            self.decoder.close()
 
 
 @dataclass(slots=True)
@@ -159,26 +307,56 @@ class Gather:
     """What one read replies with: extent bytes (start, end, data) over [off, stop), patches on top.
 
     Holes read as zeros. Built on a worker thread (fetching may block), turned into bytes on
-    the event loop: `single()` when one extent covers the whole range without patches (a
-    memoryview of the cached chunk, nothing copied), else `into(buffer)`, which lets the FUSE
-    adapter reuse one reply buffer instead of allocating (and page-faulting) a megabyte for
-    most requests, since chunk boundaries rarely fall on the kernel's 1 MiB request offsets.
+    the event loop: `single()` when the range's bytes lie side by side in memory without
+    patches (one slice of a chunk, or of the arena across consecutive chunks; nothing
+    copied), else `into(buffer)`, which lets the FUSE adapter reuse one reply buffer instead
+    of allocating (and page-faulting) a megabyte per request.
+
+    `where[i]` is the arena position of piece i's bytes (None when they are elsewhere), and
+    `held` the arena chunks pinned for this reply, which its owner releases once the bytes
+    are copied out or sent (Fetcher.release).
     """
 
     off: int
     stop: int
     pieces: list[tuple[int, int, memoryview]]
     patches: list[Patch] = field(default_factory=list)
+    where: list[int | None] | None = None
+    arena: memoryview | None = None
+    held: list[Slot] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, off: int, stop: int, fetched: list[tuple[int, int, Fetched]], patches: list[Patch] | None = None,
+           arena: Arena | None = None) -> Gather:
+        return cls(off, stop, [(s, e, f.data) for s, e, f in fetched], patches or [],
+                   [f.where for _, _, f in fetched], arena.view if arena is not None else None,
+                   [f.slot for _, _, f in fetched if f.slot is not None])
 
     def single(self) -> memoryview | bytes | None:
-        """The reply without copying, if it is one slice of one chunk (or empty); else None."""
+        """The reply without copying, if its bytes lie side by side (or it is empty); else None."""
         if self.stop <= self.off:
             return b""
-        if not self.patches and len(self.pieces) == 1:
-            start, end, data = self.pieces[0]
-            if start <= self.off and end >= self.stop:
-                return data[self.off - start:self.stop - start]
-        return None
+        if self.patches or not self.pieces:
+            return None
+        start, end, data = self.pieces[0]
+        if start <= self.off and end >= self.stop:
+            return data[self.off - start:self.stop - start]
+        return self._side_by_side()
+
+    def _side_by_side(self) -> memoryview | None:
+        """One arena slice across several pieces, if they are contiguous in the file and in
+        the arena and cover the whole range."""
+        where, pieces = self.where, self.pieces
+        if self.arena is None or where is None or where[0] is None:
+            return None
+        if pieces[0][0] > self.off or pieces[-1][1] < self.stop:
+            return None
+        for i in range(1, len(pieces)):
+            prev_start, prev_end, _ = pieces[i - 1]
+            if where[i] is None or pieces[i][0] != prev_end or where[i] != where[i - 1] + (prev_end - prev_start):
+                return None
+        lo = where[0] + self.off - pieces[0][0]
+        return self.arena[lo:lo + self.stop - self.off]
 
     def into(self, buffer: bytearray) -> memoryview:
         """Write the reply into `buffer` (at least stop - off bytes); return that part of it."""
@@ -206,7 +384,7 @@ class Gather:
             out[lo:lo + n] = _ZEROS[:n]
             lo += n
 
-    def to_bytes(self) -> memoryview | bytes:
-        """The reply in memory of its own (or a slice of a cached chunk)."""
+    def to_bytes(self) -> bytes:
+        """The reply as bytes of its own (arena memory is reused: never hand out a view of it)."""
         single = self.single()
-        return single if single is not None else self.into(bytearray(self.stop - self.off))
+        return bytes(single) if single is not None else bytes(self.into(bytearray(self.stop - self.off)))

@@ -6,8 +6,12 @@ pyfuse3 type appears here. Errors are GotErrors carrying the errno to answer wit
 
 On an immutable root nothing a file handle reads can change, so `open` builds the file's
 whole extent map once (O(extents)) and every read is a bisect plus cached chunk slices;
-sequential readers get the following chunks prefetched (readahead.py). The writable mount
-(writeback.py) subclasses this and swaps the fixed root for a live transaction.
+sequential readers get the following chunks prefetched (readahead.py), located in the store
+a span at a time ahead of them. The writable mount (writeback.py) subclasses this and swaps
+the fixed root for a live transaction.
+
+A Gather returned by gather()/try_gather() pins the arena chunks it uses: its caller must
+hand `gather.held` to `fetcher.release` once the reply's bytes are copied or sent.
 
 Locking: `self.lock` guards the inode table (and, in the writable subclass, the transaction
 and buffers too). Reads of the immutable tree need no lock.
@@ -34,6 +38,7 @@ from gotkv.errors import GotError
 from gotkv.root import Root
 
 READAHEAD_WINDOW = 8 << 20  # bytes prefetched ahead of a sequential reader (~8 chunks)
+HINT_SPAN = 64 << 20  # chunks located at once, ahead of a reader (one store query per span)
 
 
 class NoAttribute(GotError):
@@ -72,6 +77,7 @@ class Handle:
     view: FileView | None = None  # immutable roots only
     seq: Sequential = field(default_factory=Sequential)
     wrote: bool = False
+    hinted: int = 0  # chunks of extents starting before this offset have been located
 
 
 def child_path(parent: Path, name: bytes) -> Path:
@@ -92,14 +98,14 @@ class Snapshot:
     writable = False
 
     def __init__(self, fs: FS, root: Root, *, readahead_threads: int = 2,
-                 readahead_window: int = READAHEAD_WINDOW):
+                 readahead_window: int = READAHEAD_WINDOW, offload: bool = True):
         self.fs = fs
         self.root = root
         self.tx = Tx(fs, root)
         self.table = InodeTable()
         self.lock = threading.RLock()
         self.handles: dict[int, Handle] = {}
-        self.fetcher = Fetcher(fs.data, threads=readahead_threads)
+        self.fetcher = Fetcher(fs.data, threads=readahead_threads, offload=offload)
         self.window = readahead_window
         self.mount_ns = time.time_ns()
         self._fh = itertools.count(1)
@@ -203,9 +209,18 @@ class Snapshot:
             raise ReadOnly()
         path = self._path(ino)
         info = self.tx.require_file(path)
-        view = FileView.of(info.size, self.tx.extents(path))
-        self.fs.data.hint(view.extents)
-        return self._new_handle(Handle(ino, view))
+        handle = Handle(ino, FileView.of(info.size, self.tx.extents(path)))
+        self._locate_ahead(handle, 0)
+        return self._new_handle(handle)
+
+    def _locate_ahead(self, handle: Handle, off: int) -> None:
+        """Locate (Store.hint) the chunks of the next HINT_SPAN bytes once a reader nears the
+        end of what is located: one query per span, none per chunk on the read path."""
+        if off + self.window <= handle.hinted or handle.hinted >= handle.view.size:
+            return
+        lo = max(off, handle.hinted)
+        handle.hinted = lo + HINT_SPAN
+        self.fs.data.hint(extent for _, _, extent in handle.view.under(lo, handle.hinted))
 
     def _new_handle(self, handle: Handle) -> int:
         with self.lock:
@@ -220,23 +235,29 @@ class Snapshot:
             if handle is not None:
                 self.table.unpin(handle.ino)
 
-    def read(self, fh: int, off: int, size: int) -> bytes | memoryview:
+    def read(self, fh: int, off: int, size: int) -> bytes:
         """Bytes [off, off+size) of an open file (fewer at the end). Blocks on the store."""
-        return self.gather(fh, off, size).to_bytes()
+        gather = self.gather(fh, off, size)
+        try:
+            return gather.to_bytes()
+        finally:
+            self.fetcher.release(gather.held)
 
     def try_gather(self, fh: int, off: int, size: int) -> Gather | None:
-        """The read's parts if every chunk it needs is cached (never blocks), else None."""
+        """The read's parts if every chunk it needs is decoded (never blocks), else None."""
         handle = self.handles[fh]
         view = handle.view
         stop = min(off + size, view.size)
-        pieces = []
+        fetched = []
+        self.fetcher.poll()
         for start, end, extent in view.under(off, stop):
-            data = self.fetcher.cached(extent)
-            if data is None:
+            got = self.fetcher.cached(extent)
+            if got is None:
+                self.fetcher.release([f.slot for _, _, f in fetched if f.slot is not None])
                 return None
-            pieces.append((start, end, data))
+            fetched.append((start, end, got))
         self._readahead(handle, view, off, stop)
-        return Gather(off, stop, pieces)
+        return Gather.of(off, stop, fetched, arena=self.fetcher.arena)
 
     def gather(self, fh: int, off: int, size: int) -> Gather:
         """The parts of bytes [off, off+size) of an open file. Blocks on the store."""
@@ -244,11 +265,22 @@ class Snapshot:
         view = handle.view
         stop = min(off + size, view.size)
         self._readahead(handle, view, off, stop)
-        pieces = [(s, e, self.fetcher.get(x)) for s, e, x in view.under(off, stop)]
-        return Gather(off, stop, pieces)
+        return self._fetch_all(off, stop, view.under(off, stop))
+
+    def _fetch_all(self, off: int, stop: int, pieces, patches=None) -> Gather:
+        """Fetch every piece (blocking); on an error, unpin what was fetched before raising."""
+        fetched = []
+        try:
+            for s, e, x in pieces:
+                fetched.append((s, e, self.fetcher.get(x)))
+        except BaseException:
+            self.fetcher.release([f.slot for _, _, f in fetched if f.slot is not None])
+            raise
+        return Gather.of(off, stop, fetched, patches, arena=self.fetcher.arena)
 
     def _readahead(self, handle: Handle, view: FileView, off: int, stop: int) -> None:
         if handle.seq.advance(off, stop, 2 << 20):
+            self._locate_ahead(handle, stop)
             ahead = handle.seq.plan(view, stop, self.window)
             if ahead:
                 self.fetcher.prefetch(ahead)

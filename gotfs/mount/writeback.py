@@ -204,8 +204,7 @@ class Writeback(Snapshot):
             patches = self.buffers.overlay(ino, off, stop)
         if ahead:
             self.fetcher.prefetch(ahead)
-        pieces = [(s, e, self.fetcher.get(x)) for s, e, x in view.under(off, min(stop, info.size))]
-        return Gather(off, stop, pieces, patches)
+        return self._fetch_all(off, stop, view.under(off, min(stop, info.size)), patches)
 
     def _extents(self, path: Path, off: int, stop: int):
         for piece in self.tx.extents(path, off):

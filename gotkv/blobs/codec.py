@@ -98,6 +98,7 @@ class Codec:
         if layout not in LAYOUTS:
             raise InvalidInput(f"unknown blob layout {layout!r} (known: {', '.join(map(str, LAYOUTS))})")
         self.secret = secret
+        self.encrypted = secret is not None
         self.level = level
         self.cipher = cipher
         self.layout = layout
@@ -106,10 +107,19 @@ class Codec:
             secret, derive_key_context=f"got 2026-12-01 blob key, layout {layout}, {cipher}").digest()
         self._local = threading.local()
 
+    @classmethod
+    def opener(cls, *, cipher: str = DEFAULT_CIPHER, layout: int = DEFAULT_LAYOUT, encrypted: bool = True) -> Codec:
+        """A codec that only decodes, for a repo that encrypts (or not) with this cipher and
+        layout, without its secret: keys travel in refs, so opening needs none. For a process
+        that must never hold the secret (gotkv.blobs.decoder's child)."""
+        codec = cls(None, cipher=cipher, layout=layout)
+        codec.encrypted = encrypted
+        return codec
+
     @property
     def overhead(self) -> int:
         """Stored bytes beyond the payload: the flag, and the tag when encrypting."""
-        return 1 + (TAG if self.secret is not None else 0)
+        return 1 + (TAG if self.encrypted else 0)
 
     def _zstd(self) -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
         pair = getattr(self._local, "pair", None)
@@ -158,11 +168,13 @@ class Codec:
 
     def _raw_body(self, payload: bytes | memoryview, flag: int = _RAW) -> bytearray:
         """flag + payload (+ room for the tag when sealing in layout 2), in one copy."""
-        tail = (bytes(TAG),) if self.secret is not None and self.layout == 2 else ()
+        tail = (bytes(TAG),) if self.encrypted and self.layout == 2 else ()
         return bytearray().join((_FLAGS[flag], payload, *tail))
 
     def encode_owned(self, owned: Owned) -> tuple[Ref, bytes | bytearray]:
         """Seal what `own` took: compress it (unless raw), then encrypt and name it."""
+        if self.encrypted and self.secret is None:
+            raise InvalidInput("this codec only opens blobs (Codec.opener): it has no secret to seal with")
         if owned.raw:
             body = owned.data
         else:
@@ -218,7 +230,7 @@ class Codec:
         use decode_view then. Raises IntegrityError as decode does; after a failed tag check
         `out` may hold garbage, never anything returned as data.
         """
-        if self.secret is not None and self.layout == 1:
+        if self.encrypted and self.layout == 1:
             return False
         if len(out) != self.raw_size(len(stored)):
             raise ValueError(f"decode_into needs {self.raw_size(len(stored))} bytes of room, got {len(out)}")
@@ -261,7 +273,7 @@ class Codec:
             raise IntegrityError(f"blob {ref.short()}", "authentication tag rejected") from None
 
     def _check_keyless(self, ref: Ref, stored: bytes | memoryview) -> None:
-        if self.secret is not None:
+        if self.encrypted:
             raise IntegrityError(f"blob {ref.short()}", "ref carries no key in an encrypted repo")
         if content_id(stored) != ref.cid:
             raise IntegrityError(f"blob {ref.short()}", "content hash does not match its id")

@@ -83,6 +83,7 @@ class LocalStore:
         self._mapped_use: dict[int, int] = {}  # pack id -> bytes used through its map since its pages were dropped
         self._hinted: dict[bytes, tuple[int, int, int]] = {}  # see hint()
         self._deletes = 0  # bumped by delete(), so a hint() racing one discards what it found
+        self._pack_paths: dict[int, str] = {}
         self._pending: dict[bytes, tuple[int, int, int]] = {}
         self._rehits: set[bytes] = set()
         self._lost: set[bytes] = set()  # re-posted blobs deleted before their flush (see flush)
@@ -147,6 +148,22 @@ class LocalStore:
         """The stored length of `cid` if known without I/O (posted here or hinted), else None."""
         loc = self._pending.get(cid) or self._hinted.get(cid)
         return loc[2] if loc is not None else None
+
+    def where(self, cid: bytes) -> tuple[str, int, int] | None:
+        """(file, offset, length) of the stored bytes of `cid` if known without I/O (posted
+        here or hinted; the hint is used up), else None: for a reader in another process.
+        The place stays valid until a compaction moves the blob (then the file is gone)."""
+        loc = self._pending.get(cid) or self._hinted.pop(cid, None)
+        if loc is None:
+            return None
+        pack_id, offset, length = loc
+        return self._pack_path(pack_id), offset, length
+
+    def _pack_path(self, pack_id: int) -> str:
+        path = self._pack_paths.get(pack_id)
+        if path is None:
+            path = self._pack_paths[pack_id] = os.path.join(self.path, "packs", f"{pack_id}.pack")
+        return path
 
     # -- writing ------------------------------------------------------------------------
 

@@ -58,6 +58,12 @@ class Store(Protocol):
         holds them in memory, or they were posted or hinted here), else None."""
         ...
 
+    def where(self, cid: bytes) -> tuple[str, int, int] | None:
+        """(file path, offset, length) where the stored bytes of `cid` lie, if the store keeps
+        them in a file and knows the place without I/O; else None. Lets another process
+        read them (gotkv.blobs.decoder). The place may go stale: such a reader falls back to get()."""
+        ...
+
     def get_many(self, cids: Iterable[bytes]) -> dict[bytes, bytes]:
         """Fetch many blobs; raise BlobNotFound for the first missing one."""
         ...

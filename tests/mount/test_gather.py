@@ -141,7 +141,8 @@ def test_single_is_a_view_of_the_piece():
     assert bytes(single) == bytes(chunk[1500:3000])
     chunk[1500:1504] = b"MUT!"  # shares memory: a change to the chunk shows through
     assert bytes(single[:4]) == b"MUT!"
-    assert g.to_bytes().obj is chunk  # to_bytes takes the zero-copy path too
+    out = g.to_bytes()  # bytes of its own: a slice could be of arena memory, which is reused
+    assert isinstance(out, bytes) and out == bytes(chunk[1500:3000])
 
 
 def test_single_exact_cover():
@@ -234,3 +235,48 @@ def test_to_bytes_copies_when_not_single():
     assert bytes(got) == b"abcdefghij\x00\x00"
     chunk[:3] = b"XYZ"
     assert bytes(got) == b"abcdefghij\x00\x00"  # memory of its own
+
+
+# -- side by side in the arena ---------------------------------------------------------------
+
+
+def arena_gather(off: int, stop: int, layout: list[tuple[int, int, int | None]], arena_size: int = 1 << 16):
+    """Pieces of `length` bytes at file offset `start`, each at arena position `where`
+    (None: memory of its own); returns the Gather and the file as the model sees it."""
+    rng = random.Random(len(layout))
+    arena = memoryview(bytearray(rng.randbytes(arena_size)))
+    pieces, where = [], []
+    for start, length, at in layout:
+        data = arena[at:at + length] if at is not None else memoryview(rng.randbytes(length))
+        pieces.append((start, start + length, data))
+        where.append(at)
+    return Gather(off, stop, pieces, [], where, arena), arena
+
+
+def test_consecutive_chunks_side_by_side_are_one_arena_slice():
+    g, arena = arena_gather(100, 2100, [(0, 1000, 5000), (1000, 1000, 6000), (2000, 500, 7000)])
+    single = g.single()
+    assert single is not None and single.obj is arena.obj
+    assert bytes(single) == bytes(arena[5100:7100])
+    check(g)
+
+
+@pytest.mark.parametrize("layout, off, stop", [
+    ([(0, 1000, 5000), (1000, 1000, 6001)], 100, 1500),  # a gap in the arena
+    ([(0, 1000, 5000), (1001, 1000, 6001)], 100, 1500),  # a hole in the file
+    ([(0, 1000, 5000), (1000, 1000, None)], 100, 1500),  # the second has memory of its own
+    ([(0, 1000, 5000), (1000, 1000, 4000)], 100, 1500),  # side by side, but the wrong way round
+    ([(100, 1000, 5000), (1100, 1000, 6000)], 50, 1500),  # the range starts in a hole
+    ([(0, 1000, 5000), (1000, 1000, 6000)], 100, 2500),  # ...or ends in one
+])
+def test_not_side_by_side_is_copied(layout, off, stop):
+    g, _ = arena_gather(off, stop, layout)
+    assert g.single() is None
+    check(g)
+
+
+def test_patches_are_never_served_from_the_arena():
+    g, arena = arena_gather(100, 1500, [(0, 1000, 5000), (1000, 1000, 6000)])
+    g.patches.append((200, b"patch"))
+    assert g.single() is None
+    assert check(g)[100:105] == b"patch"

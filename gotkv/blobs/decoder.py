@@ -1,0 +1,256 @@
+"""Decoder: decode stored blobs into shared memory in a child process, beside the caller's GIL.
+
+Why a process: a FUSE server in Python answers every request on one thread, holding the GIL
+while the kernel copies each reply out of its memory. Decoding megabyte chunks on threads of
+the same process means each of them waits for that GIL twice per chunk (to start, and to
+finish after the cipher released it), so decoding falls behind exactly when the loop is
+busiest. A child process has a GIL of its own: it opens the stored bytes where they lie (a
+pack file, mapped), verifies and decrypts them straight into a buffer both processes map,
+and says which job is done with a few bytes on a pipe. The parent never copies a byte.
+
+Protocol (both pipes carry fixed-size little-endian records, so a read of a multiple of the
+record size never splits one, writes being atomic below PIPE_BUF):
+
+    parent -> child   FILE: 'F' u32 file id, u16 path length, path bytes
+                      JOB:  'J' u32 job, u32 file id, u64 offset, u32 length,
+                                u64 out offset, u32 out size, 32s cid, 32s key, u8 keyed
+    child -> parent   u32 job, u8 status (OK: decoded into place; RAW_NOT: the payload is
+                      compressed, nothing written; FAILED: it could not be read or verified)
+
+The child only ever places a raw payload, which it verifies first (AEAD tag or, unencrypted,
+the cid). Anything else is left to the parent, which decodes in-process and so raises the
+proper error with its message. A child that dies (its pipe closes) fails every job in
+flight the same way, and the parent carries on without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import mmap
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import threading
+
+from gotkv.blobs.codec import Codec
+from gotkv.blobs.ref import Ref
+
+log = logging.getLogger(__name__)
+
+OK, COMPRESSED, FAILED = 0, 1, 2
+_FILE = struct.Struct("<cIH")
+_JOB = struct.Struct("<cIIQIQI32s32sB")
+_REPLY = struct.Struct("<IB")
+_DROP_EVERY = 32 << 20  # bytes read through a file's map between drops of its pages
+_REPLY_BATCH = 256
+
+
+class Decoder:
+    """The parent's end: starts the child, submits jobs, collects what is done. Thread-safe."""
+
+    def __init__(self, codec: Codec, size: int):
+        fd = os.memfd_create("got-decoded", os.MFD_CLOEXEC)
+        try:
+            os.ftruncate(fd, size)
+            # populated now: no page fault while the child writes or the kernel copies replies
+            self.buffer = mmap.mmap(fd, size, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE)
+            jobs_r, self._jobs_w = os.pipe()
+            self._replies_r, replies_w = os.pipe()
+            args = [sys.executable, "-m", "gotkv.blobs.decoder", str(jobs_r), str(replies_w), str(fd), str(size),
+                    codec.cipher, str(codec.layout), "1" if codec.secret is not None else "0"]
+            # No stdio: a daemonized mount's caller waits for its stdout to close, and the
+            # child reports everything that matters through its answers.
+            self._proc = subprocess.Popen(args, pass_fds=(jobs_r, replies_w, fd), stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        finally:
+            os.close(fd)
+        os.close(jobs_r)
+        os.close(replies_w)
+        os.set_blocking(self._replies_r, False)
+        self._files: dict[str, int] = {}
+        self._next_job = 0
+        self._pending: set[int] = set()
+        self._partial = b""
+        self._send_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self.alive = True
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    def submit(self, path: str, offset: int, length: int, ref: Ref, out_offset: int, out_size: int) -> int | None:
+        """Ask for the blob at [offset, offset+length) of `path` to be decoded into
+        buffer[out_offset:out_offset+out_size]; returns the job number (None if the child is gone)."""
+        with self._send_lock:
+            if not self.alive:
+                return None
+            msg = []
+            file_id = self._files.get(path)
+            if file_id is None:
+                file_id = self._files[path] = len(self._files)
+                raw = os.fsencode(path)
+                msg.append(_FILE.pack(b"F", file_id, len(raw)) + raw)
+            job = self._next_job
+            self._next_job += 1
+            msg.append(_JOB.pack(b"J", job, file_id, offset, length, out_offset, out_size,
+                                 ref.cid, ref.key or bytes(32), bool(ref.key)))
+            self._pending.add(job)
+            try:
+                _write_all(self._jobs_w, b"".join(msg))
+            except OSError:  # the child died: it is reported by collect()
+                self.alive = False
+            return job
+
+    def collect(self, timeout: float = 0.0) -> list[tuple[int, int]]:
+        """(job, status) for jobs finished since the last call; waits up to `timeout` seconds
+        for one if none is ready. Returns [] at once while another thread is collecting. If the
+        child is gone, every job still pending comes back FAILED."""
+        if not self._read_lock.acquire(blocking=False):
+            return []
+        try:
+            if timeout and self.alive:
+                select.select([self._replies_r], [], [], timeout)
+            done = []
+            while self.alive:
+                try:
+                    data = os.read(self._replies_r, _REPLY.size * _REPLY_BATCH)
+                except BlockingIOError:
+                    break
+                if not data:
+                    self.alive = False
+                    log.warning("the decoder process (pid %d) is gone: decoding on threads from now on",
+                                self._proc.pid)
+                    break
+                data = self._partial + data
+                whole = len(data) - len(data) % _REPLY.size
+                self._partial = data[whole:]
+                done.extend(_REPLY.iter_unpack(data[:whole]))
+                if len(data) < _REPLY.size * _REPLY_BATCH:
+                    break
+            with self._send_lock:
+                for job, _ in done:
+                    self._pending.discard(job)
+                if not self.alive:
+                    done.extend((job, FAILED) for job in self._pending)
+                    self._pending.clear()
+            return done
+        finally:
+            self._read_lock.release()
+
+    def fileno(self) -> int:
+        """The pipe that becomes readable when jobs are done (for select or an event loop)."""
+        return self._replies_r
+
+    def close(self) -> None:
+        with self._send_lock:
+            self.alive = False
+            try:
+                os.close(self._jobs_w)  # the child exits at end of input
+            except OSError:
+                pass
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        os.close(self._replies_r)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+# -- the child ------------------------------------------------------------------------------
+
+
+class _Files:
+    """The child's open files, each mapped whole (remapped when it has grown), with its pages
+    dropped from the page tables every _DROP_EVERY bytes read (they stay in the page cache)."""
+
+    def __init__(self):
+        self.paths: dict[int, str] = {}
+        self.maps: dict[int, list] = {}  # file id -> [mmap, bytes used since the last drop]
+
+    def view(self, file_id: int, offset: int, length: int) -> memoryview:
+        entry = self.maps.get(file_id)
+        if entry is None or offset + length > len(entry[0]):
+            fd = os.open(self.paths[file_id], os.O_RDONLY)
+            try:
+                size = os.fstat(fd).st_size
+                if offset + length > size:
+                    raise OSError("the blob runs past the end of its file")
+                entry = self.maps[file_id] = [mmap.mmap(fd, size, prot=mmap.PROT_READ), 0]
+            finally:
+                os.close(fd)
+        entry[1] += length
+        if entry[1] >= _DROP_EVERY:
+            entry[0].madvise(mmap.MADV_DONTNEED)
+            entry[1] = 0
+        return memoryview(entry[0])[offset:offset + length]
+
+
+def _decode(codec: Codec, files: _Files, out: memoryview, job: tuple) -> int:
+    _, _, file_id, offset, length, out_offset, out_size, cid, key, keyed = job
+    try:
+        stored = files.view(file_id, offset, length)
+        try:
+            placed = codec.decode_into(Ref(cid, key if keyed else b""), stored, out[out_offset:out_offset + out_size])
+        finally:
+            stored.release()
+    except Exception:  # unreadable, or failed verification: the parent finds out which
+        return FAILED
+    return OK if placed else COMPRESSED
+
+
+def serve(jobs: int, replies: int, buffer_fd: int, size: int, codec: Codec) -> None:
+    """The child's loop: read jobs until the parent closes the pipe, answer each."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    out = memoryview(mmap.mmap(buffer_fd, size, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE))
+    os.close(buffer_fd)
+    files = _Files()
+    pending = b""
+    while True:
+        data = os.read(jobs, 1 << 16)
+        if not data:
+            return
+        pending += data
+        pos = 0
+        while len(pending) - pos >= 1:
+            kind = pending[pos:pos + 1]
+            if kind == b"F":
+                if len(pending) - pos < _FILE.size:
+                    break
+                _, file_id, n = _FILE.unpack_from(pending, pos)
+                if len(pending) - pos < _FILE.size + n:
+                    break
+                files.paths[file_id] = os.fsdecode(pending[pos + _FILE.size:pos + _FILE.size + n])
+                pos += _FILE.size + n
+            elif kind == b"J":
+                if len(pending) - pos < _JOB.size:
+                    break
+                job = _JOB.unpack_from(pending, pos)
+                pos += _JOB.size
+                _write_all(replies, _REPLY.pack(job[1], _decode(codec, files, out, job)))  # at once: a reader may wait for it
+            else:
+                raise SystemExit(f"gotkv.blobs.decoder: bad message {kind!r}")
+        pending = pending[pos:]
+
+
+def main(argv: list[str]) -> int:
+    jobs, replies, buffer_fd, size, cipher, layout, encrypted = argv
+    codec = Codec.opener(cipher=cipher, layout=int(layout), encrypted=encrypted == "1")
+    try:
+        serve(int(jobs), int(replies), int(buffer_fd), int(size), codec)
+    except BrokenPipeError:  # the parent went away
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
