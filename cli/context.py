@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 from gotfs.errors import InvalidPath
@@ -75,10 +77,22 @@ def flush_mount(repo: Repo, branch: str) -> bool:
 
     fsync of the mount's root directory is a FUSE fsyncdir, which the mount answers only once
     its latest root is durable and recorded: so a commit right after `cp` includes the copy.
-    A record left by a killed mount is harmless: the path is no longer a mount point.
+    A record left by a mount that ended is harmless (the path is no longer a mount point).
+    One whose process was killed while mounted leaves a dead mount behind: that is said on
+    stderr, since the commit then holds only what the mount had published.
     """
     path = repo.mount_point(branch)
-    if path is None or not os.path.ismount(path):
+    if path is None:
+        return False
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno in (errno.ENOTCONN, errno.EACCES, errno.EPERM):
+            print(f"got: warning: the read-write mount of {branch} at {path} does not answer "
+                  f"({os.strerror(e.errno)}); committing what it last published"
+                  + ("; `got umount` it" if e.errno == errno.ENOTCONN else ""), file=sys.stderr)
+        return False
+    if not os.path.ismount(path):
         return False
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)

@@ -105,3 +105,33 @@ def test_writable_mount_publishes_and_commit_records_it(got, repo_dir, mountpoin
     got("umount", str(mnt))
     assert _unmounted(mnt)
     assert "no problems found" in got.out("fsck", "--read-data")
+
+
+def test_commit_warns_about_a_killed_rw_mount_and_keeps_what_it_published(got, repo_dir, mountpoint, tmp_path):
+    """kill -9 of a read-write mount leaves a dead mount point; `got commit` says so on stderr
+    and commits the mount's last published root, nothing is lost that it had published."""
+    import signal
+
+    got("commit", "-m", "empty", "--allow-empty")
+    mnt = mountpoint("rw")
+    got("mount", "--rw", "main", str(mnt))
+    (mnt / "kept.txt").write_bytes(b"published\n")
+    fd = os.open(mnt / "kept.txt", os.O_RDONLY)
+    os.fsync(fd)  # returns once the mount has published a root holding it
+    os.close(fd)
+    server = subprocess.run(["pgrep", "-f", f"mount --rw main {mnt}"], capture_output=True, text=True).stdout
+    pids = [int(p) for p in server.split()]
+    assert len(pids) == 1  # the daemon (its decoder child runs another program)
+    os.kill(pids[0], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.stat(mnt)
+        except OSError as e:
+            assert e.errno == errno.ENOTCONN
+            break
+        time.sleep(0.05)
+    r = got("commit", "-m", "after the kill")
+    assert "does not answer" in r.stderr and str(mnt) in r.stderr and "Traceback" not in r.stderr
+    assert got("cat", "HEAD:kept.txt", binary=True).stdout == b"published\n"
+    subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
