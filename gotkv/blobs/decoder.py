@@ -178,6 +178,23 @@ class _Files:
         self.maps: dict[int, list] = {}  # file id -> [mmap, bytes used since the last drop]
 
     def view(self, file_id: int, offset: int, length: int) -> memoryview:
+        entry = self._mapped(file_id, offset, length)
+        entry[1] += length
+        if entry[1] >= _DROP_EVERY:
+            entry[0].madvise(mmap.MADV_DONTNEED)
+            entry[1] = 0
+        return memoryview(entry[0])[offset:offset + length]
+
+    def will_need(self, file_id: int, offset: int, length: int) -> None:
+        """Start reading the range from disk now (it is decoded soon), if it is not cached."""
+        try:
+            entry = self._mapped(file_id, offset, length)
+            lo = offset - offset % mmap.PAGESIZE
+            entry[0].madvise(mmap.MADV_WILLNEED, lo, offset + length - lo)
+        except (OSError, KeyError, ValueError):
+            pass  # _decode finds out, and says so
+
+    def _mapped(self, file_id: int, offset: int, length: int) -> list:
         entry = self.maps.get(file_id)
         if entry is None or offset + length > len(entry[0]):
             fd = os.open(self.paths[file_id], os.O_RDONLY)
@@ -188,11 +205,7 @@ class _Files:
                 entry = self.maps[file_id] = [mmap.mmap(fd, size, prot=mmap.PROT_READ), 0]
             finally:
                 os.close(fd)
-        entry[1] += length
-        if entry[1] >= _DROP_EVERY:
-            entry[0].madvise(mmap.MADV_DONTNEED)
-            entry[1] = 0
-        return memoryview(entry[0])[offset:offset + length]
+        return entry
 
 
 def _decode(codec: Codec, files: _Files, out: memoryview, job: tuple) -> int:
@@ -221,6 +234,7 @@ def serve(jobs: int, replies: int, buffer_fd: int, size: int, codec: Codec) -> N
             return
         pending += data
         pos = 0
+        batch = []
         while len(pending) - pos >= 1:
             kind = pending[pos:pos + 1]
             if kind == b"F":
@@ -234,12 +248,15 @@ def serve(jobs: int, replies: int, buffer_fd: int, size: int, codec: Codec) -> N
             elif kind == b"J":
                 if len(pending) - pos < _JOB.size:
                     break
-                job = _JOB.unpack_from(pending, pos)
+                batch.append(_JOB.unpack_from(pending, pos))
                 pos += _JOB.size
-                _write_all(replies, _REPLY.pack(job[1], _decode(codec, files, out, job)))  # at once: a reader may wait for it
             else:
                 raise SystemExit(f"gotkv.blobs.decoder: bad message {kind!r}")
         pending = pending[pos:]
+        for job in batch[1:]:  # reads from disk overlap with decoding the first
+            files.will_need(job[2], job[3], job[4])
+        for job in batch:  # answered one by one: a reader may be waiting for the first
+            _write_all(replies, _REPLY.pack(job[1], _decode(codec, files, out, job)))
 
 
 def main(argv: list[str]) -> int:
