@@ -17,6 +17,7 @@ Out: `read_extent` fetches and verifies a blob through an LRU of decoded chunks.
 from __future__ import annotations
 
 import io
+import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -113,6 +114,17 @@ class DataStore:
         self.threads = threads
         self.max_inflight = max_inflight
         self.chunks_written = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def _sealers(self) -> ThreadPoolExecutor:
+        """The sealing threads, started once and kept: shared by concurrent write_many calls
+        (each bounds its own chunks in flight). A pool per call cost two thread starts and, in
+        the store, two fresh SQLite connections per flush of a mount."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="got-seal")
+            return self._pool
 
     def _chunker(self) -> FastCDC:
         p = self.params
@@ -120,7 +132,7 @@ class DataStore:
 
     def _seal(self, owned: Owned) -> Ref:
         ref, stored = self.codec.encode_owned(owned)
-        self.store.post(stored)
+        self.store.post(stored, ref.cid)
         return ref
 
     def write_many(self, sources: Iterable[tuple[T, Source]]) -> Iterator[Written[T]]:
@@ -133,7 +145,8 @@ class DataStore:
         inflight: deque[tuple[int, int, Future]] = deque()
         done: list[Written[T]] = []
         pending: deque[Written[T]] = deque()
-        with ThreadPoolExecutor(self.threads, thread_name_prefix="got-seal") as pool:
+        pool = self._sealers()
+        try:
             for chunk in self._chunker().cut_stream(stream):
                 inflight.append((chunk.offset, chunk.length, pool.submit(self._seal, self.codec.own(chunk.data))))
                 while len(inflight) > self.max_inflight or (inflight and inflight[0][2].done()):
@@ -144,6 +157,12 @@ class DataStore:
                 self._settle(stream, inflight.popleft(), pending, done)
                 yield from done
                 done.clear()
+        finally:
+            for _, _, future in inflight:  # on an error (or an abandoned generator): nothing left running
+                future.cancel()
+            for _, _, future in inflight:
+                if not future.cancelled():
+                    future.exception()  # waits; its error, if any, is the first one's echo
         self._settle_rest(stream, pending, done)
         yield from done
 

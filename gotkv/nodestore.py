@@ -47,7 +47,7 @@ class NodeStore:
     def save(self, node: Node) -> Ref:
         """Encode, seal and post a node; return its ref."""
         ref, stored = self.codec.encode(encode(node))
-        self.store.post(stored)
+        self.store.post(stored, ref.cid)
         self.saves += 1
         self.cache.put(ref.cid, node)
         return ref

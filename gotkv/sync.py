@@ -32,7 +32,7 @@ def copy_blob(src: Store, dst: Store, cid: bytes) -> None:
     data = src.get(cid)
     if content_id(data) != cid:
         raise IntegrityError(f"blob {cid.hex()[:12]}", "content hash does not match its id")
-    dst.post(data)
+    dst.post(data, cid)
 
 
 def sync(nodes: NodeStore, root: Root, dst: Store, value_refs: ValueRefs = _no_refs) -> int:

@@ -181,7 +181,7 @@ class Repo:
 
     def _post_commit(self, commit: Commit) -> Ref:
         ref, stored = self.fs.kv.nodes.codec.encode(commit.to_bytes())
-        self.store.post(stored)
+        self.store.post(stored, ref.cid)
         return ref
 
     def head_branch(self) -> str | None:

@@ -24,10 +24,13 @@ class MemoryStore:
         self.posts = 0
         self.gets = 0
 
-    def post(self, data: bytes) -> bytes:
+    def post(self, data: bytes, cid: bytes | None = None) -> bytes:
         if len(data) > self.max_size:
             raise BlobTooLarge(len(data), self.max_size)
-        cid = content_id(data)
+        actual = content_id(data)
+        if cid is not None and cid != actual:
+            raise ValueError(f"post was vouched cid {cid.hex()[:16]}, but the bytes hash to {actual.hex()[:16]}")
+        cid = actual
         with self._lock:
             if cid not in self._blobs:
                 self._blobs[cid] = bytes(data)

@@ -4,6 +4,10 @@ A store knows nothing of codecs or trees: it maps a 32-byte cid to the exact byt
 Contract (checked for every store by tests/gotkv/blobs/test_store_conformance.py):
 
 - `post(data) -> cid` files `data` under BLAKE3(data); posting the same bytes twice is a no-op.
+  `post(data, cid)` vouches for the cid: the caller has just computed BLAKE3 of these very
+  bytes (the codec names every blob it seals), and a store in this process may trust it
+  instead of hashing a megabyte again (a third BLAKE3 pass per chunk on the write path,
+  after the key and the cid). MemoryStore checks it anyway, so tests catch a wrong one.
 - `get(cid)` returns those bytes or raises BlobNotFound. A store on this machine need not
   verify on read: the codec verifies the tag (or, unencrypted, the hash) of everything it
   decodes, and `sync` verifies by re-hashing. A store whose bytes come from beyond this
@@ -34,8 +38,8 @@ class Store(Protocol):
 
     max_size: int
 
-    def post(self, data: bytes) -> bytes:
-        """Store `data`; return its cid. Durable only after flush()."""
+    def post(self, data: bytes, cid: bytes | None = None) -> bytes:
+        """Store `data`; return its cid (`cid` if given: see the contract). Durable only after flush()."""
         ...
 
     def get(self, cid: bytes) -> bytes:

@@ -67,6 +67,7 @@ class Child:
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.durable: list[int] = []
+        self.opened = False
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
 
@@ -81,7 +82,14 @@ class Child:
             raise AssertionError(f"writer exited early ({self.proc.poll()}): {self.proc.stderr.read()}")
         if line.startswith("durable "):
             self.durable.append(int(line.split()[1]))
+        self.opened |= line == "open\n"
         return line.startswith("durable ")
+
+    def wait_open(self, timeout: float = 20.0) -> None:
+        """Block until the child has opened the store (test_kill_9_while_opening covers before)."""
+        deadline = time.monotonic() + timeout
+        while not self.opened:
+            self._take(max(0.01, deadline - time.monotonic()))
 
     def wait_durable(self, n: int, timeout: float = 20.0) -> None:
         """Block until the child has reported n durable batches in all."""
@@ -139,6 +147,7 @@ def test_kill_9_single_writer(tmp_path):
     for round_ in range(5):
         child = Child(path, first_seed=round_ * 100_000)
         try:
+            child.wait_open()
             child.wait_durable(rng.randint(0, 5))
             time.sleep(rng.uniform(0, 0.4))
             durable += child.kill()

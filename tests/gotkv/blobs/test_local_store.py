@@ -5,6 +5,7 @@ import mmap
 import os
 import random
 import sqlite3
+import threading
 
 import pytest
 
@@ -12,6 +13,7 @@ from gotkv.blobs import local
 from gotkv.blobs.codec import Codec, content_id
 from gotkv.blobs.local import LocalStore
 from gotkv.errors import BlobNotFound, IntegrityError, StoreClosed
+from tests.gate import Gate
 
 HEADER = 36  # cid (32) + length (u32) before each record
 
@@ -108,18 +110,50 @@ def test_not_one_file_per_blob(tmp_path):
         assert store.get(cids[0]) == blob(0, 100) and store.get(cids[-1]) == blob(999, 100)
 
 
+def settle_roll(store: LocalStore) -> None:
+    """Wait for a pack being opened in the background (as the next posts would, were they slow)."""
+    roller = store._roller
+    if roller is not None:
+        roller.join()
+
+
 def test_pack_rollover(tmp_path):
     expected = {}
     with LocalStore(tmp_path, pack_limit=10_000) as store:
         for i in range(60):
             data = blob(i, 1000)
             expected[store.post(data)] = data
+            settle_roll(store)
             if i % 7 == 0:
                 store.flush()
         assert len(packs(tmp_path)) >= 5
         for p in packs(tmp_path):
-            assert p.stat().st_size < 10_000 + 1000 + HEADER
+            # the record that crosses the limit, and the one whose post starts the next pack
+            assert p.stat().st_size < 10_000 + 2 * (1000 + HEADER)
         assert_all_read(store, expected)
+    with LocalStore(tmp_path) as store:
+        assert_all_read(store, expected)
+
+
+def test_posts_go_on_while_the_next_pack_opens(tmp_path, monkeypatch):
+    """Opening a pack waits on the disk (an index commit, a directory fsync): posts meanwhile
+    go into the full pack, and later ones into the new pack once it is open. Nothing is lost."""
+    gate = Gate()  # holds the roll, not the first pack's opening
+    monkeypatch.setattr(LocalStore, "_open_pack", gate.wrap(LocalStore._open_pack, lambda self: self._pack is not None))
+    expected = {}
+    with LocalStore(tmp_path, pack_limit=2000) as store:
+        for i in range(3):
+            expected[store.post(blob(i))] = blob(i)
+        assert gate.reached.wait(10)  # the third post found the pack full and started a roll
+        for i in range(3, 8):  # these do not wait for it
+            expected[store.post(blob(i))] = blob(i)
+        assert len(packs(tmp_path)) == 1 and packs(tmp_path)[0].stat().st_size == 8 * (1000 + HEADER)
+        store.flush()  # nor does a flush
+        assert_all_read(store, expected)
+        gate.open()
+        settle_roll(store)
+        expected[store.post(blob(8))] = blob(8)
+        assert [p.stat().st_size for p in packs(tmp_path)] == [8 * (1000 + HEADER), 1000 + HEADER]
     with LocalStore(tmp_path) as store:
         assert_all_read(store, expected)
 
@@ -132,8 +166,9 @@ def test_rolled_over_packs_are_released(tmp_path):
         store.flush()
         for i in range(1, 20):
             cids.append(store.post(blob(i, 600)))
+            settle_roll(store)
             store.flush()  # each pack is synced while it is still the current one
-        assert len(packs(tmp_path)) == 10
+        assert len(packs(tmp_path)) == 7  # 3 records a pack: 2 pass the limit, the 3rd starts the next
         assert len(os.listdir("/proc/self/fd")) - fds_before < 8
     with LocalStore(tmp_path) as store:
         assert store.delete(cids) == 20
@@ -428,3 +463,71 @@ def test_get_with_an_empty_record_at_a_page_aligned_end_of_pack(tmp_path):
         assert pack.stat().st_size % mmap.PAGESIZE == 0
         assert store.get_with(empty, bytes) == b""
         assert store.get_with(content_id(filler), bytes) == filler
+
+
+# -- flushing while posting ------------------------------------------------------------------
+
+
+def test_posts_go_on_while_a_flush_waits_for_the_disk(tmp_path, monkeypatch):
+    """A flush syncs a snapshot of the posts before it; posts meanwhile are neither blocked
+    nor lost: readable at once, and durable by the next flush."""
+    gate = Gate()
+    real_fdatasync = os.fdatasync
+    store = LocalStore(tmp_path)
+    before = {store.post(blob(i)): blob(i) for i in range(3)}
+    monkeypatch.setattr(local.os, "fdatasync", gate.wrap(real_fdatasync))
+    flusher = threading.Thread(target=store.flush)
+    flusher.start()
+    assert gate.reached.wait(10)
+    during = {store.post(blob(i)): blob(i) for i in range(3, 6)}  # would deadlock if posts waited
+    assert_all_read(store, before | during)
+    gate.open()
+    flusher.join(10)
+    monkeypatch.setattr(local.os, "fdatasync", real_fdatasync)
+    db = sqlite3.connect(tmp_path / "index.sqlite")
+    indexed = {row[0] for row in db.execute("SELECT cid FROM blobs")}
+    assert indexed == set(before)  # the flush indexed its snapshot only
+    store.flush()
+    assert {row[0] for row in db.execute("SELECT cid FROM blobs")} == set(before) | set(during)
+    db.close()
+    store.close()
+    with LocalStore(tmp_path) as again:
+        assert_all_read(again, before | during)
+
+
+def test_a_failed_sync_is_retried_by_the_next_flush(tmp_path, monkeypatch):
+    """fdatasync failing (EIO) fails the flush and indexes nothing; the packs stay queued, so
+    the next flush syncs them (no closed or reused descriptor) and indexes every post."""
+    real_fdatasync = os.fdatasync
+
+    def failing(fd):
+        raise OSError(errno.EIO, "simulated I/O error")
+
+    with LocalStore(tmp_path, pack_limit=3000) as store:
+        expected = {}
+        for i in range(8):  # several packs, most of them retired
+            expected[store.post(blob(i))] = blob(i)
+            settle_roll(store)
+        monkeypatch.setattr(local.os, "fdatasync", failing)
+        with pytest.raises(OSError):
+            store.flush()
+        assert store._db().execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == 0
+        monkeypatch.setattr(local.os, "fdatasync", real_fdatasync)
+        store.flush()
+        assert store._db().execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == 8
+    with LocalStore(tmp_path) as store:
+        assert_all_read(store, expected)
+
+
+def test_connections_of_ended_threads_are_closed(tmp_path):
+    """Each thread gets its own SQLite connection; threads come and go (thread pools), and
+    their connections must go with them, or every batch of posts leaks open files."""
+    fds_before = len(os.listdir("/proc/self/fd"))
+    with LocalStore(tmp_path) as store:
+        for i in range(60):
+            t = threading.Thread(target=store.post, args=(blob(i),))
+            t.start()
+            t.join()
+        assert len(os.listdir("/proc/self/fd")) - fds_before < 20
+        store.flush()
+        assert store.exists([content_id(blob(i)) for i in range(60)]) == {content_id(blob(i)) for i in range(60)}
