@@ -79,10 +79,9 @@ class RootSource:
             raise InvalidInput("this mount is read-only")
         with self.repo.writing():
             self.repo.publish_working_root(self.branch, root)
-        self.release()
 
     def release(self) -> None:
-        """End a hold (publish does; so does the end of the mount)."""
+        """End a hold (the mount does once everything it posted is published; so does its end)."""
         hold, self._hold = self._hold, None
         if hold is not None:
             hold.__exit__(None, None, None)

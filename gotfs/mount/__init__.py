@@ -20,6 +20,7 @@ import functools
 import logging
 import os
 import signal
+import sys
 import threading
 from typing import Callable
 
@@ -60,6 +61,10 @@ def _quiet_interrupted_replies() -> None:
 THREADS = 8  # worker threads for core calls (they mostly wait on the store or release the GIL)
 READ_AHEAD_KB = 1024  # kernel readahead for the mount: 1 MiB read requests instead of 128 KiB
 CLOSE_DELAY = 0.05  # a flush asked for by close() waits this long to batch several files
+# pyfuse3 reads each request from /dev/fuse and copies a write's payload with the GIL held, so
+# the event loop needs the GIL back quickly whenever a flush thread runs Python between its C
+# calls: at the default 5 ms a 1 GiB `cp` into a rw mount ran 5-15% slower (measured here).
+SWITCH_INTERVAL = 0.0005
 
 
 def mount(fs: FS, source: RootSource, mountpoint: str, *, writable: bool = False, foreground: bool = True,
@@ -100,10 +105,13 @@ def mount(fs: FS, source: RootSource, mountpoint: str, *, writable: bool = False
     ops = Ops(core, limiter=trio.CapacityLimiter(THREADS), kick=state.kick)
     pyfuse3.init(ops, mountpoint, options)
     failed = True
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         trio.run(state.serve)
         failed = False
     finally:
+        sys.setswitchinterval(switch_interval)
         try:
             if writable:
                 core.flush()  # whatever came in after the last flush

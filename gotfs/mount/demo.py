@@ -69,6 +69,9 @@ class FileRootSource:
     def hold(self) -> None:
         """Nothing to hold: a bare store directory has no garbage collector."""
 
+    def release(self) -> None:
+        """Nothing was held."""
+
     def publish(self, root: Root) -> None:
         self.fs.store.flush()
         save_root(self.storedir, root)

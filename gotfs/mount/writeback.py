@@ -70,12 +70,16 @@ class RootSource(Protocol):
 
     def hold(self) -> None:
         """Blobs are about to be posted for a root that is not published yet: keep garbage
-        collection from sweeping them until the next publish (idempotent). A spill's blobs
-        may be dedup hits on blobs no commit reaches, which gc would otherwise delete."""
+        collection from sweeping them until release() (idempotent). A spill's blobs may be
+        dedup hits on blobs no commit reaches, which gc would otherwise delete."""
         ...
 
     def publish(self, root: Root) -> None:
-        """Make `root` durable (flush the store, record it) before returning; ends a hold."""
+        """Make `root` durable (flush the store, record it) before returning."""
+        ...
+
+    def release(self) -> None:
+        """End a hold: every blob posted since it is in a published root (idempotent)."""
         ...
 
 
@@ -107,6 +111,9 @@ class Writeback(Snapshot):
         self.buffers = Buffers()
         self.orphans: dict[int, Orphan] = {}
         self.flush_lock = threading.Lock()
+        self.publish_lock = threading.Lock()  # publishes, in commit order (see flush)
+        self._hold_lock = threading.Lock()  # source.hold/release, and the count below
+        self._spills = 0  # flushes that post blobs: a publish ends the hold only if none came since its commit
         self.wants_flush = False  # buffers are full: the caller should start a flush
         self.published = self.root
         self.flushes = 0
@@ -417,15 +424,22 @@ class Writeback(Snapshot):
         completed before this call started. Cost: chunking the buffered bytes (outside the
         lock), one gotkv mutate of O(changes x depth), and whatever publish costs.
         With publish=False only the spill and the commit happen (see the module docstring).
+
+        The publish (an fdatasync of everything spilled since the last one: up to a second
+        here under a large copy) runs after flush_lock is let go, so the next spill goes on
+        meanwhile; publish_lock is taken before that, so publishes happen in commit order.
         """
         with self.flush_lock:
             t0 = time.perf_counter()
             with self.lock:
                 self.wants_flush = False
                 plans = self._plan()
+                posts = bool(plans or len(self.tx.batch))  # chunks, or the commit's tree nodes
             t1 = time.perf_counter()
-            if plans:
-                self.source.hold()
+            if posts:
+                with self._hold_lock:
+                    self._spills += 1
+                    self.source.hold()
             try:
                 spill.chunk(self.fs.data, [p for _, p in plans])
             finally:
@@ -437,15 +451,26 @@ class Writeback(Snapshot):
                         self.root = self.tx.commit()
                         self.tx = Tx(self.fs, self.root)
                     root = self.root
+                    spills = self._spills
+            log.debug("TMP spill publish=%s plans %d chunked %.3fs at %.3f", publish, len(plans), t2 - t1, time.perf_counter())
+            if not publish or root == self.published:  # (also retries a root whose publish failed)
+                return root
+            self.publish_lock.acquire()
+        try:
             t3 = time.perf_counter()
-            if publish and root != self.published:  # also retries a root whose publish failed
+            if root != self.published:
                 self.source.publish(root)
                 self.published = root
                 self.flushes += 1
-                log.debug("flush %d: %d files planned in %.3fs, chunked in %.3fs, %d edits committed "
-                          "in %.3fs, published in %.3fs", self.flushes, len(plans), t1 - t0, t2 - t1,
-                          edits, t3 - t2, time.perf_counter() - t3)
-            return root
+            log.debug("flush %d: %d files planned in %.3fs, chunked in %.3fs, %d edits committed "
+                      "in %.3fs, published in %.3fs", self.flushes, len(plans), t1 - t0, t2 - t1,
+                      edits, t3 - t2, time.perf_counter() - t3)
+        finally:
+            self.publish_lock.release()
+        with self._hold_lock:
+            if self._spills == spills:  # no spill has posted since this root was committed
+                self.source.release()
+        return root
 
     def _plan(self) -> list[tuple[int, spill.Plan]]:
         """Phase 1 of a spill: move the open buffers aside and plan each file's write."""

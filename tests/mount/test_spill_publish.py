@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 
 import pytest
 
@@ -18,6 +19,7 @@ from gotfs.fs import FS
 from gotfs.mount import writeback
 from gotfs.mount.inodes import ROOT_INODE
 from gotkv import MemoryStore
+from tests.gate import Gate
 
 MiB = 1 << 20
 
@@ -47,6 +49,9 @@ class Source:
 
     def hold(self):
         self.holds = getattr(self, "holds", 0) + 1
+
+    def release(self):
+        self.releases = getattr(self, "releases", 0) + 1
 
     def publish(self, root):
         if self.fail:
@@ -242,3 +247,30 @@ def test_memory_pressure_random_overwrites(setup):
     assert source.published == [published]
     assert fs.read(published, "f") == bytes(model)
     wb.release(fh)
+
+
+def test_spills_go_on_while_a_publish_waits(setup):
+    """A publish (an fdatasync of everything spilled: up to a second) runs outside flush_lock:
+    a spill meanwhile is not held up, and publishes still land in commit order. The gc hold
+    stays on while anything posted is unpublished, and ends with the publish that covers it."""
+    fs, source, make = setup
+    wb = make(max_dirty=1 << 40)
+    gate = Gate()
+    real_publish = source.publish
+    source.publish = gate.wrap(real_publish)
+    fh, _ = wb.create(ROOT_INODE, b"f", 0o644)
+    wb.write(fh, 0, b"a" * 100_000)
+    first = threading.Thread(target=wb.flush)
+    first.start()
+    assert gate.reached.wait(10)
+    wb.write(fh, 100_000, b"b" * 100_000)
+    spilled = wb.flush(publish=False)  # returns while the publish above still waits
+    assert spilled == wb.root and fs.read(spilled, "f") == b"a" * 100_000 + b"b" * 100_000
+    releases = getattr(source, "releases", 0)
+    gate.open()
+    first.join(10)
+    assert len(source.published) == 1 and source.published[0] != spilled
+    assert getattr(source, "releases", 0) == releases  # the spill's blobs are still unpublished
+    source.publish = real_publish
+    assert wb.flush() == spilled
+    assert source.published[-1] == spilled and source.releases == releases + 1

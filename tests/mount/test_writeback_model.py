@@ -33,6 +33,9 @@ class Source:
     def hold(self):
         self.holds = getattr(self, "holds", 0) + 1
 
+    def release(self):
+        self.releases = getattr(self, "releases", 0) + 1
+
     def publish(self, root):
         self.root = root
         self.published.append(root)
