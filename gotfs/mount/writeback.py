@@ -452,7 +452,6 @@ class Writeback(Snapshot):
                         self.tx = Tx(self.fs, self.root)
                     root = self.root
                     spills = self._spills
-            log.debug("TMP spill publish=%s plans %d chunked %.3fs at %.3f", publish, len(plans), t2 - t1, time.perf_counter())
             if not publish or root == self.published:  # (also retries a root whose publish failed)
                 return root
             self.publish_lock.acquire()
@@ -462,9 +461,9 @@ class Writeback(Snapshot):
                 self.source.publish(root)
                 self.published = root
                 self.flushes += 1
-            log.debug("flush %d: %d files planned in %.3fs, chunked in %.3fs, %d edits committed "
-                      "in %.3fs, published in %.3fs", self.flushes, len(plans), t1 - t0, t2 - t1,
-                      edits, t3 - t2, time.perf_counter() - t3)
+                log.debug("flush %d: %d files planned in %.3fs, chunked in %.3fs, %d edits committed "
+                          "in %.3fs, published in %.3fs", self.flushes, len(plans), t1 - t0, t2 - t1,
+                          edits, t3 - t2, time.perf_counter() - t3)
         finally:
             self.publish_lock.release()
         with self._hold_lock:

@@ -113,8 +113,9 @@ class LocalStore:
 
     def _db(self) -> sqlite3.Connection:
         """This thread's connection (sqlite3 connections are not for sharing across threads).
-        Those of threads that have ended are closed as new ones open: a thread pool per batch
-        of posts would otherwise leave two open files behind per batch, until EMFILE."""
+        Those of threads that have ended are closed as new ones open: threads come and go
+        (thread pools, trio's worker threads), and each connection left open keeps two files
+        open, until EMFILE."""
         if self._closed:
             raise StoreClosed(f"store {self.path} is closed")
         conn = getattr(self._local, "conn", None)
@@ -125,8 +126,11 @@ class LocalStore:
             conn.execute("PRAGMA synchronous=FULL")
             self._local.conn = conn
             with self._lock:
-                self._conns = [(t, c) for t, c in self._conns if t.is_alive() or c.close()]
+                ended = [c for t, c in self._conns if not t.is_alive()]
+                self._conns = [(t, c) for t, c in self._conns if t.is_alive()]
                 self._conns.append((threading.current_thread(), conn))
+            for c in ended:
+                c.close()
         return conn
 
     def _locate(self, cid: bytes) -> tuple[int, int, int] | None:
