@@ -6,10 +6,13 @@ In: the contents of one or many files are read as ONE stream and cut with FastCD
 share one blob instead of making a thousand (packing), and a one-byte edit in a large file
 changes one or two chunks, because content-defined cuts fall back into step right after it.
 
-Chunks are sealed (zstd, encryption, hash) and posted on a bounded thread pool: the libraries
-release the GIL, so hashing and compression of one chunk overlap with reading and cutting the
-next. At most `max_inflight` chunks are buffered, so memory stays bounded whatever the input
-size (about max_inflight x 4 MiB plus the chunker's 8 MiB window).
+Chunks are cut in place in two reused segments (cutter.py) and sealed (zstd, encryption,
+hash) and posted on a bounded thread pool, each straight from its segment into an output
+buffer the sealing thread reuses: the libraries release the GIL, so hashing and compression of
+one chunk overlap with reading and cutting the next, and no chunk is copied in Python. At most
+`max_inflight` chunks are in flight, and memory stays bounded whatever the input size: two
+segments (SEGMENT_BYTES each, touched as they fill) and one output buffer per sealing thread,
+kept by the DataStore for its next write.
 
 Out: `read_extent` fetches and verifies a blob through an LRU of decoded chunks.
 """
@@ -17,6 +20,7 @@ Out: `read_extent` fetches and verifies a blob through an LRU of decoded chunks.
 from __future__ import annotations
 
 import io
+import mmap
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,13 +30,15 @@ from typing import BinaryIO, Callable, Generic, Iterable, Iterator, TypeVar
 import blake3
 from pyfastcdc import FastCDC
 
+from gotfs.cutter import Cutter, Segment
 from gotfs.extent import Extent
-from gotkv.blobs.codec import Codec, Owned
+from gotkv.blobs.codec import Codec
 from gotkv.blobs.ref import Ref
 from gotkv.blobs.store import Store
 from gotkv.cache import LRU
 
 T = TypeVar("T")
+SEGMENT_BYTES = 16 << 20  # each of a write's two cutting segments (at least 2 x max_size)
 Source = Callable[[], BinaryIO]  # opens a file for reading when its turn comes
 
 
@@ -116,6 +122,8 @@ class DataStore:
         self.chunks_written = 0
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self._segments: list[tuple[Segment, Segment]] = []  # idle, for the next write_many
+        self._outputs: list[bytearray] = []  # idle sealing outputs
 
     def _sealers(self) -> ThreadPoolExecutor:
         """The sealing threads, started once and kept: shared by concurrent write_many calls
@@ -130,9 +138,35 @@ class DataStore:
         p = self.params
         return FastCDC(p.avg_size, min_size=p.min_size, max_size=p.max_size, seed=p.seed)
 
-    def _seal(self, owned: Owned) -> Ref:
-        ref, stored = self.codec.encode_owned(owned)
-        self.store.post(stored, ref.cid)
+    def _take_segments(self) -> tuple[Segment, Segment]:
+        """Two cutting segments: idle ones, else new anonymous maps (no page is touched, nor
+        zeroed with the GIL held, until the stream fills it)."""
+        with self._pool_lock:
+            if self._segments:
+                return self._segments.pop()
+        size = max(SEGMENT_BYTES, 4 * self.params.max_size)
+        return Segment(mmap.mmap(-1, size)), Segment(mmap.mmap(-1, size))
+
+    def _give_segments(self, segments: tuple[Segment, Segment]) -> None:
+        for s in segments:
+            s.settle()
+        with self._pool_lock:
+            self._segments.append(segments)
+
+    def _seal(self, chunk: memoryview) -> Ref:
+        """Seal one chunk (a view of a segment) into a reused output buffer and post it.
+        Stores copy what they keep (store.py), so the buffer is free again once post returns."""
+        with self._pool_lock:
+            out = self._outputs.pop() if self._outputs else None
+        if out is None:
+            out = bytearray(self.params.max_size + self.codec.overhead)
+        try:
+            ref, stored = self.codec.seal_into(chunk, out)
+            self.store.post(stored, ref.cid)
+            del stored
+        finally:
+            with self._pool_lock:
+                self._outputs.append(out)
         return ref
 
     def write_many(self, sources: Iterable[tuple[T, Source]]) -> Iterator[Written[T]]:
@@ -146,9 +180,13 @@ class DataStore:
         done: list[Written[T]] = []
         pending: deque[Written[T]] = deque()
         pool = self._sealers()
+        segments = self._take_segments()
         try:
-            for chunk in self._chunker().cut_stream(stream):
-                inflight.append((chunk.offset, chunk.length, pool.submit(self._seal, self.codec.own(chunk.data))))
+            for cut in Cutter(self._chunker(), stream, segments):
+                sealing = pool.submit(self._seal, cut.data)
+                Cutter.hold(cut, sealing)
+                inflight.append((cut.offset, len(cut.data), sealing))
+                del cut
                 while len(inflight) > self.max_inflight or (inflight and inflight[0][2].done()):
                     self._settle(stream, inflight.popleft(), pending, done)
                     yield from done
@@ -163,6 +201,7 @@ class DataStore:
             for _, _, future in inflight:
                 if not future.cancelled():
                     future.exception()  # waits; its error, if any, is the first one's echo
+            self._give_segments(segments)
         self._settle_rest(stream, pending, done)
         yield from done
 

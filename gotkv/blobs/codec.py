@@ -13,8 +13,9 @@ Two layouts of the stored bytes (a repository records its layout in its config):
 Layout 2 keeps the flag in the clear, authenticated as associated data, so the ciphertext is
 the payload alone: a raw chunk decrypts straight into a caller's buffer (`decode_into`) with
 nothing to strip, which lets the mount lay consecutive chunks side by side and answer a read
-that straddles two of them with one slice. It also seals a raw chunk in place (`own` leaves
-room for the tag), so sealing copies nothing.
+that straddles two of them with one slice. It also lets a raw chunk be sealed straight from
+the chunker's buffer into the caller's (`seal_into`): the cipher's output is the stored
+bytes after the flag, so sealing copies nothing.
 
 The key is derived from exactly the bytes it seals (flag and payload), never from the
 plaintext alone: the payload of one plaintext can change between versions (a zstd upgrade, a
@@ -60,7 +61,7 @@ _FLAGS = (b"\x00", b"\x01")
 _NONCE = bytes(12)
 TAG = 16  # both AEADs
 MAX_PLAINTEXT = 4 << 20
-_PROBE_WINDOWS = 4  # see Codec.own
+_PROBE_WINDOWS = 4  # see Codec.seal_into
 _PROBE_WINDOW = 16 << 10
 CIPHERS = {"aes-256-gcm": AESGCM, "chacha20-poly1305": ChaCha20Poly1305}
 DEFAULT_CIPHER = "aes-256-gcm"
@@ -71,19 +72,6 @@ DEFAULT_LAYOUT = 2
 def content_id(data: bytes | memoryview) -> bytes:
     """BLAKE3-256 of stored bytes: the id every store files a blob under."""
     return blake3.blake3(data).digest()
-
-
-@dataclass(frozen=True, slots=True)
-class Owned:
-    """Plaintext taken by `Codec.own`, ready for `encode_owned`.
-
-    raw=True: `data` is a bytearray laid out as the stored bytes will be (flag, plaintext,
-    room for the tag in layout 2), to be sealed in place, so an Owned is sealed once.
-    raw=False: `data` is a copy of the plaintext, to be compressed first.
-    """
-
-    data: bytes | bytearray
-    raw: bool
 
 
 class Codec:
@@ -138,26 +126,60 @@ class Codec:
 
     def encode(self, plaintext: bytes | memoryview) -> tuple[Ref, bytes | bytearray]:
         """Seal plaintext. Deterministic: equal plaintext and secret give an equal ref."""
-        return self.encode_owned(self.own(plaintext))
+        out = bytearray(len(plaintext) + self.overhead)
+        ref, stored = self.seal_into(plaintext, out)
+        if not isinstance(stored, memoryview):  # layout 1: sealed into memory of its own
+            return ref, stored
+        size = len(stored)
+        stored.release()
+        del out[size:]  # a compressed payload is shorter than the room left for a raw one
+        return ref, out
 
-    def own(self, plaintext: bytes | memoryview) -> Owned:
-        """Take plaintext that may change after this returns (a chunker's reused buffer), for
-        `encode_owned` to seal later, on another thread, without copying it again.
+    def seal_into(self, plaintext: bytes | memoryview, out: bytearray | memoryview) -> tuple[Ref, memoryview | bytes]:
+        """Seal plaintext into `out`, which has room for len(plaintext) + overhead bytes;
+        return the ref and the stored bytes: a view of `out` (layout 1: bytes of their own).
 
-        A chunk none of whose probe windows shrink (random, encrypted or already compressed
-        data) is taken as incompressible without compressing it whole, and its one copy is
-        laid out as its stored bytes will be. The windows (_PROBE_WINDOWS of _PROBE_WINDOW
-        bytes, spread from start to end) catch a chunk that only starts incompressible, such
-        as a tar of a binary and text. The choice depends on the plaintext alone, so equal
-        plaintext still gives equal bytes; it saves a compression pass and two fresh megabytes
-        per incompressible chunk, copies that would hold the GIL.
+        For the write path, which seals each chunk straight out of the chunker's buffer
+        into a buffer it reuses: an incompressible chunk (random, encrypted or already
+        compressed data) is read by the hash and the cipher and written by the cipher,
+        all with the GIL released; nothing of it is copied in Python. `plaintext` must not
+        change until this returns.
+
+        A chunk none of whose probe windows shrink is taken as incompressible without
+        compressing it whole. The windows (_PROBE_WINDOWS of _PROBE_WINDOW bytes, spread
+        from start to end) catch a chunk that only starts incompressible, such as a tar of a
+        binary and text. The choice depends on the plaintext alone, so equal plaintext still
+        gives equal bytes.
         """
+        if self.encrypted and self.secret is None:
+            raise InvalidInput("this codec only opens blobs (Codec.opener): it has no secret to seal with")
+        if len(plaintext) > MAX_PLAINTEXT:
+            raise InvalidInput(f"a blob's plaintext is at most {MAX_PLAINTEXT} bytes, got {len(plaintext)}")
+        flag, payload = self._payload(plaintext)
+        if self.encrypted and self.layout == 1:
+            body = bytearray().join((_FLAGS[flag], payload))
+            key = self.key_for(flag, payload)
+            stored = self._aead(key).encrypt(_NONCE, body, None)
+            return Ref(content_id(stored), key), stored
+        size = len(payload) + self.overhead
+        if len(out) < size:
+            raise ValueError(f"seal_into needs {size} bytes of room, got {len(out)}")
+        stored = memoryview(out)[:size]
+        stored[0] = flag
+        if not self.encrypted:
+            stored[1:] = payload
+            return Ref(content_id(stored)), stored
+        key = self.key_for(flag, payload)
+        self._aead(key).encrypt_into(_NONCE, payload, _FLAGS[flag], stored[1:])
+        return Ref(content_id(stored), key), stored
+
+    def _payload(self, plaintext: bytes | memoryview) -> tuple[int, bytes | memoryview]:
+        """(flag, payload): the plaintext itself, or its zstd frame when that is shorter."""
         n = len(plaintext)
-        if n > MAX_PLAINTEXT:
-            raise InvalidInput(f"a blob's plaintext is at most {MAX_PLAINTEXT} bytes, got {n}")
         if n > _PROBE_WINDOWS * _PROBE_WINDOW and not self._may_shrink(plaintext):
-            return Owned(self._raw_body(plaintext), raw=True)
-        return Owned(bytes(plaintext), raw=False)
+            return _RAW, plaintext
+        compressed = self._zstd()[0].compress(plaintext)
+        return (_ZSTD, compressed) if len(compressed) < n else (_RAW, plaintext)
 
     def _may_shrink(self, plaintext: bytes | memoryview) -> bool:
         compress = self._zstd()[0].compress
@@ -165,39 +187,6 @@ class Codec:
         view = memoryview(plaintext)
         return any(len(compress(view[i * step:i * step + _PROBE_WINDOW])) < _PROBE_WINDOW
                    for i in range(_PROBE_WINDOWS))
-
-    def _raw_body(self, payload: bytes | memoryview, flag: int = _RAW) -> bytearray:
-        """flag + payload (+ room for the tag when sealing in layout 2), in one copy."""
-        tail = (bytes(TAG),) if self.encrypted and self.layout == 2 else ()
-        return bytearray().join((_FLAGS[flag], payload, *tail))
-
-    def encode_owned(self, owned: Owned) -> tuple[Ref, bytes | bytearray]:
-        """Seal what `own` took: compress it (unless raw), then encrypt and name it."""
-        if self.encrypted and self.secret is None:
-            raise InvalidInput("this codec only opens blobs (Codec.opener): it has no secret to seal with")
-        if owned.raw:
-            body = owned.data
-        else:
-            plaintext = owned.data
-            compressed = self._zstd()[0].compress(plaintext)
-            body = self._raw_body(compressed, _ZSTD) if len(compressed) < len(plaintext) else self._raw_body(plaintext)
-        if self.secret is None:
-            return Ref(content_id(body)), body
-        return self._seal(body)
-
-    def _seal(self, body: bytearray) -> tuple[Ref, bytes | bytearray]:
-        flag = body[0]
-        if self.layout == 1:
-            key = self.key_for(flag, memoryview(body)[1:])
-            stored = self._aead(key).encrypt(_NONCE, body, None)
-            return Ref(content_id(stored), key), stored
-        view = memoryview(body)
-        payload = view[1:len(body) - TAG]
-        key = self.key_for(flag, payload)
-        # In place: the ciphertext overwrites the payload and the tag fills the room after it
-        # (same start address, which OpenSSL allows).
-        self._aead(key).encrypt_into(_NONCE, payload, _FLAGS[flag], view[1:])
-        return Ref(content_id(body), key), body
 
     # -- decoding ----------------------------------------------------------------------
 

@@ -8,6 +8,9 @@ Contract (checked for every store by tests/gotkv/blobs/test_store_conformance.py
   bytes (the codec names every blob it seals), and a store in this process may trust it
   instead of hashing a megabyte again (a third BLAKE3 pass per chunk on the write path,
   after the key and the cid). MemoryStore checks it anyway, so tests catch a wrong one.
+  `data` may be a view of the caller's buffer, which the caller reuses once post returns (the
+  write path seals every chunk into one of a few such buffers): a store that keeps the bytes
+  keeps a copy.
 - `get(cid)` returns those bytes or raises BlobNotFound. A store on this machine need not
   verify on read: the codec verifies the tag (or, unencrypted, the hash) of everything it
   decodes, and `sync` verifies by re-hashing. A store whose bytes come from beyond this

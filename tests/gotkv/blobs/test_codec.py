@@ -354,15 +354,30 @@ def test_incompressible_probe_decides_raw_only_when_no_window_shrinks():
 
 
 @pytest.mark.parametrize("kind", ["random", "compressible"])
-def test_own_takes_a_copy_that_seals_like_encode(codec, kind):
-    """write_many hands `own` a view of the chunker's buffer, which is overwritten at once."""
+def test_seal_into_a_reused_buffer_seals_like_encode(codec, kind):
+    """write_many seals each chunk into one of a few reused buffers: the stored bytes are a
+    view of it, equal to encode's, and nothing is written past them."""
     data = random.Random(4).randbytes(200_000) if kind == "random" else b"abc" * 70_000
-    buffer = bytearray(data)
-    owned = codec.own(memoryview(buffer))
-    buffer[:] = bytes(len(buffer))  # the chunker moves on
-    ref, stored = codec.encode_owned(owned)
-    assert (ref, stored) == codec.encode(data)
+    out = bytearray(b"\xee" * (len(data) + codec.overhead + 10))
+    ref, stored = codec.seal_into(memoryview(data), out)
+    ref0, stored0 = codec.encode(data)
+    assert ref == ref0 and bytes(stored) == bytes(stored0)
     assert codec.decode(ref, stored) == data
+    if isinstance(stored, memoryview):  # layout 1 seals into memory of its own
+        assert stored.obj is out
+        assert out[len(stored):] == b"\xee" * (len(out) - len(stored))
+    del stored
+    again = random.Random(5).randbytes(300) if kind == "random" else b"xyz" * 100
+    ref2, stored2 = codec.seal_into(again, out)  # the buffer reused: the first blob is unaffected
+    assert codec.decode(ref2, stored2) == again
+
+
+def test_seal_into_refuses_too_little_room(codec):
+    data = random.Random(6).randbytes(100_000)
+    if codec.secret is not None and codec.layout == 1:
+        return  # sealed into memory of its own
+    with pytest.raises(ValueError, match="room"):
+        codec.seal_into(data, bytearray(len(data)))
 
 
 # -- decode_into -----------------------------------------------------------------------------

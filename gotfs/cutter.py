@@ -1,0 +1,102 @@
+"""Cutter: FastCDC cuts of a stream, handed out as views of buffers that outlive the cut.
+
+pyfastcdc's `cut_stream` reads into one 8 MiB buffer and, after every chunk that leaves less
+than the largest chunk size in it, moves the rest (3-4 MiB) to the front, with the GIL held;
+its chunks are views of that buffer, valid only until the next cut, so each had to be copied
+(again with the GIL) before it could be sealed on another thread. On the mount's write path
+those copies held the GIL for ~1 ms per MiB, which the FUSE loop was waiting for.
+
+A Cutter fills large segments instead and cuts them in place with `cut_buf`. A chunk stays a
+view of its segment until the segment is refilled, and the Cutter refills a segment only
+once every chunk cut from it is sealed (the caller registers each chunk's sealing with
+`hold`). When what is left of a segment is shorter than the largest chunk, that tail moves
+to the other segment's front (one copy per ~12 MiB, not per chunk) and the cutting goes on.
+
+The cuts are exactly cut_stream's: FastCDC looks at most max_size bytes ahead, and both cut
+only where at least that much is buffered or the stream has ended. Same input, same chunks,
+so existing repositories still dedup against new writes.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from concurrent.futures import wait as futures_wait
+from dataclasses import dataclass, field
+from typing import BinaryIO, Iterator
+
+from pyfastcdc import FastCDC
+
+
+@dataclass(slots=True)
+class Segment:
+    """A reusable buffer and the sealing of the chunks cut from it since it was filled."""
+
+    buffer: bytearray
+    holds: list[Future] = field(default_factory=list)
+
+    def settle(self) -> None:
+        """Wait until nothing reads the chunks cut from it (errors surface to their owner)."""
+        if self.holds:
+            futures_wait(self.holds)
+            self.holds.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """One chunk: where it starts in the stream, and its bytes (a view of `segment`)."""
+
+    offset: int
+    data: memoryview
+    segment: Segment
+
+
+class Cutter:
+    """Cuts a readinto() stream with `cdc` over two segments (each at least 2 x max_size)."""
+
+    def __init__(self, cdc: FastCDC, stream: BinaryIO, segments: tuple[Segment, Segment]):
+        for s in segments:
+            if len(s.buffer) < 2 * cdc.max_size:
+                raise ValueError(f"a segment must hold two largest chunks ({2 * cdc.max_size} bytes), "
+                                 f"got {len(s.buffer)}")
+        self._cdc = cdc
+        self._stream = stream
+        self._segments = segments
+
+    def __iter__(self) -> Iterator[Cut]:
+        max_size = self._cdc.max_size
+        which, carried, base = 0, 0, 0  # segment in use, bytes carried into it, stream offset of its start
+        while True:
+            segment = self._segments[which]
+            segment.settle()
+            filled, eof = self._fill(segment.buffer, carried)
+            view = memoryview(segment.buffer)[:filled]
+            chunks = self._cdc.cut_buf(view)
+            pos = 0
+            while pos < filled and (eof or filled - pos >= max_size):
+                chunk = next(chunks)
+                yield Cut(base + pos, chunk.data, segment)
+                pos += chunk.length
+            if eof:
+                return
+            carried = filled - pos
+            other = self._segments[1 - which]
+            other.settle()
+            other.buffer[:carried] = view[pos:filled]
+            base += pos
+            which = 1 - which
+
+    def _fill(self, buffer: bytearray, start: int) -> tuple[int, bool]:
+        """Read into buffer[start:] until it is full or the stream ends: (filled, ended)."""
+        view = memoryview(buffer)
+        filled = start
+        while filled < len(buffer):
+            n = self._stream.readinto(view[filled:])
+            if not n:
+                return filled, True
+            filled += n
+        return filled, False
+
+    @staticmethod
+    def hold(cut: Cut, sealing: Future) -> None:
+        """`sealing` reads cut.data: its segment is not refilled before it is done."""
+        cut.segment.holds.append(sealing)

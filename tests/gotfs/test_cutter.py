@@ -1,0 +1,83 @@
+"""The Cutter cuts exactly where pyfastcdc's cut_stream does, whatever the reads' sizes, and
+never refills a segment while a chunk cut from it is still held."""
+
+from __future__ import annotations
+
+import io
+import random
+import threading
+from concurrent.futures import Future
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyfastcdc import FastCDC
+
+from gotfs.cutter import Cutter, Segment
+
+CDC = dict(avg_size=4096, min_size=1024, max_size=16384)
+
+
+class Trickle(io.RawIOBase):
+    """A stream whose reads return at most `step` bytes (short reads, like a pipe's)."""
+
+    def __init__(self, data: bytes, step: int):
+        self._data, self._at, self._step = data, 0, step
+
+    def readinto(self, buf) -> int:
+        n = min(len(buf), self._step, len(self._data) - self._at)
+        buf[:n] = self._data[self._at:self._at + n]
+        self._at += n
+        return n
+
+
+def segments(size: int) -> tuple[Segment, Segment]:
+    return Segment(bytearray(size)), Segment(bytearray(size))
+
+
+def reference(data: bytes, seed: int) -> list[tuple[int, bytes]]:
+    return [(c.offset, bytes(c.data)) for c in FastCDC(**CDC, seed=seed).cut_stream(io.BytesIO(data))]
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.integers(0, 200_000), step=st.integers(1, 70_000), seg=st.integers(2 * 16384, 80_000),
+       seed=st.integers(0, 2**31), repeat=st.booleans())
+def test_cuts_equal_cut_stream(size, step, seg, seed, repeat):
+    rnd = random.Random(seed)
+    data = rnd.randbytes(size) if not repeat else (rnd.randbytes(3000) * (size // 3000 + 1))[:size]
+    cuts = [(c.offset, bytes(c.data)) for c in Cutter(FastCDC(**CDC, seed=seed), Trickle(data, step), segments(seg))]
+    assert cuts == reference(data, seed)
+    assert b"".join(b for _, b in cuts) == data
+
+
+def test_a_held_segment_is_not_refilled_until_its_sealing_is_done():
+    """Each chunk is 'sealed' on a thread that takes a while and then checks that its view
+    still holds the bytes it was cut with; had the cutter refilled the segment early, the
+    view would show the next bytes of the stream."""
+    data = random.Random(1).randbytes(400_000)
+    changed = []
+    threads = []
+
+    def seal(view: memoryview, copy: bytes, future: Future, delay: float) -> None:
+        threading.Event().wait(delay)
+        if bytes(view) != copy:
+            changed.append(len(copy))
+        future.set_result(None)
+
+    rnd = random.Random(2)
+    cuts = 0
+    for cut in Cutter(FastCDC(**CDC), io.BytesIO(data), segments(40_000)):
+        future: Future = Future()
+        Cutter.hold(cut, future)
+        t = threading.Thread(target=seal, args=(cut.data, bytes(cut.data), future, rnd.uniform(0, 0.01)))
+        t.start()
+        threads.append(t)
+        cuts += 1
+    for t in threads:
+        t.join()
+    assert cuts > 20 and not changed
+
+
+def test_segments_must_hold_two_largest_chunks():
+    with pytest.raises(ValueError, match="two largest chunks"):
+        Cutter(FastCDC(**CDC), io.BytesIO(b""), segments(16384))
