@@ -20,7 +20,6 @@ Out: `read_extent` fetches and verifies a blob through an LRU of decoded chunks.
 from __future__ import annotations
 
 import io
-import mmap
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -92,12 +91,18 @@ class _Concat:
         return True
 
     def readinto(self, buf) -> int:
+        return self.copy_into(buf, None, 0)
+
+    def copy_into(self, buf, fd: int | None, offset: int) -> int:
+        """readinto(buf), where `buf` maps file `fd` at `offset` (None: it maps nothing):
+        files that can copy themselves into `fd` do (see cutter.py)."""
         view = memoryview(buf).cast("B")
         filled = 0
         while filled < len(view):
             if self._file is None and not self._next_file():
                 break
-            n = self._file.readinto(view[filled:])
+            copy = getattr(self._file, "copy_into", None) if fd is not None else None
+            n = copy(view[filled:], fd, offset + filled) if copy else self._file.readinto(view[filled:])
             if n:
                 filled += n
                 self.offset += n
@@ -145,7 +150,7 @@ class DataStore:
             if self._segments:
                 return self._segments.pop()
         size = max(SEGMENT_BYTES, 4 * self.params.max_size)
-        return Segment(mmap.mmap(-1, size)), Segment(mmap.mmap(-1, size))
+        return Segment.in_memfd(size), Segment.in_memfd(size)
 
     def _give_segments(self, segments: tuple[Segment, Segment]) -> None:
         for s in segments:

@@ -12,6 +12,10 @@ once every chunk cut from it is sealed (the caller registers each chunk's sealin
 `hold`). When what is left of a segment is shorter than the largest chunk, that tail moves
 to the other segment's front (one copy per ~12 MiB, not per chunk) and the cutting goes on.
 
+A segment may be a shared memory file (`Segment.in_memfd`), so that a stream which holds its
+bytes in memory already (the mount's buffered writes) can copy them in with one pwritev, in
+the kernel and without the GIL, instead of a memoryview copy that holds it (`copy_into`).
+
 The cuts are exactly cut_stream's: FastCDC looks at most max_size bytes ahead, and both cut
 only where at least that much is buffered or the stream has ended. Same input, same chunks,
 so existing repositories still dedup against new writes.
@@ -19,6 +23,9 @@ so existing repositories still dedup against new writes.
 
 from __future__ import annotations
 
+import mmap
+import os
+import weakref
 from concurrent.futures import Future
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
@@ -27,12 +34,28 @@ from typing import BinaryIO, Iterator
 from pyfastcdc import FastCDC
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class Segment:
     """A reusable buffer and the sealing of the chunks cut from it since it was filled."""
 
-    buffer: bytearray
+    buffer: bytearray | mmap.mmap
     holds: list[Future] = field(default_factory=list)
+    fd: int | None = None  # the memory file `buffer` maps, if it is one
+
+    @classmethod
+    def in_memfd(cls, size: int) -> Segment:
+        """A segment in a memory file of its own (closed with the segment). No page is
+        touched until written."""
+        fd = os.memfd_create("got-segment", os.MFD_CLOEXEC)
+        try:
+            os.ftruncate(fd, size)
+            segment = cls(mmap.mmap(fd, size, flags=mmap.MAP_SHARED))
+        except BaseException:
+            os.close(fd)
+            raise
+        segment.fd = fd
+        weakref.finalize(segment, os.close, fd)
+        return segment
 
     def settle(self) -> None:
         """Wait until nothing reads the chunks cut from it (errors surface to their owner)."""
@@ -89,8 +112,10 @@ class Cutter:
         """Read into buffer[start:] until it is full or the stream ends: (filled, ended)."""
         view = memoryview(buffer)
         filled = start
+        fd = self._segments[0].fd if buffer is self._segments[0].buffer else self._segments[1].fd
+        copy_into = getattr(self._stream, "copy_into", None) if fd is not None else None
         while filled < len(buffer):
-            n = self._stream.readinto(view[filled:])
+            n = copy_into(view[filled:], fd, filled) if copy_into else self._stream.readinto(view[filled:])
             if not n:
                 return filled, True
             filled += n

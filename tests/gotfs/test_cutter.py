@@ -81,3 +81,20 @@ def test_a_held_segment_is_not_refilled_until_its_sealing_is_done():
 def test_segments_must_hold_two_largest_chunks():
     with pytest.raises(ValueError, match="two largest chunks"):
         Cutter(FastCDC(**CDC), io.BytesIO(b""), segments(16384))
+
+
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.integers(0, 30_000), max_size=40), seg=st.integers(2 * 16384, 70_000),
+       seed=st.integers(0, 2**31))
+def test_pieces_copied_into_memory_files_cut_like_a_stream(sizes, seg, seed):
+    """The mount's spill copies its buffered pieces into memfd segments with pwritev: the
+    same bytes, the same cuts, whatever the pieces' sizes (views of pieces included)."""
+    from gotfs.mount.spill import _PiecesReader
+
+    rnd = random.Random(seed)
+    pieces = [rnd.randbytes(n) for n in sizes]
+    pieces = [memoryview(p)[1:] if i % 3 == 0 and p else p for i, p in enumerate(pieces)]
+    data = b"".join(bytes(p) for p in pieces)
+    cutter = Cutter(FastCDC(**CDC, seed=seed), _PiecesReader(pieces), (Segment.in_memfd(seg), Segment.in_memfd(seg)))
+    cuts = [(c.offset, bytes(c.data)) for c in cutter]
+    assert cuts == reference(data, seed)
