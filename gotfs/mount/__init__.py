@@ -28,6 +28,7 @@ import pyfuse3
 import trio
 
 from gotfs.fs import FS
+from gotfs.mount.malloc import keep_freed_memory
 from gotfs.mount.ops import Ops
 from gotfs.mount.snapshot import Snapshot
 from gotfs.mount.writeback import RootSource, Writeback
@@ -95,6 +96,8 @@ def mount(fs: FS, source: RootSource, mountpoint: str, *, writable: bool = False
     _quiet_interrupted_replies()
     if debug:
         logging.getLogger("gotfs.mount").setLevel(logging.DEBUG)
+    if writable:
+        keep_freed_memory()
     core = Writeback(fs, source) if writable else Snapshot(fs, source.current())
     options = set(pyfuse3.default_options) | {"fsname=got", "subtype=got"}
     if not writable:
