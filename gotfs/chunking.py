@@ -144,7 +144,7 @@ class DataStore:
         return FastCDC(p.avg_size, min_size=p.min_size, max_size=p.max_size, seed=p.seed)
 
     def _take_segments(self) -> tuple[Segment, Segment]:
-        """Two cutting segments: idle ones, else new anonymous maps (no page is touched, nor
+        """Two cutting segments: idle ones, else new memory files (no page is touched, nor
         zeroed with the GIL held, until the stream fills it)."""
         with self._pool_lock:
             if self._segments:

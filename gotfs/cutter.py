@@ -45,8 +45,11 @@ class Segment:
     @classmethod
     def in_memfd(cls, size: int) -> Segment:
         """A segment in a memory file of its own (closed with the segment). No page is
-        touched until written."""
-        fd = os.memfd_create("got-segment", os.MFD_CLOEXEC)
+        touched until written. Without memfd_create, an anonymous map (filled by readinto)."""
+        try:
+            fd = os.memfd_create("got-segment", os.MFD_CLOEXEC)
+        except (AttributeError, OSError):
+            return cls(mmap.mmap(-1, size))
         try:
             os.ftruncate(fd, size)
             segment = cls(mmap.mmap(fd, size, flags=mmap.MAP_SHARED))
