@@ -126,5 +126,20 @@ class Builder:
                 level += 1
                 continue
             if level > 0 and len(lv.keys) == 1:
-                return Root(Ref.from_bytes(lv.values[0]), level - 1)
+                return self._collapse(Ref.from_bytes(lv.values[0]), level - 1)
             return Root(self.nodes.save(Node(level, lv.keys, lv.values)), level)
+
+    def _collapse(self, ref: Ref, depth: int) -> Root:
+        """The root under a chain of one-child index nodes, as a fresh build would make it.
+
+        A spliced subtree may be an old rightmost index node that ended for lack of entries
+        with a single child (when a delete leaves only the tree's last few keys): it cannot
+        be the root, whose index nodes have two or more children. Reads one node per level
+        collapsed, and only when the tree shrank that far.
+        """
+        while depth > 0:
+            node = self.nodes.load(ref)
+            if len(node.keys) != 1:
+                break
+            ref, depth = Ref.from_bytes(node.values[0]), depth - 1
+        return Root(ref, depth)

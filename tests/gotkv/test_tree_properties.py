@@ -144,3 +144,21 @@ def test_inserts_into_capped_leaves_match_fresh_build(shape):
         model[k] = bytes(rnd.randrange(60))
         root = kv.put(root, k, model[k])
         assert root == kv.build(model.items())
+
+
+def test_a_delete_that_leaves_only_the_last_keys_collapses_the_root():
+    """Found by the property above: deleting all but the tree's last key left the old
+    rightmost index node, which had ended with one child, as the root. The root must be what
+    a fresh build gives (here a leaf), and check_tree must pass."""
+    shape = next(s for s in SHAPES if s.target_node_size == 256 and s.max_node_size == 1024)
+    kv = make_kv(shape)
+    b = Batch()
+    for k, v in ((b"F", bytes(4)), (b"G", b""), (bytes(12), b"")):
+        b.put(k, v)
+    root = kv.mutate(kv.build([]), b)
+    assert root.depth == 2  # the shape this needs: an index level over a one-child rightmost node
+    cut = Batch()
+    cut.delete_span(Span(b"", b"G"))
+    root = kv.mutate(root, cut)
+    kv.check(root)
+    assert root == kv.build([(b"G", b"")]) and root.depth == 0
