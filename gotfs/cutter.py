@@ -94,7 +94,7 @@ class Cutter:
         while True:
             segment = self._segments[which]
             segment.settle()
-            filled, eof = self._fill(segment.buffer, carried)
+            filled, eof = self._fill(segment, carried)
             view = memoryview(segment.buffer)[:filled]
             chunks = self._cdc.cut_buf(view)
             pos = 0
@@ -111,13 +111,13 @@ class Cutter:
             base += pos
             which = 1 - which
 
-    def _fill(self, buffer: bytearray, start: int) -> tuple[int, bool]:
-        """Read into buffer[start:] until it is full or the stream ends: (filled, ended)."""
-        view = memoryview(buffer)
+    def _fill(self, segment: Segment, start: int) -> tuple[int, bool]:
+        """Read into the segment from `start` until it is full or the stream ends: (filled, ended)."""
+        view = memoryview(segment.buffer)
         filled = start
-        fd = self._segments[0].fd if buffer is self._segments[0].buffer else self._segments[1].fd
+        fd = segment.fd
         copy_into = getattr(self._stream, "copy_into", None) if fd is not None else None
-        while filled < len(buffer):
+        while filled < len(view):
             n = copy_into(view[filled:], fd, filled) if copy_into else self._stream.readinto(view[filled:])
             if not n:
                 return filled, True

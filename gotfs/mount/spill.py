@@ -164,48 +164,55 @@ class _PiecesReader:
     def readinto(self, buf) -> int:
         view = memoryview(buf).cast("B")
         n = 0
-        while n < len(view) and self._i < len(self._pieces):
-            piece = self._pieces[self._i]
-            take = min(len(view) - n, len(piece) - self._at)
-            view[n:n + take] = piece[self._at:self._at + take]
-            n += take
-            self._at += take
-            if self._at == len(piece):
-                self._i, self._at = self._i + 1, 0
+        for part in self._take(len(view)):
+            view[n:n + len(part)] = part
+            n += len(part)
         return n
 
     def copy_into(self, buf, fd: int, offset: int) -> int:
         """readinto(buf), by writing the bytes into file `fd` at `offset`, which `buf` maps."""
-        want = len(buf)
         n = 0
-        while n < want and self._i < len(self._pieces):
-            parts, size, i, at = [], 0, self._i, self._at
-            while size < want - n and i < len(self._pieces) and len(parts) < _IOV_MAX:
-                piece = self._pieces[i]
-                take = min(want - n - size, len(piece) - at)
-                parts.append(piece[at:at + take])
-                size += take
-                at += take
-                if at == len(piece):
-                    i, at = i + 1, 0
-            done = os.pwritev(fd, parts, offset + n)
-            if not done:  # a memory file takes every byte, or raises (ENOMEM, ENOSPC)
-                raise OSError(f"pwritev into the cutting segment wrote nothing at {offset + n}")
-            self._skip(done)
-            n += done
+        while n < len(buf):
+            parts = self._take(len(buf) - n, most=_IOV_MAX)
+            if not parts:
+                break
+            size = sum(map(len, parts))
+            _pwrite_all(fd, parts, offset + n)  # (trims `parts` as it goes)
+            n += size
         return n
 
-    def _skip(self, count: int) -> None:
-        while count:
+    def _take(self, limit: int, most: int | None = None) -> list[memoryview]:
+        """The next views of the pieces, `limit` bytes in all at most (and at most `most`
+        views), which the stream then moves past."""
+        parts: list[memoryview] = []
+        size = 0
+        while size < limit and self._i < len(self._pieces) and (most is None or len(parts) < most):
             piece = self._pieces[self._i]
-            take = min(count, len(piece) - self._at)
+            take = min(limit - size, len(piece) - self._at)
+            parts.append(piece[self._at:self._at + take])
+            size += take
             self._at += take
-            count -= take
             if self._at == len(piece):
                 self._i, self._at = self._i + 1, 0
+        return parts
 
     def close(self) -> None:
         self._pieces = []
+
+
+def _pwrite_all(fd: int, parts: list[memoryview], offset: int) -> None:
+    """pwritev every byte of `parts` at `offset`, going on after a short write."""
+    i = 0
+    while i < len(parts):
+        done = os.pwritev(fd, parts[i:i + _IOV_MAX], offset)
+        if not done:  # a memory file takes every byte, or raises (ENOMEM, ENOSPC)
+            raise OSError(f"pwritev into the cutting segment wrote nothing at {offset}")
+        offset += done
+        while i < len(parts) and done >= len(parts[i]):
+            done -= len(parts[i])
+            i += 1
+        if done:
+            parts[i] = parts[i][done:]
 
 
 def _opener(pieces: list):

@@ -98,3 +98,27 @@ def test_pieces_copied_into_memory_files_cut_like_a_stream(sizes, seg, seed):
     cutter = Cutter(FastCDC(**CDC, seed=seed), _PiecesReader(pieces), (Segment.in_memfd(seg), Segment.in_memfd(seg)))
     cuts = [(c.offset, bytes(c.data)) for c in cutter]
     assert cuts == reference(data, seed)
+
+
+def test_short_pwritev_writes_go_on(monkeypatch):
+    """A pwritev may write less than asked; the copy goes on from where it stopped."""
+    from gotfs.mount import spill
+
+    real = spill.os.pwritev
+
+    def short(fd, parts, offset):  # writes at most 1000 bytes, like an interrupted call
+        head, size = [], 0
+        for p in parts:
+            head.append(p[:1000 - size])
+            size += len(head[-1])
+            if size >= 1000:
+                break
+        return real(fd, head, offset)
+
+    monkeypatch.setattr(spill.os, "pwritev", short)
+    rnd = random.Random(8)
+    pieces = [rnd.randbytes(n) for n in (700, 1, 5000, 300, 40_000, 999)]
+    data = b"".join(pieces)
+    segs = (Segment.in_memfd(40_000), Segment.in_memfd(40_000))
+    cuts = [(c.offset, bytes(c.data)) for c in Cutter(FastCDC(**CDC), spill._PiecesReader(pieces), segs)]
+    assert cuts == reference(data, 0)
