@@ -61,6 +61,7 @@ def _quiet_interrupted_replies() -> None:
 
 THREADS = 8  # worker threads for core calls (they mostly wait on the store or release the GIL)
 READ_AHEAD_KB = 1024  # kernel readahead for the mount: 1 MiB read requests instead of 128 KiB
+DECODER_START = 5.0  # seconds ready() waits at most for the decoding child to be up
 CLOSE_DELAY = 0.05  # a flush asked for by close() waits this long to batch several files
 # pyfuse3 reads each request from /dev/fuse and copies a write's payload with the GIL held, so
 # the event loop needs the GIL back quickly whenever a flush thread runs Python between its C
@@ -192,10 +193,14 @@ class _State:
                 return
 
     async def _announce(self) -> None:
-        """Wait until the kernel has completed INIT, raise readahead, then call ready()."""
+        """Wait until the kernel has completed INIT, raise readahead, and let the decoder
+        finish starting (its ~0.15 s of CPU would otherwise slow the first reads), then call
+        ready(). Requests are served all along."""
         try:
             await trio.to_thread.run_sync(os.stat, self.mountpoint)  # answered only after INIT
             await trio.to_thread.run_sync(set_read_ahead, self.mountpoint, READ_AHEAD_KB)
+            if not await trio.to_thread.run_sync(self.core.fetcher.wait_ready, DECODER_START):
+                log.warning("the decoder process is slow to start; serving meanwhile")
             if self.ready is not None:
                 self.ready()
         except Exception:  # never take the mount down for this

@@ -259,6 +259,11 @@ class Fetcher:
             self.arena.abandon(slot)
         self.data.read_extent(extent)
 
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait (up to `timeout` s) for the decoding child to finish starting, so that its
+        start-up does not compete with the first reads; True if it has (or there is none)."""
+        return self.decoder is None or self.decoder.wait_ready(timeout)
+
     def close(self) -> None:
         with self._lock:
             self._closed = True

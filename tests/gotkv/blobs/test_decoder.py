@@ -109,3 +109,35 @@ def test_the_child_never_holds_the_secret(setup):
     with open(f"/proc/{dec._proc.pid}/cmdline", "rb") as f:
         cmdline = f.read()
     assert SECRET not in cmdline and SECRET.hex().encode() not in cmdline
+
+
+def test_jobs_sent_before_the_child_is_ready_are_answered_after(setup):
+    codec, store, dec = setup
+    plaintext = random.Random(4).randbytes(200_000)
+    ref, _ = put(codec, store, plaintext)
+    store.hint([ref.cid])
+    path, offset, length = store.where(ref.cid)
+    job = dec.submit(path, offset, length, ref, 0, codec.raw_size(length))  # likely still starting
+    assert dec.wait_ready(30.0) and dec.ready
+    done = collect_all(dec, {job})
+    assert done == {job: decoder.OK}  # READY is never reported as a job
+    assert bytes(dec.buffer[:len(plaintext)]) == plaintext
+    assert dec.wait_ready(0.0)  # once ready, it stays so
+
+
+def test_waiting_for_a_child_that_dies_while_starting_ends_at_once(setup):
+    _, _, dec = setup
+    os.kill(dec._proc.pid, signal.SIGKILL)
+    started = time.monotonic()
+    ready = dec.wait_ready(30.0)
+    assert time.monotonic() - started < 10.0
+    assert ready == dec.ready and (dec.ready or not dec.alive)
+
+
+def test_waiting_gives_up_after_its_timeout(setup):
+    _, _, dec = setup
+    assert dec.wait_ready(30.0)
+    dec.ready = False  # as if READY had not come yet: nothing more will arrive on the pipe
+    started = time.monotonic()
+    assert not dec.wait_ready(0.3)
+    assert 0.25 < time.monotonic() - started < 5.0
