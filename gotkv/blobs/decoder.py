@@ -97,7 +97,7 @@ class Decoder:
             if left <= 0 or not self._read_lock.acquire(timeout=left):
                 return False
             try:
-                select.select([self._replies_r], [], [], max(0.0, min(deadline - time.monotonic(), 0.1)))
+                select.select([self._replies_r], [], [], max(0.0, deadline - time.monotonic()))  # EOF wakes it too
                 self._read_replies()
             finally:
                 self._read_lock.release()
