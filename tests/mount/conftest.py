@@ -46,6 +46,22 @@ def run(*cmd, cwd=None, timeout=120, check=True, env=None, input=None) -> subpro
     return p
 
 
+def unmount(proc: subprocess.Popen, mnt: Path, timeout: float = 60) -> int:
+    """Unmount `mnt` served by `proc` and wait for it to exit; if that hangs, unmount lazily
+    and kill it. Returns its exit status."""
+    if os.path.ismount(mnt):
+        subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True, timeout=30)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True, timeout=30)
+        proc.kill()
+        proc.wait(10)
+    if os.path.ismount(mnt):
+        subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True, timeout=30)
+    return proc.returncode
+
+
 class MountProc:
     """One `python -m gotfs.mount.demo` process serving STOREDIR at MNT."""
 
@@ -78,17 +94,8 @@ class MountProc:
         """Unmount cleanly (the demo flushes and publishes first); escalate if that hangs."""
         if self.proc is None:
             return None
-        if os.path.ismount(self.mnt):
-            subprocess.run(["fusermount3", "-u", str(self.mnt)], capture_output=True, timeout=30)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            subprocess.run(["fusermount3", "-u", "-z", str(self.mnt)], capture_output=True, timeout=30)
-            self.proc.kill()
-            self.proc.wait(10)
-        if os.path.ismount(self.mnt):
-            subprocess.run(["fusermount3", "-u", "-z", str(self.mnt)], capture_output=True, timeout=30)
-        rc, self.proc = self.proc.returncode, None
+        rc = unmount(self.proc, self.mnt, timeout)
+        self.proc = None
         return rc
 
     def kill9(self) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mount.conftest import REPO, need_fuse, run
+from tests.mount.conftest import REPO, need_fuse, run, unmount
 
 
 class _Ceiling:
@@ -29,14 +29,7 @@ class _Ceiling:
         return self
 
     def __exit__(self, *exc) -> None:
-        if os.path.ismount(self.mnt):
-            subprocess.run(["fusermount3", "-u", str(self.mnt)], capture_output=True, timeout=30)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            subprocess.run(["fusermount3", "-u", "-z", str(self.mnt)], capture_output=True, timeout=30)
-            self.proc.kill()
-            self.proc.wait(10)
+        unmount(self.proc, self.mnt, 30)
 
 
 def test_ceiling_serves_the_given_file_byte_for_byte(tmp_path):
