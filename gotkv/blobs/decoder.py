@@ -110,25 +110,32 @@ class Decoder:
     def submit(self, path: str, offset: int, length: int, ref: Ref, out_offset: int, out_size: int) -> int | None:
         """Ask for the blob at [offset, offset+length) of `path` to be decoded into
         buffer[out_offset:out_offset+out_size]; returns the job number (None if the child is gone)."""
+        return self.submit_many([(path, offset, length, ref, out_offset, out_size)])[0]
+
+    def submit_many(self, items: list[tuple[str, int, int, Ref, int, int]]) -> list[int | None]:
+        """submit() for each (path, offset, length, ref, out_offset, out_size), in one write:
+        one wake-up of the child for all of them. Job numbers in order (Nones if it is gone)."""
         with self._send_lock:
             if not self.alive:
-                return None
-            msg = []
-            file_id = self._files.get(path)
-            if file_id is None:
-                file_id = self._files[path] = len(self._files)
-                raw = os.fsencode(path)
-                msg.append(_FILE.pack(b"F", file_id, len(raw)) + raw)
-            job = self._next_job
-            self._next_job += 1
-            msg.append(_JOB.pack(b"J", job, file_id, offset, length, out_offset, out_size,
-                                 ref.cid, ref.key or bytes(32), bool(ref.key)))
-            self._pending.add(job)
+                return [None] * len(items)
+            msg, jobs = [], []
+            for path, offset, length, ref, out_offset, out_size in items:
+                file_id = self._files.get(path)
+                if file_id is None:
+                    file_id = self._files[path] = len(self._files)
+                    raw = os.fsencode(path)
+                    msg.append(_FILE.pack(b"F", file_id, len(raw)) + raw)
+                job = self._next_job
+                self._next_job += 1
+                msg.append(_JOB.pack(b"J", job, file_id, offset, length, out_offset, out_size,
+                                     ref.cid, ref.key or bytes(32), bool(ref.key)))
+                self._pending.add(job)
+                jobs.append(job)
             try:
                 _write_all(self._jobs_w, b"".join(msg))
             except OSError:  # the child died: it is reported by collect()
                 self.alive = False
-            return job
+            return jobs
 
     def collect(self, timeout: float = 0.0) -> list[tuple[int, int]]:
         """(job, status) for jobs finished since the last call; waits up to `timeout` seconds
@@ -254,9 +261,26 @@ def _decode(codec: Codec, files: _Files, out: memoryview, job: tuple) -> int:
     return OK if placed else COMPRESSED
 
 
+def _yield_on_wake() -> None:
+    """Run as a batch task: woken by a job, wait for a free CPU rather than take the parent's.
+
+    The parent writes each job from its FUSE loop. As a normal task, this process, woken
+    with sleeper's credit, often preempts that loop on its own CPU: the loop then stalls for
+    a whole decode (up to 1.5 ms, measured on the pipe write) with a reply the reader waits
+    for. The scheduler never lets a SCHED_BATCH task preempt on wake-up; it runs when a CPU
+    is free or at the next tick. (Measured: the loop's time in those writes fell from
+    12-17 ms to 3 ms per 512 MiB read, the longest from ~1 ms to 80 us.)
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except (AttributeError, OSError):  # not Linux: the default policy works, a little slower
+        pass
+
+
 def serve(jobs: int, replies: int, buffer_fd: int, size: int, codec: Codec) -> None:
     """The child's loop: read jobs until the parent closes the pipe, answer each."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    _yield_on_wake()
     out = memoryview(mmap.mmap(buffer_fd, size, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE))
     os.close(buffer_fd)
     files = _Files()

@@ -63,6 +63,32 @@ def test_raw_blobs_are_decoded_into_place(setup):
         assert bytes(dec.buffer[at:at + len(plaintext)]) == plaintext
 
 
+def test_jobs_sent_in_one_write_are_each_answered_and_placed(setup):
+    codec, store, dec = setup
+    rng = random.Random(2)
+    blobs = [rng.randbytes(n) for n in (300_000, 1, 1 << 20, 77_777)]
+    items, at = [], 0
+    for plaintext in blobs:
+        ref, _ = put(codec, store, plaintext)
+        store.hint([ref.cid])
+        path, offset, length = store.where(ref.cid)
+        items.append((path, offset, length, ref, at, codec.raw_size(length)))
+        at += codec.raw_size(length)
+    jobs = dec.submit_many(items)
+    assert len(set(jobs)) == len(blobs) and None not in jobs
+    done = collect_all(dec, set(jobs))
+    for job, plaintext, item in zip(jobs, blobs, items):
+        assert done[job] == decoder.OK
+        assert bytes(dec.buffer[item[4]:item[4] + len(plaintext)]) == plaintext
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="no SCHED_BATCH here")
+def test_the_child_is_a_batch_task_that_never_preempts_the_fuse_loop(setup):
+    _, _, dec = setup
+    assert dec.wait_ready(10)
+    assert os.sched_getscheduler(dec._proc.pid) == os.SCHED_BATCH
+
+
 def test_compressed_blobs_are_left_to_the_caller(setup):
     codec, store, dec = setup
     ref, _ = put(codec, store, b"compress me please " * 10_000)
