@@ -249,11 +249,17 @@ class Snapshot:
         view = handle.view
         stop = min(off + size, view.size)
         fetched = []
-        self.fetcher.poll()
+        fetcher = self.fetcher
+        fetcher.poll_due()
+        polled = False
         for start, end, extent in view.under(off, stop):
-            got = self.fetcher.cached(extent)
+            got = fetcher.cached(extent)
+            if got is None and not polled:  # decoded since the last poll?
+                fetcher.poll()
+                polled = True
+                got = fetcher.cached(extent)
             if got is None:
-                self.fetcher.release([f.slot for _, _, f in fetched if f.slot is not None])
+                fetcher.release([f.slot for _, _, f in fetched if f.slot is not None])
                 return None
             fetched.append((start, end, got))
         self._readahead(handle, view, off, stop)

@@ -12,12 +12,14 @@ import errno
 import os
 import random
 import signal
+import time
 
 import pyfuse3
 import pytest
 import trio
 
 from gotfs.fs import FS
+from gotfs.mount import readahead
 from gotfs.mount.inodes import ROOT_INODE
 from gotfs.mount.ops import Ops
 from gotfs.mount.snapshot import Snapshot
@@ -99,6 +101,29 @@ def test_a_corrupt_chunk_is_an_error_not_data(tree):
         fh = snap.open(ino, os.O_RDONLY)
         with pytest.raises(IntegrityError):
             snap.read(fh, 0, MiB)
+    finally:
+        snap.close()
+
+
+def test_a_read_takes_in_what_the_decoder_finished_when_it_needs_it(tree, monkeypatch):
+    """Readers poll the decoder every few jobs, and whenever a chunk they need is not ready
+    yet. With the periodic poll off, the second must still find every finished chunk."""
+    monkeypatch.setattr(readahead, "POLL_EVERY", 1 << 40)
+    fs, root, files = tree
+    data = files["random.bin"]
+    snap = Snapshot(fs, root)
+    try:
+        assert snap.fetcher.wait_ready(10)
+        fh = snap.open(snap.lookup(ROOT_INODE, b"random.bin").ino, os.O_RDONLY)
+        first = snap.gather(fh, 0, MiB)  # starts the readahead
+        snap.fetcher.release(first.held)
+        for off in range(MiB, 8 * MiB, MiB):
+            deadline = time.monotonic() + 10
+            while (gather := snap.try_gather(fh, off, MiB)) is None:
+                assert time.monotonic() < deadline, f"the chunks at {off} never became ready"
+                time.sleep(0.01)
+            assert gather.to_bytes() == data[off:off + MiB]
+            snap.fetcher.release(gather.held)
     finally:
         snap.close()
 
