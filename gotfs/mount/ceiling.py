@@ -114,7 +114,7 @@ class Ceiling(pyfuse3.Operations):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gotfs.mount import set_read_ahead
+    from gotfs.mount import READ_AHEAD_KB, set_read_ahead
 
     p = argparse.ArgumentParser(prog="python -m gotfs.mount.ceiling", description=__doc__.split("\n")[0])
     p.add_argument("mountpoint")
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         async with trio.open_nursery() as nursery:
             async def announce():
                 await trio.to_thread.run_sync(os.stat, args.mountpoint)
-                await trio.to_thread.run_sync(set_read_ahead, args.mountpoint, 1024)
+                await trio.to_thread.run_sync(set_read_ahead, args.mountpoint, READ_AHEAD_KB)
                 print("ready", flush=True)
             nursery.start_soon(announce)
             await pyfuse3.main()

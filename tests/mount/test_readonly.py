@@ -11,6 +11,7 @@ import pytest
 
 from gotfs import files
 from gotfs.keys import parse_path
+from gotfs.mount import READ_AHEAD_KB
 from gotfs.mount.demo import open_fs, save_root
 
 from .conftest import diff_trees, listing, make_tree, run, store_tree
@@ -82,7 +83,7 @@ def test_xattrs_statfs_readahead(tmp_path, mounter):
     if os.getuid() == 0:
         dev = os.stat(m.mnt).st_dev
         ra = open(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb").read().strip()
-        assert ra == "1024"
+        assert ra == str(READ_AHEAD_KB)
 
 
 def test_concurrent_readers(ro):
