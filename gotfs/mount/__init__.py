@@ -60,11 +60,7 @@ def _quiet_interrupted_replies() -> None:
         logger.addFilter(_InterruptedReplyFilter())
 
 THREADS = 8  # worker threads for core calls (they mostly wait on the store or release the GIL)
-# Kernel readahead for the mount: read requests of 1 MiB (the most the connection allows)
-# instead of 128 KiB, and four of them ahead of a sequential reader, so that the FUSE loop
-# always has the next one waiting: at 1 MiB a reader saw 24% of the two CPUs idle, at 4 MiB
-# 13%, and read 4-9% faster (alternated rounds here; the in-memory ceiling read the same).
-READ_AHEAD_KB = 4096
+READ_AHEAD_KB = 1024  # kernel readahead for the mount: 1 MiB read requests instead of 128 KiB
 DECODER_START = 5.0  # seconds ready() waits at most for the decoding child to be up
 CLOSE_DELAY = 0.05  # a flush asked for by close() waits this long to batch several files
 # pyfuse3 reads each request from /dev/fuse and copies a write's payload with the GIL held, so

@@ -30,7 +30,6 @@ flight the same way, and the parent carries on without it.
 
 from __future__ import annotations
 
-import errno
 import logging
 import mmap
 import os
@@ -54,8 +53,6 @@ _JOB = struct.Struct("<cIIQIQI32s32sB")
 _REPLY = struct.Struct("<IB")
 _DROP_EVERY = 32 << 20  # bytes read through a file's map between drops of its pages
 _REPLY_BATCH = 256
-# madvise(MADV_POPULATE_READ), Linux 5.14+; older Pythons' mmap does not name it
-_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22 if sys.platform.startswith("linux") else None)
 
 
 class Decoder:
@@ -219,7 +216,6 @@ class _Files:
     def __init__(self):
         self.paths: dict[int, str] = {}
         self.maps: dict[int, list] = {}  # file id -> [mmap, bytes used since the last drop]
-        self.populate = _POPULATE_READ
 
     def view(self, file_id: int, offset: int, length: int) -> memoryview:
         entry = self._mapped(file_id, offset, length)
@@ -227,21 +223,7 @@ class _Files:
         if entry[1] >= _DROP_EVERY:
             entry[0].madvise(mmap.MADV_DONTNEED)
             entry[1] = 0
-        self._populate(entry[0], offset, length)
         return memoryview(entry[0])[offset:offset + length]
-
-    def _populate(self, mapped: mmap.mmap, offset: int, length: int) -> None:
-        """Map the range's pages in one call before they are read: cheaper than taking a
-        page fault every 64 KiB of a megabyte chunk (the child's CPU per GiB read fell
-        3.5%, measured here). Off after the kernel refuses it (before Linux 5.14)."""
-        if self.populate is None:
-            return
-        lo = offset - offset % mmap.PAGESIZE
-        try:
-            mapped.madvise(self.populate, lo, offset + length - lo)
-        except OSError as e:  # an I/O error is left to the decode, which reports it
-            if e.errno == errno.EINVAL:
-                self.populate = None
 
     def will_need(self, file_id: int, offset: int, length: int) -> None:
         """Start reading the range from disk now (it is decoded soon), if it is not cached."""

@@ -167,17 +167,3 @@ def test_waiting_gives_up_after_its_timeout(setup):
     started = time.monotonic()
     assert not dec.wait_ready(0.3)
     assert 0.25 < time.monotonic() - started < 5.0
-
-
-def test_a_kernel_that_refuses_to_populate_maps_pages_on_demand(tmp_path):
-    """_Files maps a range's pages ahead of a decode (MADV_POPULATE_READ); a kernel without
-    it refuses with EINVAL, and reads go on without it."""
-    path = tmp_path / "pack"
-    data = random.Random(3).randbytes(300_000)
-    path.write_bytes(data)
-    files = decoder._Files()
-    files.paths[0] = str(path)
-    files.populate = 0x7FFF  # no such advice: EINVAL, as from a kernel before 5.14
-    assert bytes(files.view(0, 4097, 200_000)) == data[4097:204_097]
-    assert files.populate is None
-    assert bytes(files.view(0, 1, 10)) == data[1:11]
