@@ -255,7 +255,8 @@ class Fetcher:
         if not placed:
             return rest
         with self._lock:  # registered before the child can answer (poll takes this lock)
-            jobs = self.decoder.submit_many([(*place, extent.ref, slot.start, slot.size) for extent, slot, place in placed])
+            jobs = self.decoder.submit_many([(*place, extent.ref, slot.start, slot.size)
+                                             for extent, slot, place in placed])
             for (extent, slot, _), job in zip(placed, jobs):
                 if job is not None:
                     self._jobs[job] = (extent, slot, self._inflight[extent.ref.cid])
