@@ -17,7 +17,7 @@ from __future__ import annotations
 from gotkv.blobs.ref import Ref
 from gotkv.boundary import ENTRY_OVERHEAD, Boundary
 from gotkv.errors import InvalidInput
-from gotkv.node import Node
+from gotkv.node import NODE_HEADER_SIZE, Node
 from gotkv.nodestore import NodeStore
 from gotkv.root import Root
 
@@ -109,7 +109,7 @@ class Builder:
 
     def _cut(self, level: int) -> None:
         lv = self._levels[level]
-        ref = self.nodes.save(Node(level, lv.keys, lv.values))
+        ref = self.nodes.save(Node(level, lv.keys, lv.values, NODE_HEADER_SIZE + lv.size))
         first = lv.keys[0]
         self._levels[level] = _Open()
         self._add(level + 1, first, ref.to_bytes())

@@ -134,6 +134,16 @@ class Batch:
             return False
         return hi is None or points.keys()[i] < hi
 
+    def has_spans(self) -> bool:
+        return bool(self._starts)
+
+    def point_keys_in(self, lo: bytes | None, hi: bytes | None) -> list[bytes]:
+        """The keys put or deleted in [lo, hi), sorted."""
+        points = self.points
+        i = 0 if lo is None else points.bisect_left(lo)
+        j = len(points) if hi is None else points.bisect_left(hi)
+        return points.keys()[i:j]
+
     def points_in(self, lo: bytes | None, hi: bytes | None) -> list[tuple[bytes, bytes | None]]:
         return [(k, self.points[k]) for k in self.points.irange(lo, hi, inclusive=(True, False))]
 

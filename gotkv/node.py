@@ -26,6 +26,7 @@ from gotkv.errors import CorruptNode
 
 VERSION = 1
 _HEADER = Struct("<BBI")
+NODE_HEADER_SIZE = _HEADER.size
 _BIG_ENDIAN = sys.byteorder == "big"
 
 
