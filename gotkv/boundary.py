@@ -48,6 +48,11 @@ class Boundary:
             self._keys.append(blake3.blake3(b"gotkv boundary level %d" % n, key=self.params.salt).digest())
         return self._keys[level]
 
+    def hash_threshold(self, level: int) -> tuple[bytes, int]:
+        """(level key, scale): the hash test of is_cut is H(key) < entry_size * scale, for
+        callers that inline it in a loop over many entries (Builder.extend)."""
+        return self.level_key(level), self._scale
+
     def is_cut(self, level: int, key: bytes, size: int, node_size: int, count: int) -> bool:
         """True if a node at `level` ends after its `count`-th entry (`key`, `size` bytes),
         which brought it to `node_size` bytes."""

@@ -14,11 +14,17 @@ scratch build gives (history independence).
 
 from __future__ import annotations
 
+from typing import Iterable
+
+import blake3
+
 from gotkv.blobs.ref import Ref
 from gotkv.boundary import ENTRY_OVERHEAD, Boundary
+from gotkv.edit import check_key, check_value
 from gotkv.errors import InvalidInput
 from gotkv.node import NODE_HEADER_SIZE, Node
 from gotkv.nodestore import NodeStore
+from gotkv.params import MAX_KEY_SIZE, MAX_VALUE_SIZE
 from gotkv.root import Root
 
 
@@ -48,6 +54,35 @@ class Builder:
             raise InvalidInput(f"entries out of order: {key!r:.80} after {self._last!r:.80}")
         self._last = key
         self._add(0, key, value)
+
+    def extend(self, entries: Iterable[tuple[bytes, bytes]]) -> None:
+        """add() for each entry, checking keys and values as KV.put does (InvalidKey,
+        InvalidValue, InvalidInput): the same cuts, with the leaf level's boundary test
+        inlined, since building is a per-entry Python loop and calls were half its time."""
+        cap = self.boundary.params.max_node_size
+        level_key, scale = self.boundary.hash_threshold(0)
+        hasher = blake3.blake3
+        from_bytes = int.from_bytes
+        last = self._last
+        lv = self._levels[0]
+        try:
+            for key, value in entries:
+                if type(key) is not bytes or len(key) > MAX_KEY_SIZE:
+                    key = check_key(key)
+                if type(value) is not bytes or len(value) > MAX_VALUE_SIZE:
+                    value = check_value(value)
+                if last is not None and key <= last:
+                    raise InvalidInput(f"entries out of order: {key!r:.80} after {last!r:.80}")
+                last = key
+                lv.keys.append(key)
+                lv.values.append(value)
+                size = len(key) + len(value) + ENTRY_OVERHEAD
+                lv.size += size
+                if lv.size >= cap or from_bytes(hasher(key, key=level_key).digest(8), "little") < size * scale:
+                    self._cut(0)
+                    lv = self._levels[0]
+        finally:
+            self._last = last
 
     def aligned(self, level: int) -> bool:
         """True if no entries are open at `level` or below, so a level-`level` node may be spliced."""

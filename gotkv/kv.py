@@ -62,8 +62,7 @@ class KV:
     def build(self, entries: Iterable[tuple[bytes, bytes]]) -> Root:
         """A tree of `entries`, which must come in strictly increasing key order. O(n)."""
         b = self.builder()
-        for k, v in entries:
-            b.add(check_key(k), check_value(v))
+        b.extend(entries)
         return b.finish()
 
     def mutate(self, root: Root, batch: Batch) -> Root:

@@ -18,6 +18,20 @@ def test_oversized_key_and_value_are_refused(kv):
     Batch().put(b"k" * MAX_KEY_SIZE, b"v" * MAX_VALUE_SIZE)  # the limits themselves are fine
 
 
+def test_build_checks_entries_as_put_does(kv):
+    with pytest.raises(InvalidKey, match="at most 4096"):
+        kv.build([(b"a", b""), (b"k" * (MAX_KEY_SIZE + 1), b"")])
+    with pytest.raises(InvalidValue):
+        kv.build([(b"k", b"v" * (MAX_VALUE_SIZE + 1))])
+    with pytest.raises(InvalidKey):
+        kv.build([("text", b"")])
+    with pytest.raises(InvalidValue):
+        kv.build([(b"k", 5)])
+    root = kv.build([(bytearray(b"a"), bytearray(b"1")), (memoryview(b"b").tobytes(), b"2")])
+    assert list(kv.iterate(root)) == [(b"a", b"1"), (b"b", b"2")]
+    assert all(type(k) is bytes and type(v) is bytes for k, v in kv.iterate(root))
+
+
 def test_largest_entries_build_and_read(kv):
     big = [(bytes([i]) * MAX_KEY_SIZE, bytes([i]) * MAX_VALUE_SIZE) for i in range(1, 6)]
     root = kv.build(big)
