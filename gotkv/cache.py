@@ -22,13 +22,20 @@ class LRU(Generic[V]):
         self._items: OrderedDict[bytes, V] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self.generation = 0  # counts clear()s: lets holders of cached values tell a cleared cache
 
     def get(self, key: bytes) -> V | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
+        # No lock: a warm get is the hot path of every tree read, and each OrderedDict call
+        # is atomic under the GIL. A put evicting `key` between the two calls makes
+        # move_to_end raise; the value read is still good (entries never go stale).
+        items = self._items
+        value = items.get(key)
+        if value is not None:
+            try:
+                items.move_to_end(key)
+            except KeyError:
+                pass
+        return value
 
     def put(self, key: bytes, value: V) -> None:
         size = self.sizeof(value)
@@ -47,6 +54,7 @@ class LRU(Generic[V]):
         with self._lock:
             self._items.clear()
             self._bytes = 0
+            self.generation += 1
 
     def __len__(self) -> int:
         return len(self._items)

@@ -21,19 +21,29 @@ class NodeStore:
         self.store = store
         self.codec = codec
         self.cache = cache
+        # (cid, node, cache, its generation) of the last load(): void once that cache is cleared
+        self._last: tuple | None = None
         self.loads = 0
         self.fetches = 0
         self.saves = 0
 
     def load(self, ref: Ref) -> Node:
-        """The node at `ref`. Raises BlobNotFound, IntegrityError or CorruptNode."""
+        """The node at `ref`. Raises BlobNotFound, IntegrityError or CorruptNode.
+
+        The last node loaded this way is kept at hand: reads start here, at their root, and
+        a run of reads of one tree starts at the same one. Clearing the cache voids it, so a
+        cleared cache still means cold reads."""
         self.loads += 1
+        last, cache = self._last, self.cache
+        if last is not None and last[0] == ref.cid and last[2] is cache and last[3] == cache.generation:
+            return last[1]
         node = self.cache.get(ref.cid)
         if node is None:
             self.fetches += 1
             plain = self.codec.decode(ref, self.store.get(ref.cid))
             node = decode(plain, f"node {ref.short()}")
             self.cache.put(ref.cid, node)
+        self._last = (ref.cid, node, cache, cache.generation)
         return node
 
     def load_child(self, ref_bytes: bytes) -> Node:
