@@ -44,3 +44,14 @@ def test_delete_span_of_many_entries_reads_few_nodes(big):
     assert kv.nodes.loads < 200, kv.nodes.loads
     assert kv.get(new, keys[99_999]) and kv.get(new, keys[600_000])
     assert kv.get(new, keys[300_000], None) is None
+
+
+def test_a_cleared_node_cache_means_cold_reads_even_of_the_root(big):
+    kv, keys, root = big
+    kv.get(root, keys[5])
+    kv.nodes.reset_counters()
+    kv.get(root, keys[6])
+    assert kv.nodes.fetches == 0  # warm: root at hand, the rest cached
+    kv.nodes.cache.clear()
+    kv.get(root, keys[7])
+    assert kv.nodes.fetches == root.depth + 1  # every level fetched again, the root too
