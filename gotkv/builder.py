@@ -78,7 +78,8 @@ class Builder:
                 lv.values.append(value)
                 size = len(key) + len(value) + ENTRY_OVERHEAD
                 lv.size += size
-                if lv.size >= cap or from_bytes(hasher(key, key=level_key).digest(8), "little") < size * scale:
+                if (lv.size >= cap
+                        or from_bytes(hasher(key, key=level_key).digest(8), "little") < size * scale):
                     self._cut(0)
                     lv = self._levels[0]
         finally:
