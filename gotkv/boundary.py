@@ -55,7 +55,8 @@ class Boundary:
 
     def is_cut(self, level: int, key: bytes, size: int, node_size: int, count: int) -> bool:
         """True if a node at `level` ends after its `count`-th entry (`key`, `size` bytes),
-        which brought it to `node_size` bytes."""
+        which brought it to `node_size` bytes. Builder.extend inlines this rule for level 0:
+        change both together (the history-independence tests compare the two paths)."""
         if level and count < 2:
             return False
         if node_size >= self.params.max_node_size:

@@ -25,7 +25,7 @@ from gotkv.boundary import Boundary
 from gotkv.builder import Builder
 from gotkv.cache import LRU, NodeCache
 from gotkv.diff import Change
-from gotkv.edit import Batch, Span, check_key, check_value
+from gotkv.edit import Batch, Span
 from gotkv.errors import CorruptNode, KeyNotFound
 from gotkv.nodestore import NodeStore
 from gotkv.params import Params

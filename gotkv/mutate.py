@@ -88,14 +88,9 @@ def _merge_leaf(b: Builder, batch: Batch, node: Node, lo: bytes | None, hi: byte
     entries are merged one by one.
     """
     keys, values = node.keys, node.values
-    if not keys:
-        for k, v in batch.points_in(lo, hi):
-            if v is not None:
-                b.add(k, v)
-        return
     points = batch.points_in(lo, hi)
     spans = batch.spans_in(lo, hi)
-    if not spans:
+    if not spans or not keys:  # (an empty leaf has nothing for a span to delete)
         _merge_points(b, points, keys, values)
         return
     edited = {k for k, _ in points}
