@@ -10,6 +10,9 @@
   seq_warm          the same mount again (kernel page cache, keep_cache)
   seq_vs_ceiling    seq_fresh / seq_ceiling (medians of 5 alternated rounds); target >= 0.5
   seq_vs_hot        seq_fresh / seq_ceiling_hot (same rounds; no target: see gotfs.mount.ceiling)
+  idle_ceiling / idle_fresh   the share of the machine's CPU time left idle during those
+                    reads (%, medians): a read bound by one busy CPU while another idles is
+                    losing to scheduling, not to work
   restic_mount / borg_mount   the same file through `restic mount` / `borg mount`, if installed
   seq_vs_restic     seq_cold / restic_mount; target >= 1
   rand4k_p50/p99    random 4 KiB preads through a fresh mount (ms)
@@ -35,6 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 from benchmarks.gotfs import _random_bytes
 from benchmarks.harness import Figure, timed
@@ -67,6 +71,20 @@ def _read_all(path: Path) -> float:
         return n
     t, n = timed(go)
     return n / t / MB
+
+
+def _cpu_jiffies() -> tuple[int, int]:
+    """(idle, total) CPU time of the whole machine so far, from /proc/stat, in clock ticks."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return fields[3] + fields[4], sum(fields)  # idle + iowait; user..steal
+
+
+def _idle_while(read: Callable[[], float]) -> tuple[float, float]:
+    """read()'s result, and the share (%) of the machine's CPU time that was idle meanwhile."""
+    idle0, total0 = _cpu_jiffies()
+    result = read()
+    idle1, total1 = _cpu_jiffies()
+    return result, 100 * (idle1 - idle0) / max(1, total1 - total0)
 
 
 def _rand4k(path: Path, count: int = 2000) -> tuple[float, float]:
@@ -113,9 +131,9 @@ def _wait_mounted(mnt: Path, timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
-def _ceiling(mnt: Path, source: Path | int) -> float:
-    """MB/s reading `data` from the in-memory ceiling: `source`'s bytes, or that many bytes
-    of its cache-hot pattern."""
+def _ceiling(mnt: Path, source: Path | int) -> tuple[float, float]:
+    """MB/s reading `data` from the in-memory ceiling (`source`'s bytes, or that many bytes
+    of its cache-hot pattern), and the share of CPU time idle meanwhile (_idle_while)."""
     what = ["--file", str(source)] if isinstance(source, Path) else ["--size", str(source)]
     proc = subprocess.Popen([sys.executable, "-m", "gotfs.mount.ceiling", str(mnt), *what],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -124,7 +142,7 @@ def _ceiling(mnt: Path, source: Path | int) -> float:
         # "ready" comes once its readahead is raised: reading before that would time 128 KiB requests
         if proc.stdout.readline() != b"ready\n":
             raise RuntimeError(f"the ceiling at {mnt} did not start")
-        return _read_all(mnt / "data")
+        return _idle_while(lambda: _read_all(mnt / "data"))
     finally:
         _umount(mnt)
         proc.wait(timeout=30)
@@ -214,15 +232,19 @@ def run(quick: bool) -> list[Figure]:
             _umount(mnt)
         # The ceiling and a fresh mount's read, alternated and repeated: one sample of each
         # swings the ratio by 2x on these shared machines.
-        ceilings, hots, freshes = [], [], []
+        ceilings, hots, freshes, idle_ceiling, idle_fresh = [], [], [], [], []
         for _ in range(1 if quick else ROUNDS):
-            ceilings.append(_ceiling(mnt, big))
-            hots.append(_ceiling(mnt, size))
+            rate, idle = _ceiling(mnt, big)
+            ceilings.append(rate)
+            idle_ceiling.append(idle)
+            hots.append(_ceiling(mnt, size)[0])
             _got_run("mount", "HEAD", str(mnt), cwd=repo)
             try:
-                freshes.append(_read_all(mnt / "big.bin"))
+                rate, idle = _idle_while(lambda: _read_all(mnt / "big.bin"))
             finally:
                 _umount(mnt)
+            freshes.append(rate)
+            idle_fresh.append(idle)
         ceiling, hot, fresh = statistics.median(ceilings), statistics.median(hots), statistics.median(freshes)
         figs.append(Figure("seq_ceiling", ceiling, "MB/s",
                            note=f"the same file in an in-memory pyfuse3 fs (gotfs.mount.ceiling), median of {_samples(ceilings)}"))
@@ -235,6 +257,11 @@ def run(quick: bool) -> list[Figure]:
                            note="seq_fresh / seq_ceiling, rounds alternated in one run"))
         figs.append(Figure("seq_vs_hot", fresh / hot, "ratio",
                            note="seq_fresh / seq_ceiling_hot: against replies copied from cache"))
+        cpus = os.cpu_count() or 1
+        figs.append(Figure("idle_ceiling", statistics.median(idle_ceiling), "%", better="lower",
+                           note=f"of {cpus} CPUs' time, during the ceiling's reads, median of {_samples(idle_ceiling)}"))
+        figs.append(Figure("idle_fresh", statistics.median(idle_fresh), "%", better="lower",
+                           note=f"of {cpus} CPUs' time, during the fresh mounts' reads, median of {_samples(idle_fresh)}"))
 
         _got_run("mount", "HEAD", str(mnt), cwd=repo)
         try:
