@@ -14,6 +14,9 @@ import pytest
 from gotkv.blobs.codec import content_id
 from gotkv.blobs.local import LocalStore
 from gotkv.blobs.memory import MemoryStore
+from gotkv.blobs.remote.directory import DirectoryObjectStore
+from gotkv.blobs.remote.remote import Remote
+from gotkv.blobs.remote.store import RemoteStore
 from gotkv.blobs.store import MAX_BLOB_SIZE, Store
 from gotkv.errors import BlobNotFound, BlobTooLarge, GotError, InvalidInput, NotFound
 
@@ -28,7 +31,14 @@ def _local(tmp_path, **kw):
     return LocalStore(tmp_path / f"store{next(_dirs)}", **kw)
 
 
-STORES = {"memory": _memory, "local": _local}
+def _remote_dir(tmp_path, **kw):
+    n = next(_dirs)
+    objects = DirectoryObjectStore(tmp_path / f"remote{n}")
+    remote = Remote.open(objects, bytes(range(32)), tmp_path / f"remote{n}.state", create_with={})
+    return RemoteStore(remote, owns_remote=True, **kw)
+
+
+STORES = {"memory": _memory, "local": _local, "remote-dir": _remote_dir}
 
 
 @pytest.fixture(params=list(STORES.values()), ids=list(STORES))

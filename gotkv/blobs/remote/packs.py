@@ -1,0 +1,162 @@
+"""Packs: how blobs travel to and from a remote in few requests.
+
+Requests, not bytes, are the cost on object storage (a few ms and a few hundred small PUTs a
+second per connection), so a remote never holds one object per blob. Posted blobs are
+appended to an open pack; a pack of PACK_TARGET bytes is uploaded as one create-only object
+`packs/<id>` (id = BLAKE3 of its bytes, so re-uploading the same pack after an interrupted
+push is a harmless no-op) while the next one fills, a few uploads in flight. Where each blob
+lies is not in the pack: the push's journal entry records it (journal.py), sealed.
+
+Reading groups the wanted blobs by pack and asks the engine for their byte ranges together
+(`get_ranges`, which coalesces neighbours into one ranged GET), several packs in flight.
+Every blob read back is checked against its content id: bytes from a remote are not trusted.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
+import blake3
+
+from gotkv.blobs.remote.objects import ObjectExists, ObjectStore
+from gotkv.errors import IntegrityError
+
+PACK_TARGET = 16 << 20
+UPLOADS_IN_FLIGHT = 4
+READS_IN_FLIGHT = 8
+
+Place = tuple[str, int, int]  # pack id, offset, length
+
+
+def pack_key(pack_id: str) -> str:
+    return f"packs/{pack_id}"
+
+
+class PackWriter:
+    """Fills packs from posted blobs and uploads full ones in the background.
+
+    Memory is bounded by (UPLOADS_IN_FLIGHT + 1) packs: `add` blocks while that many are
+    uploading. `finish` uploads the open pack and waits for all, returning every place
+    written since the last finish; an upload's failure surfaces there (or at the next add).
+    """
+
+    def __init__(self, objects: ObjectStore, target: int = PACK_TARGET, in_flight: int = UPLOADS_IN_FLIGHT):
+        self.objects = objects
+        self.target = target
+        self._pool = ThreadPoolExecutor(in_flight, thread_name_prefix="got-pack-up")
+        self._slots = threading.BoundedSemaphore(in_flight)
+        self._lock = threading.Lock()
+        self._buf = bytearray()
+        self._open: dict[bytes, tuple[int, int]] = {}  # cid -> (offset, length) in _buf
+        self._uploading: dict[str, bytearray] = {}  # pack id -> bytes, until uploaded
+        self._futures: list[Future] = []
+        self._done: dict[bytes, Place] = {}
+        self.sent_bytes = 0
+        self.sent_packs = 0
+
+    def add(self, cid: bytes, data: bytes | memoryview) -> None:
+        with self._lock:
+            self._open[cid] = (len(self._buf), len(data))
+            self._buf += data
+            full = len(self._buf) >= self.target
+        if full:
+            self._ship()
+
+    def read_pending(self, cid: bytes) -> bytes | None:
+        """The bytes of a blob added since the last finish, if this writer still holds them."""
+        with self._lock:
+            if cid in self._open:
+                off, n = self._open[cid]
+                return bytes(self._buf[off:off + n])
+            place = self._done.get(cid)
+            if place and place[0] in self._uploading:
+                return bytes(self._uploading[place[0]][place[1]:place[1] + place[2]])
+            return None
+
+    def place_of(self, cid: bytes) -> Place | None:
+        with self._lock:
+            return self._done.get(cid)
+
+    def forget(self, cid: bytes) -> bool:
+        """Drop a blob added since the last finish (its bytes stay, unindexed, in its pack)."""
+        with self._lock:
+            return self._open.pop(cid, None) is not None or self._done.pop(cid, None) is not None
+
+    def pending(self) -> set[bytes]:
+        with self._lock:
+            return set(self._open) | set(self._done)
+
+    def _ship(self) -> None:
+        with self._lock:
+            if not self._open:
+                return
+            buf, places = self._buf, self._open
+            self._buf, self._open = bytearray(), {}
+            pack_id = blake3.blake3(buf, max_threads=blake3.blake3.AUTO).hexdigest()
+            self._uploading[pack_id] = buf
+            for cid, (off, n) in places.items():
+                self._done[cid] = (pack_id, off, n)
+        self._slots.acquire()
+        future = self._pool.submit(self._upload, pack_id, buf)
+        with self._lock:
+            self._futures.append(future)
+
+    def _upload(self, pack_id: str, buf: bytearray) -> None:
+        try:
+            try:
+                self.objects.put(pack_key(pack_id), buf)
+                with self._lock:
+                    self.sent_bytes += len(buf)
+                    self.sent_packs += 1
+            except ObjectExists:
+                pass  # the same pack, sent by an interrupted earlier push
+            with self._lock:
+                self._uploading.pop(pack_id, None)
+        finally:
+            self._slots.release()
+
+    def finish(self) -> dict[bytes, Place]:
+        """Upload everything added so far; return the places of all blobs not yet settled.
+        They stay pending (readable, and `pending()`) until `settle`d: the caller settles
+        them once their places are recorded where readers look next."""
+        self._ship()
+        with self._lock:
+            futures, self._futures = self._futures, []
+        for f in futures:
+            f.result()
+        with self._lock:
+            return dict(self._done)
+
+    def settle(self, places: dict[bytes, Place]) -> None:
+        """These places are recorded: stop holding them as pending."""
+        with self._lock:
+            for cid, place in places.items():
+                if self._done.get(cid) == place:
+                    del self._done[cid]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def fetch_blobs(objects: ObjectStore, places: dict[bytes, Place], pool: ThreadPoolExecutor) -> dict[bytes, bytes]:
+    """The blobs at `places`, each checked against its cid; one coalesced request per pack."""
+    by_pack: dict[str, list[tuple[bytes, int, int]]] = defaultdict(list)
+    for cid, (pack, off, n) in places.items():
+        by_pack[pack].append((cid, off, n))
+
+    def one_pack(pack: str, wanted: list[tuple[bytes, int, int]]) -> list[tuple[bytes, bytes]]:
+        wanted.sort(key=lambda w: w[1])
+        datas = objects.get_ranges(pack_key(pack), [(off, off + n) for _, off, n in wanted])
+        return [(cid, verify(objects, cid, data)) for (cid, _, _), data in zip(wanted, datas)]
+
+    out: dict[bytes, bytes] = {}
+    for pairs in pool.map(lambda item: one_pack(*item), list(by_pack.items())):
+        out.update(pairs)
+    return out
+
+
+def verify(objects: ObjectStore, cid: bytes, data: bytes) -> bytes:
+    if blake3.blake3(data).digest() != cid:
+        raise IntegrityError(f"blob {cid.hex()[:12]} from {objects.url}", "content hash does not match its id")
+    return data
