@@ -107,6 +107,7 @@ def progress(label: str, *, unit: str = "files") -> Iterator[Callable[..., None]
     with Progress(*columns, console=console, transient=True, refresh_per_second=8) as bar:
         task = bar.add_task(label, total=None, detail="")
         last = [0.0]
+        started = time.monotonic()
 
         def update(count: int | None = None, nbytes: int | None = None) -> None:
             now = time.monotonic()
@@ -118,6 +119,34 @@ def progress(label: str, *, unit: str = "files") -> Iterator[Callable[..., None]
                 parts.append(f"{count} {unit}")
             if nbytes is not None:
                 parts.append(human_size(nbytes))
+                parts.append(f"{human_size(nbytes / max(now - started, 1e-3))}/s")
             bar.update(task, detail=", ".join(parts))
 
         yield update
+
+
+def transfer_progress(label: str):
+    """progress() for push, fetch and clone: `update(objects, bytes)`, shown with the rate."""
+    return progress(label, unit="objects")
+
+
+def transfer_summary(report) -> str:
+    """'3 commits, 41 objects, 12.0 MiB in 1.2 s (10.0 MiB/s), 9 requests'."""
+    rate = f" ({human_size(report.bytes / report.seconds)}/s)" if report.seconds > 0 and report.bytes else ""
+    requests = f", {report.requests} requests" if report.requests else ""
+    commits = f"{report.commits} commit{'s' if report.commits != 1 else ''}"
+    return f"{commits}, {report.blobs} objects, {human_size(report.bytes)} in {report.seconds:.1f} s{rate}{requests}"
+
+
+def ref_moves(report) -> list[str]:
+    """One line per ref a fetch moved, as git prints them."""
+    lines = []
+    for name, (old, new) in sorted(report.refs.items()):
+        shown = name.removeprefix("remotes/")
+        if old is None:
+            lines.append(f" * [new branch]  {shown}")
+        elif new is None:
+            lines.append(f" - [deleted]     {shown}")
+        else:
+            lines.append(f"   {old[:SHORT]}..{new[:SHORT]}  {shown}")
+    return lines

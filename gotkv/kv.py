@@ -106,9 +106,10 @@ class KV:
 
     # -- blobs -------------------------------------------------------------------------
 
-    def sync(self, root: Root, dst: Store, value_refs: ValueRefs = _no_refs) -> int:
-        """Copy the blobs of `root` that `dst` lacks; return how many."""
-        return _sync.sync(self.nodes, root, dst, value_refs)
+    def sync(self, root: Root, dst: Store, value_refs: ValueRefs = _no_refs, *, flush: bool = True) -> int:
+        """Copy the blobs of `root` that `dst` lacks; return how many. Cost: one exists() per
+        node copied and one read per blob copied; subtrees `dst` holds are skipped unread."""
+        return _sync.sync(self.nodes, root, dst, value_refs, flush=flush)
 
     def reachable(self, roots: Iterable[Root], value_refs: ValueRefs = _no_refs) -> set[bytes]:
         """Every content id the trees at `roots` depend on."""

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
-from gotkv.blobs.codec import content_id
+from gotkv.blobs.codec import Codec, content_id
 from gotkv.blobs.ref import Ref
 from gotkv.blobs.store import Store
 from gotkv.errors import IntegrityError
+from gotkv.node import decode
 from gotkv.nodestore import NodeStore
 from gotkv.root import Root
 
@@ -35,8 +36,9 @@ def copy_blob(src: Store, dst: Store, cid: bytes) -> None:
     dst.post(data, cid)
 
 
-def sync(nodes: NodeStore, root: Root, dst: Store, value_refs: ValueRefs = _no_refs) -> int:
-    """Copy into `dst` every blob of `root` it lacks; return how many were copied."""
+def sync(nodes: NodeStore, root: Root, dst: Store, value_refs: ValueRefs = _no_refs, *, flush: bool = True) -> int:
+    """Copy into `dst` every blob of `root` it lacks; return how many were copied.
+    flush=False leaves making them durable to the caller (a push flushes once, at its end)."""
     src = nodes.store
     copied = 0
 
@@ -60,7 +62,8 @@ def sync(nodes: NodeStore, root: Root, dst: Store, value_refs: ValueRefs = _no_r
 
     if not dst.exists([root.ref.cid]):
         visit(root.ref)
-    dst.flush()
+    if flush:
+        dst.flush()
     return copied
 
 
@@ -81,3 +84,77 @@ def reachable(nodes: NodeStore, roots: Iterable[Root], value_refs: ValueRefs = _
                 for k, v in zip(node.keys, node.values):
                     seen.update(r.cid for r in value_refs(k, v))
     return seen
+
+
+def copy_missing(codec: Codec, src: Store, dst: Store, roots: Iterable[Root], value_refs: ValueRefs = _no_refs,
+                 *, batch_bytes: int = 64 << 20, progress: Callable[[int, int], None] | None = None) -> int:
+    """Copy into `dst` every blob of `roots` it lacks, reading `src` in bulk; return how many.
+
+    For a store where every read is a request (a remote), `sync`'s one get per blob would
+    cost one round trip each. Here the walk goes a tree level at a time: each level's
+    missing nodes are one `get_many`, and data blobs go in `get_many` batches of about
+    `batch_bytes` (so memory stays bounded), which a remote store turns into one coalesced
+    request per pack. Subtrees whose root node `dst` holds are skipped unread.
+
+    Children are posted before parents, as `sync` does: data blobs as they arrive, nodes by
+    height (leaves first) once the walk ends, so an interrupted copy never leaves `dst` a node
+    whose subtree is incomplete, and a rerun resumes where it stopped. `src` verifies what it
+    returns (a remote store checks each blob's id; the codec checks each node's tag).
+    `progress(blobs, bytes)` is called as blobs are copied.
+    """
+    nodes_by_height: dict[int, list[tuple[bytes, bytes]]] = {}
+    counts = [0, 0]
+
+    def copied(n: int, nbytes: int) -> None:
+        counts[0] += n
+        counts[1] += nbytes
+        if progress:
+            progress(counts[0], counts[1])
+
+    wanted = {r.ref.cid: r.ref for r in roots}
+    level = [wanted[c] for c in set(wanted) - dst.exists(wanted)]
+    seen: set[bytes] = set(wanted)
+    while level:
+        stored = src.get_many(r.cid for r in level)
+        children: dict[bytes, Ref] = {}
+        data: dict[bytes, Ref] = {}
+        for ref in level:
+            node = decode(codec.decode(ref, stored[ref.cid]), f"node {ref.short()}")
+            nodes_by_height.setdefault(node.level, []).append((ref.cid, stored[ref.cid]))
+            if node.level:
+                for v in node.values:
+                    child = Ref.from_bytes(v)
+                    children.setdefault(child.cid, child)
+            else:
+                for k, v in zip(node.keys, node.values):
+                    for r in value_refs(k, v):
+                        data.setdefault(r.cid, r)
+        data_todo = [c for c in data if c not in seen]
+        seen.update(data_todo)
+        _copy_batches(src, dst, [c for c in data_todo if c not in dst.exists(data_todo)], batch_bytes, copied)
+        fresh = [c for c in children if c not in seen]
+        seen.update(fresh)
+        have = dst.exists(fresh)
+        level = [children[c] for c in fresh if c not in have]
+    for height in sorted(nodes_by_height):
+        for cid, data in nodes_by_height[height]:
+            dst.post(data, cid)
+        copied(len(nodes_by_height[height]), sum(len(d) for _, d in nodes_by_height[height]))
+    dst.flush()
+    return counts[0]
+
+
+def _copy_batches(src: Store, dst: Store, cids: list[bytes], batch_bytes: int,
+                  copied: Callable[[int, int], None]) -> None:
+    """get_many in batches of about `batch_bytes` (by the sizes the store knows), post each."""
+    batch: list[bytes] = []
+    size = 0
+    for i, cid in enumerate(cids):
+        batch.append(cid)
+        size += src.stored_size(cid) or (1 << 20)
+        if size >= batch_bytes or i == len(cids) - 1:
+            blobs = src.get_many(batch)
+            for c in batch:
+                dst.post(blobs[c], c)
+            copied(len(batch), sum(len(blobs[c]) for c in batch))
+            batch, size = [], 0

@@ -6,4 +6,5 @@ COMMANDS lists them in the order `got --help` shows them.
 COMMANDS = [
     "init", "status", "commit", "log", "diff", "checkout", "switch", "branch", "tag",
     "show", "cat", "ls", "mount", "umount", "gc", "fsck", "stats",
+    "remote", "push", "fetch", "pull", "clone", "key",
 ]

@@ -105,12 +105,17 @@ class Repo:
     @classmethod
     def init(cls, workdir: str | os.PathLike, *, encrypt: bool = True, branch: str = DEFAULT_BRANCH) -> Repo:
         """Create `.got/` in `workdir` with a fresh secret; HEAD points at an unborn branch."""
+        config = Config(secrets.token_bytes(32), secrets.token_bytes(32) if encrypt else None)
+        return cls.create(workdir, config, branch=branch)
+
+    @classmethod
+    def create(cls, workdir: str | os.PathLike, config: Config, *, branch: str = DEFAULT_BRANCH) -> Repo:
+        """Create `.got/` in `workdir` with the given settings (a clone takes its remote's)."""
         workdir = Path(workdir).absolute()
         dot = workdir / DOT
         if (dot / "config.json").exists():
             raise RepoExists(dot)
         dot.mkdir(parents=True, exist_ok=True)
-        config = Config(secrets.token_bytes(32), secrets.token_bytes(32) if encrypt else None)
         _write_atomic(dot / "config.json", config.to_json())
         os.chmod(dot / "config.json", 0o600)
         repo = cls(workdir, config)
@@ -242,8 +247,8 @@ class Repo:
             if head is None:
                 raise RefNotFound("HEAD (no commits yet)")
             return head
-        for full in (name, f"heads/{name}", f"tags/{name}"):
-            if full.startswith(("heads/", "tags/")):
+        for full in (name, f"heads/{name}", f"tags/{name}", f"remotes/{name}"):
+            if full.startswith(("heads/", "tags/", "remotes/")):
                 value = self.refs.get(full)
                 if value:
                     return Ref.parse(value)

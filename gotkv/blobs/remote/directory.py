@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -28,6 +29,7 @@ class DirectoryObjectStore:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path).absolute()
         self.url = f"file://{self.path}"
+        self.requests: Counter[str] = Counter()  # by call, as an engine's requests would be
 
     def _file(self, key: str) -> Path:
         if not key or key.startswith("/") or ".." in key.split("/") or _TMP in key:
@@ -35,6 +37,7 @@ class DirectoryObjectStore:
         return self.path / key
 
     def put(self, key: str, data: bytes | memoryview) -> None:
+        self.requests["put"] += 1
         target = self._file(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.parent / f"{_TMP}{secrets.token_hex(8)}"
@@ -61,6 +64,7 @@ class DirectoryObjectStore:
                 pass
 
     def get(self, key: str) -> bytes:
+        self.requests["get"] += 1
         try:
             with open(self._file(key), "rb") as f:
                 return f.read()
@@ -73,6 +77,7 @@ class DirectoryObjectStore:
         return self.get_ranges(key, [(start, end)])[0]
 
     def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        self.requests["get_ranges"] += 1
         try:
             fd = os.open(self._file(key), os.O_RDONLY)
         except FileNotFoundError:
@@ -91,9 +96,11 @@ class DirectoryObjectStore:
             os.close(fd)
 
     def exists(self, key: str) -> bool:
+        self.requests["exists"] += 1
         return self._file(key).is_file()
 
     def delete(self, keys: Iterable[str]) -> None:
+        self.requests["delete"] += 1
         for key in keys:
             try:
                 os.unlink(self._file(key))
@@ -103,6 +110,7 @@ class DirectoryObjectStore:
                 raise RemoteError(f"{self.url}: cannot delete {key}: {e.strerror or e}") from None
 
     def list(self, prefix: str = "") -> Iterator[str]:
+        self.requests["list"] += 1
         found = []
         for dirpath, dirnames, filenames in os.walk(self.path):
             rel = Path(dirpath).relative_to(self.path).as_posix()

@@ -42,15 +42,18 @@ class Journal:
         self.sealer = sealer
 
     def read_from(self, seq: int) -> Iterator[tuple[int, dict]]:
-        """Entries seq, seq+1, ... up to the end, in order; a few GETs in flight at once."""
+        """Entries seq, seq+1, ... up to the end, in order. Finding there is nothing new costs
+        one GET; a backlog is read 1, 2, 4 ... up to _READ_AHEAD entries at a time."""
         with ThreadPoolExecutor(_READ_AHEAD) as pool:
+            width = 1
             while True:
-                batch = list(pool.map(self._try_get, range(seq, seq + _READ_AHEAD)))
+                batch = list(pool.map(self._try_get, range(seq, seq + width)))
                 for data in batch:
                     if data is None:
                         return
                     yield seq, self._open(seq, data)
                     seq += 1
+                width = min(width * 2, _READ_AHEAD)
 
     def _try_get(self, seq: int) -> bytes | None:
         try:
