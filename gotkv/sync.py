@@ -54,7 +54,7 @@ def sync(nodes: NodeStore, root: Root, dst: Store, value_refs: ValueRefs = _no_r
         else:
             data = {r.cid for k, v in zip(node.keys, node.values) for r in value_refs(k, v)}
             have = dst.exists(data)
-            for cid in data - have:
+            for cid in sorted(data - have):  # a fixed order: a rerun of an interrupted push packs alike
                 copy_blob(src, dst, cid)
                 copied += 1
         copy_blob(src, dst, ref.cid)

@@ -57,6 +57,13 @@ class RemoteMoved(GotError):
         super().__init__(f"{remote}/{branch} has moved: fetch, then merge")
 
 
+class RemoteNotFound(GotError):
+    exit_code = 1
+
+    def __init__(self, name: str):
+        super().__init__(f"no remote named {name!r}; see `got remote list`, or `got remote add {name} URL`")
+
+
 class Diverged(GotError):
     exit_code = 1
 
@@ -144,7 +151,7 @@ def remove_remote(repo: Repo, name: str) -> None:
     """Forget remote `name`, its tracking refs and its mirror (the remote is untouched)."""
     known = remotes(repo)
     if name not in known:
-        raise RefNotFound(f"remote {name}")
+        raise RemoteNotFound(name)
     del known[name]
     repo.refs.set_many({k: None for k in repo.refs.list(f"{TRACKING}{name}/")})
     _write_atomic(repo.dot / REMOTES_FILE, json.dumps(known, indent=2))
@@ -166,7 +173,7 @@ def open_remote(repo: Repo, name: str, *, create: bool = False) -> Remote:
     """The Remote named `name`; create=True makes it on first push (bucket, marker)."""
     known = remotes(repo)
     if name not in known:
-        raise RefNotFound(f"remote {name} (see `got remote list`)")
+        raise RemoteNotFound(name)
     secret = repo.config.secret
     if secret is None:
         raise InvalidInput("this repository is not encrypted, so it cannot use remotes")

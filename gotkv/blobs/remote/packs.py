@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol
 import blake3
 
 from gotkv.blobs.remote.objects import ObjectExists, ObjectStore
@@ -27,6 +28,14 @@ UPLOADS_IN_FLIGHT = 4
 READS_IN_FLIGHT = 8
 
 Place = tuple[str, int, int]  # pack id, offset, length
+
+
+class UploadLog(Protocol):
+    """Where a writer notes packs it uploaded but has not recorded yet (state.RemoteState)."""
+
+    def was_uploaded(self, pack: str) -> bool: ...
+
+    def mark_uploaded(self, pack: str) -> None: ...
 
 
 def pack_key(pack_id: str) -> str:
@@ -41,8 +50,10 @@ class PackWriter:
     written since the last finish; an upload's failure surfaces there (or at the next add).
     """
 
-    def __init__(self, objects: ObjectStore, target: int = PACK_TARGET, in_flight: int = UPLOADS_IN_FLIGHT):
+    def __init__(self, objects: ObjectStore, target: int = PACK_TARGET, in_flight: int = UPLOADS_IN_FLIGHT,
+                 uploads: UploadLog | None = None):
         self.objects = objects
+        self.uploads = uploads
         self.target = target
         self._pool = ThreadPoolExecutor(in_flight, thread_name_prefix="got-pack-up")
         self._slots = threading.BoundedSemaphore(in_flight)
@@ -104,13 +115,16 @@ class PackWriter:
 
     def _upload(self, pack_id: str, buf: bytearray) -> None:
         try:
-            try:
-                self.objects.put(pack_key(pack_id), buf)
-                with self._lock:
-                    self.sent_bytes += len(buf)
-                    self.sent_packs += 1
-            except ObjectExists:
-                pass  # the same pack, sent by an interrupted earlier push
+            if self.uploads is None or not self.uploads.was_uploaded(pack_id):
+                try:
+                    self.objects.put(pack_key(pack_id), buf)
+                    with self._lock:
+                        self.sent_bytes += len(buf)
+                        self.sent_packs += 1
+                except ObjectExists:
+                    pass  # the same pack, sent by an interrupted earlier push
+                if self.uploads is not None:
+                    self.uploads.mark_uploaded(pack_id)
             with self._lock:
                 self._uploading.pop(pack_id, None)
         finally:

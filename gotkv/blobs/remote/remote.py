@@ -55,7 +55,7 @@ class Remote:
         self.settings = settings
         self.journal = Journal(objects, self.sealer)
         self.state = RemoteState(state_path)
-        self.packs = PackWriter(objects)
+        self.packs = PackWriter(objects, uploads=self.state)
         self._append_lock = threading.Lock()
         self.requests_saved = 0
 

@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value);
 CREATE TABLE IF NOT EXISTS blobs(cid BLOB PRIMARY KEY, pack TEXT NOT NULL, offset INTEGER NOT NULL,
                                  length INTEGER NOT NULL, time REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS refs(name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS uploaded(pack TEXT PRIMARY KEY);
 """
 _PLACE = struct.Struct(">32sQI")  # cid, offset in pack, length
 
@@ -70,6 +71,14 @@ class RemoteState:
         row = self._db().execute("SELECT value FROM meta WHERE key='position'").fetchone()
         return int(row[0]) if row else 0
 
+    def was_uploaded(self, pack: str) -> bool:
+        """Whether this machine uploaded `pack` in a push that did not get to record it (a
+        rerun after an interruption skips sending it again)."""
+        return self._db().execute("SELECT 1 FROM uploaded WHERE pack=?", (pack,)).fetchone() is not None
+
+    def mark_uploaded(self, pack: str) -> None:
+        self._db().execute("INSERT OR IGNORE INTO uploaded VALUES (?)", (pack,))
+
     def check_refs(self, updates: dict[str, tuple[str | None, str | None]]) -> None:
         """RefConflict for the first update whose `old` is not the branch's current value."""
         for name, (old, _new) in updates.items():
@@ -88,6 +97,7 @@ class RemoteState:
                 return
             when = float(record.get("time", 0.0))
             for pack, places in record.get("packs", {}).items():
+                db.execute("DELETE FROM uploaded WHERE pack=?", (pack,))
                 db.executemany("INSERT INTO blobs VALUES (?, ?, ?, ?, ?) "
                                "ON CONFLICT(cid) DO UPDATE SET time=max(time, excluded.time)",
                                ((c, pack, o, n, when) for c, o, n in decode_places(places)))
