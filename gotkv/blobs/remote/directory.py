@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from gotkv.blobs.remote.objects import ObjectExists, ObjectNotFound, RemoteError
+from gotkv.blobs.remote.objects import ContainerNotFound, ObjectExists, ObjectNotFound, RemoteError
 
 _TMP = ".tmp-"
 
@@ -69,6 +69,8 @@ class DirectoryObjectStore:
             with open(self._file(key), "rb") as f:
                 return f.read()
         except FileNotFoundError:
+            if not self.path.is_dir():
+                raise ContainerNotFound(f"{self.url}: no such directory") from None
             raise ObjectNotFound(self.url, key) from None
         except OSError as e:
             raise RemoteError(f"{self.url}: cannot read {key}: {e.strerror or e}") from None

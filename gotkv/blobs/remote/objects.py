@@ -9,6 +9,8 @@ A remote (see remote/__init__.py) keeps three kinds of objects under string keys
   temporary file, which is atomic on local filesystems and NFS alike. Create-only writes
   are the one primitive the journal's compare-and-swap rests on (journal.py), so an engine
   that silently ignores it is refused when a remote is added (`probe_create_only`).
+- `get(key)` raises ObjectNotFound for a missing object, ContainerNotFound when the bucket
+  itself is missing (a remote not pushed to yet), RemoteError for anything else.
 - `get(key)` / `get_range(key, start, end)` / `get_ranges(key, ranges)`: whole objects and
   byte ranges (end exclusive); `get_ranges` may coalesce nearby ranges into fewer requests.
 - `exists(key)`, `delete(keys)`, `list(prefix)`: listing is for gc, fsck and tests only;
@@ -33,6 +35,10 @@ class RemoteError(GotError):
     """A remote could not be reached or refused a request: one line naming the remote and why."""
 
     exit_code = 1
+
+
+class ContainerNotFound(RemoteError):
+    """The bucket (or directory) itself does not exist: nothing was ever pushed there."""
 
 
 class ObjectNotFound(NotFound):

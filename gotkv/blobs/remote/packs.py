@@ -1,7 +1,10 @@
 """Packs: how blobs travel to and from a remote in few requests.
 
 Requests, not bytes, are the cost on object storage (a few ms and a few hundred small PUTs a
-second per connection), so a remote never holds one object per blob. Posted blobs are
+second per connection), so a remote never holds one object per blob. PACK_TARGET and
+UPLOADS_IN_FLIGHT were chosen by timing pushes of 1 GiB to a Ceph RGW (the engine's receive
+rate, not the client, is the limit: larger and more concurrent PUTs keep it busy); the
+buffers in flight bound a push's memory at (UPLOADS_IN_FLIGHT + 1) x PACK_TARGET. Posted blobs are
 appended to an open pack; a pack of PACK_TARGET bytes is uploaded as one create-only object
 `packs/<id>` (id = BLAKE3 of its bytes, so re-uploading the same pack after an interrupted
 push is a harmless no-op) while the next one fills, a few uploads in flight. Where each blob
@@ -23,7 +26,7 @@ import blake3
 from gotkv.blobs.remote.objects import ObjectExists, ObjectStore
 from gotkv.errors import IntegrityError
 
-PACK_TARGET = 16 << 20
+PACK_TARGET = 32 << 20
 UPLOADS_IN_FLIGHT = 4
 READS_IN_FLIGHT = 8
 
@@ -68,8 +71,9 @@ class PackWriter:
 
     def add(self, cid: bytes, data: bytes | memoryview) -> None:
         with self._lock:
-            self._open[cid] = (len(self._buf), len(data))
-            self._buf += data
+            start = len(self._buf)
+            self._open[cid] = (start, len(data))
+            self._buf[start:] = data  # (a bytearray grows in place, over-allocating)
             full = len(self._buf) >= self.target
         if full:
             self._ship()

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from gotkv.blobs.remote.journal import Journal
-from gotkv.blobs.remote.objects import ObjectExists, ObjectNotFound, ObjectStore, RemoteError
+from gotkv.blobs.remote.objects import ContainerNotFound, ObjectExists, ObjectNotFound, ObjectStore, RemoteError
 from gotkv.blobs.remote.packs import PackWriter
 from gotkv.blobs.remote.seal import Sealer
 from gotkv.blobs.remote.state import RefConflict, RemoteState, encode_places
@@ -73,7 +73,7 @@ class Remote:
         sealer = Sealer(secret)
         try:
             marker = objects.get(MARKER)
-        except ObjectNotFound:
+        except (ObjectNotFound, ContainerNotFound):
             if create_with is None:
                 raise RemoteError(f"{objects.url} is not a got remote (no {MARKER} object there); "
                                   "check the URL, or push to it first") from None
