@@ -11,6 +11,7 @@ interrupted sync never leaves a node whose children are missing.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable
 
 from gotkv.blobs.codec import Codec, content_id
@@ -52,9 +53,10 @@ def sync(nodes: NodeStore, root: Root, dst: Store, value_refs: ValueRefs = _no_r
                 if child.cid not in have:
                     visit(child)
         else:
-            data = {r.cid for k, v in zip(node.keys, node.values) for r in value_refs(k, v)}
+            # in the leaf's key order, which is the order a reader of the tree wants them in
+            data = list(dict.fromkeys(r.cid for k, v in zip(node.keys, node.values) for r in value_refs(k, v)))
             have = dst.exists(data)
-            for cid in sorted(data - have):  # a fixed order: a rerun of an interrupted push packs alike
+            for cid in (c for c in data if c not in have):
                 copy_blob(src, dst, cid)
                 copied += 1
         copy_blob(src, dst, ref.cid)
@@ -131,7 +133,8 @@ def copy_missing(codec: Codec, src: Store, dst: Store, roots: Iterable[Root], va
                         data.setdefault(r.cid, r)
         data_todo = [c for c in data if c not in seen]
         seen.update(data_todo)
-        _copy_batches(src, dst, [c for c in data_todo if c not in dst.exists(data_todo)], batch_bytes, copied)
+        present = dst.exists(data_todo)
+        _copy_batches(src, dst, [c for c in data_todo if c not in present], batch_bytes, copied)
         fresh = [c for c in children if c not in seen]
         seen.update(fresh)
         have = dst.exists(fresh)
@@ -146,15 +149,23 @@ def copy_missing(codec: Codec, src: Store, dst: Store, roots: Iterable[Root], va
 
 def _copy_batches(src: Store, dst: Store, cids: list[bytes], batch_bytes: int,
                   copied: Callable[[int, int], None]) -> None:
-    """get_many in batches of about `batch_bytes` (by the sizes the store knows), post each."""
-    batch: list[bytes] = []
+    """get_many in batches of about `batch_bytes` (by the sizes the store knows) and post
+    each; the next batch is fetched while the last one is written, so a remote source's
+    network time and the destination's disk time overlap."""
+    batches: list[list[bytes]] = [[]]
     size = 0
-    for i, cid in enumerate(cids):
-        batch.append(cid)
+    for cid in cids:
+        batches[-1].append(cid)
         size += src.stored_size(cid) or (1 << 20)
-        if size >= batch_bytes or i == len(cids) - 1:
-            blobs = src.get_many(batch)
+        if size >= batch_bytes:
+            batches.append([])
+            size = 0
+    batches = [b for b in batches if b]
+    with ThreadPoolExecutor(1, thread_name_prefix="got-copy-ahead") as ahead:
+        pending = ahead.submit(src.get_many, batches[0]) if batches else None
+        for i, batch in enumerate(batches):
+            blobs = pending.result()
+            pending = ahead.submit(src.get_many, batches[i + 1]) if i + 1 < len(batches) else None
             for c in batch:
                 dst.post(blobs[c], c)
             copied(len(batch), sum(len(blobs[c]) for c in batch))
-            batch, size = [], 0

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 import blake3
 
@@ -49,8 +49,10 @@ class PackWriter:
     """Fills packs from posted blobs and uploads full ones in the background.
 
     Memory is bounded by (UPLOADS_IN_FLIGHT + 1) packs: `add` blocks while that many are
-    uploading. `finish` uploads the open pack and waits for all, returning every place
-    written since the last finish; an upload's failure surfaces there (or at the next add).
+    uploading. `finish` uploads the open pack and waits for every pack shipped before it,
+    returning the places of blobs in uploaded packs that nobody has `settle`d yet. A failed
+    upload surfaces at `finish`; its blobs are forgotten, so posting them again resends them.
+    Safe from many threads: a pack's places are returned only once it is on the remote.
     """
 
     def __init__(self, objects: ObjectStore, target: int = PACK_TARGET, in_flight: int = UPLOADS_IN_FLIGHT,
@@ -61,11 +63,12 @@ class PackWriter:
         self._pool = ThreadPoolExecutor(in_flight, thread_name_prefix="got-pack-up")
         self._slots = threading.BoundedSemaphore(in_flight)
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # an upload ended
         self._buf = bytearray()
         self._open: dict[bytes, tuple[int, int]] = {}  # cid -> (offset, length) in _buf
-        self._uploading: dict[str, bytearray] = {}  # pack id -> bytes, until uploaded
-        self._futures: list[Future] = []
-        self._done: dict[bytes, Place] = {}
+        self._uploading: dict[str, bytearray] = {}  # pack id -> bytes, until its upload ends
+        self._failed: dict[str, BaseException] = {}
+        self._done: dict[bytes, Place] = {}  # shipped, not yet settled
         self.sent_bytes = 0
         self.sent_packs = 0
 
@@ -79,7 +82,7 @@ class PackWriter:
             self._ship()
 
     def read_pending(self, cid: bytes) -> bytes | None:
-        """The bytes of a blob added since the last finish, if this writer still holds them."""
+        """The bytes of a blob not yet settled, if this writer still holds them."""
         with self._lock:
             if cid in self._open:
                 off, n = self._open[cid]
@@ -90,11 +93,12 @@ class PackWriter:
             return None
 
     def place_of(self, cid: bytes) -> Place | None:
+        """Where a shipped, unsettled blob lies (its pack may still be uploading)."""
         with self._lock:
             return self._done.get(cid)
 
     def forget(self, cid: bytes) -> bool:
-        """Drop a blob added since the last finish (its bytes stay, unindexed, in its pack)."""
+        """Drop a blob not yet settled (its bytes stay, unindexed, in its pack)."""
         with self._lock:
             return self._open.pop(cid, None) is not None or self._done.pop(cid, None) is not None
 
@@ -113,11 +117,10 @@ class PackWriter:
             for cid, (off, n) in places.items():
                 self._done[cid] = (pack_id, off, n)
         self._slots.acquire()
-        future = self._pool.submit(self._upload, pack_id, buf)
-        with self._lock:
-            self._futures.append(future)
+        self._pool.submit(self._upload, pack_id, buf)
 
     def _upload(self, pack_id: str, buf: bytearray) -> None:
+        failure = None
         try:
             if self.uploads is None or not self.uploads.was_uploaded(pack_id):
                 try:
@@ -129,22 +132,32 @@ class PackWriter:
                     pass  # the same pack, sent by an interrupted earlier push
                 if self.uploads is not None:
                     self.uploads.mark_uploaded(pack_id)
-            with self._lock:
-                self._uploading.pop(pack_id, None)
+        except BaseException as e:  # noqa: BLE001 - handed to finish()
+            failure = e
         finally:
             self._slots.release()
+            with self._changed:
+                self._uploading.pop(pack_id, None)
+                if failure is not None:
+                    self._failed[pack_id] = failure
+                    for cid in [c for c, p in self._done.items() if p[0] == pack_id]:
+                        del self._done[cid]
+                self._changed.notify_all()
 
     def finish(self) -> dict[bytes, Place]:
-        """Upload everything added so far; return the places of all blobs not yet settled.
-        They stay pending (readable, and `pending()`) until `settle`d: the caller settles
-        them once their places are recorded where readers look next."""
+        """Upload everything added so far; return the places of blobs not yet settled whose
+        packs are on the remote. They stay pending (readable, and in `pending()`) until
+        `settle`d: the caller settles them once their places are recorded."""
         self._ship()
-        with self._lock:
-            futures, self._futures = self._futures, []
-        for f in futures:
-            f.result()
-        with self._lock:
-            return dict(self._done)
+        with self._changed:
+            waiting = set(self._uploading)
+            while waiting & set(self._uploading):
+                self._changed.wait()
+            if self._failed:  # blobs were lost: whoever publishes next must not record a ref
+                failed = list(self._failed.values())
+                self._failed.clear()
+                raise failed[0]
+            return {c: p for c, p in self._done.items() if p[0] not in self._uploading}
 
     def settle(self, places: dict[bytes, Place]) -> None:
         """These places are recorded: stop holding them as pending."""

@@ -48,6 +48,7 @@ OSD makes requests hang unless the gateway has `rados osd op timeout` (then 408,
 from __future__ import annotations
 
 import configparser
+from collections import Counter
 import os
 import re
 import time
@@ -74,6 +75,18 @@ MAX_CONNECTIONS = 32  # idle connections kept for reuse (callers bound requests 
 _TRANSIENT_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable",
                     "ConditionalRequestConflict", "OperationAborted", "Throttling"}
 _TRANSIENT_KINDS = {"Connect", "Request", "Timeout", "Interrupted", "Decode"}
+
+
+def _merged(ranges: list[tuple[int, int]], gap: int) -> int:
+    """How many GETs object_store makes for `ranges`: those closer than `gap` are merged."""
+    count, end = 0, None
+    for s, e in sorted(ranges):
+        if end is None or s > end + gap:
+            count += 1
+            end = e
+        else:
+            end = max(end, e)
+    return count
 
 
 class _HttpStatus(Exception):
@@ -145,6 +158,7 @@ class S3ObjectStore:
         self.prefix = prefix.strip("/")
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self.backoff = backoff
+        self.requests: Counter[str] = Counter()  # by kind, as sent (retries not counted)
         if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
             raise RemoteError(f"{self.url}: invalid bucket name (3-63 lowercase letters, digits, '.' and '-')")
         env, prof = os.environ, _profile(profile)
@@ -183,6 +197,7 @@ class S3ObjectStore:
     # -- the ObjectStore calls ---------------------------------------------------------------
 
     def put(self, key: str, data: bytes | memoryview) -> None:
+        self.requests["put"] += 1
         tries = 0
 
         def once() -> None:
@@ -199,6 +214,7 @@ class S3ObjectStore:
             raise
 
     def get(self, key: str) -> bytes:
+        self.requests["get"] += 1
         return self._call(lambda: bytes(obstore.get(self._store, key).bytes()), key)
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
@@ -212,6 +228,7 @@ class S3ObjectStore:
         got: Iterator = iter(())
         if todo:
             starts, ends = [s for s, _ in todo], [e for _, e in todo]
+            self.requests["get"] += _merged(todo, COALESCE)
             got = iter(self._call(lambda: obstore.get_ranges(self._store, key, starts=starts, ends=ends,
                                                              coalesce=COALESCE), key))
         out = [bytes(next(got)) if e > s else b"" for s, e in ranges]
@@ -220,6 +237,7 @@ class S3ObjectStore:
         return out
 
     def exists(self, key: str) -> bool:
+        self.requests["head"] += 1
         try:
             self._call(lambda: obstore.head(self._store, key), key)
             return True
@@ -230,6 +248,7 @@ class S3ObjectStore:
         keys = list(keys)
         for i in range(0, len(keys), DELETE_BATCH):
             batch = keys[i:i + DELETE_BATCH]
+            self.requests["delete"] += 1
             self._call(lambda: obstore.delete(self._store, batch))
 
     def list(self, prefix: str = "") -> Iterator[str]:
@@ -250,6 +269,7 @@ class S3ObjectStore:
                 raise
 
         while page := self._call(next_page):
+            self.requests["list"] += 1
             for meta in page:
                 key = meta["path"]
                 after = key
