@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,3 +69,32 @@ def start() -> Engine:
         raise
     env = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     return Engine(state, env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"])
+
+
+def kill_gateway(engine: Engine) -> None:
+    """kill -9 the engine's radosgw, as a crash or a pulled cable would end it (the monitor and
+    the OSD, and so every object, stay)."""
+    pid = int((engine.dir / "run" / "client.rgw.a.pid").read_text())
+    subprocess.run(["kill", "-9", str(pid)], check=False)
+    for _ in range(200):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().split(") ", 1)[1].startswith("Z"):
+                    break
+        except OSError:
+            break
+        time.sleep(0.02)
+
+
+def start_gateway(engine: Engine, timeout: float = 60) -> None:
+    """Start radosgw again over the same monitor and OSD, and wait until it answers."""
+    _run(["radosgw", "-c", str(engine.dir / "ceph.conf"), "-n", "client.rgw.a"], "radosgw")
+    port = int(engine.endpoint.rsplit(":", 1)[1])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise EngineError(f"radosgw did not answer on port {port} within {timeout:.0f} s")

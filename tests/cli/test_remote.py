@@ -183,3 +183,49 @@ def test_an_interrupted_clone_resumes(tmp_path, url):
     Got(tmp_path)("clone", url, "b", "--key-file", str(key))
     assert manifest(tmp_path / "b") == manifest(tmp_path / "a")
     assert "no problems" in Got(tmp_path / "b").out("fsck")
+
+
+def test_the_engine_stopped_mid_push(tmp_path, s3_bucket, s3_engine):
+    """The gateway dies mid-push: the push fails with one line, the remote branch and the
+    local repo are intact, and once the engine is back the rerun sends only what is missing."""
+    from tests import s3engine
+
+    url = f"s3://{s3_bucket}/down"
+    got, key = setup_origin(tmp_path, url, {"f": "1"})
+    rng = random.Random(6)
+    write(tmp_path / "a", {f"big{i}.bin": rng.randbytes(24 << 20) for i in range(4)})
+    got("commit", "-m", "big")
+    before = got.out("log", "--oneline", "-n", "1", "origin/main")
+    state = tmp_path / "a" / ".got" / "remotes" / "origin.sqlite"
+    import json
+    import sqlite3
+
+    def uploaded() -> int:
+        try:
+            with sqlite3.connect(state, timeout=1) as db:
+                return db.execute("SELECT count(*) FROM uploaded").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+
+    env = got_env(GOT_RETRY_SECONDS="2")
+    push = subprocess.Popen(got_cmd("push"), cwd=tmp_path / "a", env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while uploaded() < 1:
+            assert push.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        s3engine.kill_gateway(s3_engine)
+        _, err = push.communicate(timeout=120)
+    finally:
+        s3engine.start_gateway(s3_engine)
+    assert push.returncode == 1, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err.startswith(f"got: {url}"), err
+    got("fetch")
+    assert got.out("log", "--oneline", "-n", "1", "origin/main") == before
+    assert "no problems" in got.out("fsck")
+    rerun = json.loads(got.out("push", "--json"))
+    assert rerun["bytes"] <= (96 << 20) - (32 << 20) + (1 << 20), rerun
+    Got(tmp_path)("clone", url, "b", "--key-file", str(key))
+    assert manifest(tmp_path / "b") == manifest(tmp_path / "a")

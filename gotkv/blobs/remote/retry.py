@@ -11,6 +11,7 @@ then the last error is raised. Each retry costs one more request.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -32,6 +33,19 @@ class Backoff:
 
 
 DEFAULT = Backoff()
+
+
+def from_environment() -> Backoff:
+    """DEFAULT, or with GOT_RETRY_SECONDS set, a budget of that many seconds: how long a
+    command keeps retrying an engine that does not answer before it gives up."""
+    text = os.environ.get("GOT_RETRY_SECONDS")
+    if not text:
+        return DEFAULT
+    try:
+        seconds = float(text)
+    except ValueError:
+        return DEFAULT
+    return Backoff(attempts=max(2, DEFAULT.attempts), max_seconds=max(0.0, seconds))
 
 
 def retry(fn: Callable[[], T], is_transient: Callable[[BaseException], bool],

@@ -64,7 +64,7 @@ from obstore.store import S3Store
 from gotkv.errors import InvalidInput
 
 from .objects import ContainerNotFound, ObjectExists, ObjectNotFound, RemoteError
-from .retry import DEFAULT, Backoff, retry
+from .retry import Backoff, from_environment, retry
 
 T = TypeVar("T")
 
@@ -151,13 +151,13 @@ class S3ObjectStore:
     def __init__(self, bucket: str, prefix: str = "", *, endpoint: str | None = None,
                  region: str | None = None, access_key_id: str | None = None,
                  secret_access_key: str | None = None, session_token: str | None = None,
-                 profile: str | None = None, backoff: Backoff = DEFAULT,
+                 profile: str | None = None, backoff: Backoff | None = None,
                  timeout: float = 600.0, connect_timeout: float = 5.0,
                  max_connections: int = MAX_CONNECTIONS):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
-        self.backoff = backoff
+        self.backoff = backoff or from_environment()
         self.requests: Counter[str] = Counter()  # by kind, as sent (retries not counted)
         if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
             raise RemoteError(f"{self.url}: invalid bucket name (3-63 lowercase letters, digits, '.' and '-')")
