@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import itertools
 
+from gotkv.blobs.ref import Ref
+
 from cli.context import open_repo, worktree_path
 from cli.diffview import tree_changes
 from cli.output import commit_header, commit_json, emit_json, first_line, out, short_id
@@ -58,6 +60,8 @@ def _decorations(repo) -> dict[bytes, str]:
     current = repo.head_branch()
     for name, ref in sorted(repo.branches().items()):
         names.setdefault(ref.cid, []).append(f"HEAD -> {name}" if name == current else name)
+    for name, value in sorted(repo.refs.list("remotes/").items()):
+        names.setdefault(Ref.parse(value).cid, []).append(name[len("remotes/"):])
     for name, ref in sorted(repo.tags().items()):
         names.setdefault(ref.cid, []).append(f"tag: {name}")
     if head is not None and current is None:
