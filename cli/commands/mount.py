@@ -1,10 +1,18 @@
 """got mount: serve a revision (read-only) or a branch (--rw) as a FUSE filesystem.
 
+    got mount REV DIR                       a revision of this repository
+    got mount --rw BRANCH DIR               writable
+    got mount origin/main DIR               the remote's branch as it is now, blobs this
+                                            repository lacks read from the remote on demand
+    got mount URL#BRANCH DIR --key-file F   a remote's snapshot with no repository (lazy)
+
 This module is a protocol adapter only: `RootSource` tells the mount which root to serve and
-where a writable mount publishes its new roots (the branch's durable working root); the FUSE
-work is gotfs.mount's. Without -f the mount runs in a detached child (forked before the repo
-is opened: SQLite connections must not cross a fork), and the command returns once the child
-says the kernel has completed the mount, or reports the child's error as its own.
+where a writable mount publishes its new roots (the branch's durable working root); lazy
+snapshots of remotes come from gotfs.repo.lazy; the FUSE work is gotfs.mount's. Without -f
+the mount runs in a detached child (forked before the repo or a remote is opened: SQLite
+connections must not cross a fork), and the command returns once the child says the kernel
+has completed the mount, or reports the child's error as its own. A remote snapshot is opened
+in the child only (opening it twice would double the requests before the first byte).
 """
 
 from __future__ import annotations
@@ -13,11 +21,15 @@ import argparse
 import contextlib
 import os
 import select
+import sys
 
 from gotfs.repo import Repo, commit_id
+from gotfs.repo import lazy
+from gotkv.blobs.remote.url import is_url, normalize, split_branch
 from gotkv.errors import GotError, InvalidInput
 from gotkv.root import Root
 
+from cli.commands.clone import read_key
 from cli.context import author, open_repo
 from cli.output import out
 
@@ -91,14 +103,93 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("mount", help="mount a revision (or a branch read-write) with FUSE",
                        description="`got mount REV DIR`: a read-only view of REV. `got mount --rw "
                                    "BRANCH DIR`: writable; each flush records a new working root of "
-                                   "BRANCH, which `got commit` commits. Runs in the background "
-                                   "unless -f; `got umount DIR` ends it.")
-    p.add_argument("rev", metavar="REV|BRANCH")
+                                   "BRANCH, which `got commit` commits. `got mount origin/main DIR`: "
+                                   "the remote's branch as it is now, reading what this repository "
+                                   "lacks from the remote on demand. `got mount URL#BRANCH DIR "
+                                   "--key-file F`: a remote's snapshot with no repository, its blobs "
+                                   "fetched as they are read into a bounded local cache. Runs in the "
+                                   "background unless -f; `got umount DIR` ends it.")
+    p.add_argument("rev", metavar="REV|BRANCH|URL#BRANCH")
     p.add_argument("dir", metavar="DIR")
     p.add_argument("--rw", action="store_true", help="writable mount of branch BRANCH")
     p.add_argument("-f", "--foreground", action="store_true", help="stay in the foreground")
     p.add_argument("--debug", action="store_true", help="log FUSE requests (with -f)")
+    p.add_argument("--remote", action="append", default=[], metavar="NAME|URL",
+                   help="read blobs from this remote (repeat: tried in order, falling back when one "
+                        "fails or lacks a blob); with a URL#BRANCH, after it")
+    p.add_argument("--key-file", metavar="FILE", help="the key, for URL#BRANCH (else GOT_KEY)")
+    p.add_argument("--cache-size", default="1G", metavar="SIZE",
+                   help="bound of the local cache of blobs read from remotes (e.g. 512M, 2G; default 1G)")
+    p.add_argument("--cache-dir", metavar="DIR",
+                   help="where that cache lives (default ~/.cache/got, or .got/cache in a repository)")
     return p
+
+
+def parse_size(text: str) -> int:
+    """'2G' -> 2 GiB; K, M, G, T (optionally with iB or B), or plain bytes."""
+    t = text.strip().upper().removesuffix("IB").removesuffix("B")
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(t[-1:], 1)
+    try:
+        n = float(t[:-1] if scale > 1 else t)
+    except ValueError:
+        n = -1
+    if n < 0 or n != n:
+        raise InvalidInput(f"--cache-size {text!r}: expected a size such as 512M or 2G")
+    return int(n * scale)
+
+
+def _remote_url(args) -> tuple[str, str | None] | None:
+    """(URL, branch) when REV is a remote's URL (`s3://b/p#main`, `/mnt/usb/photos#main`)."""
+    return split_branch(args.rev) if is_url(args.rev) else None
+
+
+def _check_url_mode(args) -> tuple[list[str], str | None, bytes]:
+    """The URLs to read from, the branch and the key, checked before anything is opened."""
+    url, branch = _remote_url(args)
+    if args.rw:
+        raise InvalidInput("a remote's snapshot is mounted read-only: drop --rw (or clone it and mount a branch)")
+    for extra in args.remote:
+        if not is_url(extra):
+            raise InvalidInput(f"--remote {extra}: not a URL (remote names need a repository)")
+    urls = [normalize(u) for u in [url, *args.remote]]
+    return urls, branch, read_key(args.key_file)
+
+
+def _lazy_in_repo(repo: Repo, args) -> bool:
+    """Whether REV (or --remote) makes this a mount that reads from remotes."""
+    if args.remote or lazy.remote_of(repo, args.rev):
+        if args.rw:
+            raise InvalidInput("--rw mounts a local branch; a remote's branch is mounted read-only")
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def _serving(args, mountpoint: str, workdir=None):
+    """Open what the mount serves, for as long as it serves: yields (fs, source, label,
+    warnings); commits a writable mount's changes at the end."""
+    cache_size = parse_size(args.cache_size)
+    if _remote_url(args) is not None:
+        urls, branch, secret = _check_url_mode(args)
+        with lazy.open_remote_snapshot(urls, secret, branch, cache_dir=args.cache_dir,
+                                       cache_size=cache_size) as snap:
+            yield snap.fs, snap, snap.label, snap.skipped
+        return
+    with (Repo.open(workdir) if workdir is not None else open_repo()) as repo:
+        if _lazy_in_repo(repo, args):
+            with lazy.open_repo_snapshot(repo, args.rev, args.remote, cache_dir=args.cache_dir,
+                                         cache_size=cache_size) as snap:
+                yield snap.fs, snap, snap.label, snap.skipped
+            return
+        source, label = _source(repo, args)
+        with _recorded(repo, args, mountpoint):
+            yield repo.fs, source, label, []
+        _commit_at_unmount(repo, args, mountpoint)
+
+
+def _warn(warnings: list[str]) -> None:
+    for w in warnings:
+        print(f"got: warning: skipped a remote: {' '.join(w.split())}", file=sys.stderr)
 
 
 def _source(repo: Repo, args) -> tuple[RootSource, str]:
@@ -117,16 +208,20 @@ def run(args) -> int:
         raise InvalidInput(f"mount point {args.dir} is not a directory")
     if os.path.ismount(mountpoint):
         raise InvalidInput(f"{args.dir} is already a mount point; `got umount {args.dir}` first")
+    parse_size(args.cache_size)
     if args.foreground:
-        with open_repo() as repo:
-            source, label = _source(repo, args)
-            with _recorded(repo, args, mountpoint):
-                mount(repo.fs, source, mountpoint, writable=args.rw, foreground=True, debug=args.debug)
-            _commit_at_unmount(repo, args, mountpoint)
+        with _serving(args, mountpoint) as (fs, source, label, warnings):
+            _warn(warnings)
+            mount(fs, source, mountpoint, writable=args.rw, foreground=True, debug=args.debug)
         return 0
-    with open_repo() as repo:  # check everything in the parent, so errors show here
-        workdir = repo.workdir
-        _, label = _source(repo, args)
+    workdir, label = None, args.rev
+    if _remote_url(args) is not None:
+        _check_url_mode(args)  # usage and the key here; the remote is opened in the child
+    else:
+        with open_repo() as repo:  # check everything in the parent, so errors show here
+            workdir = repo.workdir
+            if not _lazy_in_repo(repo, args):
+                _, label = _source(repo, args)
     status_r, status_w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -139,7 +234,7 @@ def run(args) -> int:
         os.close(status_r)
 
 
-_READY = b"\0ready"
+_READY = b"\0ready"  # then the label of what is mounted
 
 
 @contextlib.contextmanager
@@ -178,19 +273,18 @@ def _daemon(mount, workdir, args, mountpoint: str, status: int) -> int:
         except OSError:
             pass
 
-    def ready() -> None:
-        tell(_READY)
+    def ready(label: str) -> None:
+        tell(_READY + label.encode(errors="replace"))
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         os.close(null)
 
     try:
-        with Repo.open(workdir) as repo:
-            source, _ = _source(repo, args)
-            with _recorded(repo, args, mountpoint):
-                mount(repo.fs, source, mountpoint, writable=args.rw, foreground=True, ready=ready)
-            _commit_at_unmount(repo, args, mountpoint)
+        with _serving(args, mountpoint, workdir) as (fs, source, label, warnings):
+            _warn(warnings)
+            mount(fs, source, mountpoint, writable=args.rw, foreground=True,
+                  ready=lambda: ready(label))
         return 0
     except GotError as e:
         tell(str(e).encode(errors="replace"))
@@ -204,8 +298,8 @@ def _wait_ready(pid: int, mountpoint: str, label: str, shown: str, status: int) 
     """Wait for the child's word (not for a stat, which a stuck mount could block forever)."""
     ready, _, _ = select.select([status], [], [], READY_TIMEOUT)
     message = os.read(status, 4096) if ready else None
-    if message == _READY:
-        out(f"mounted {label} at {shown}")
+    if message is not None and message.startswith(_READY):
+        out(f"mounted {message[len(_READY):].decode(errors='replace') or label} at {shown}")
         return 0
     if message is None:
         raise GotError(f"mount of {label} at {shown} did not come up within {READY_TIMEOUT:.0f}s "

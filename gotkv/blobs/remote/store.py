@@ -89,11 +89,6 @@ class RemoteStore:
             data = self._packs.read_pending(cid)
             if data is None and self.cache is not None:
                 data = self.cache.get(cid)
-                if data is None:
-                    ev = getattr(self, "_events", {}).get(cid)
-                    if ev is not None:
-                        ev.wait(5)
-                        data = self.cache.get(cid)
             if data is not None:
                 out[cid] = data
                 continue
@@ -122,20 +117,14 @@ class RemoteStore:
                 if cid not in self._prefetching and not self.cache.has(cid) and self._place(cid):
                     self._prefetching.add(cid)
                     todo.append(cid)
-        if not hasattr(self, "_events"):
-            self._events = {}
         batch, size = [], 0
         for cid in todo:
             batch.append(cid)
             size += self._place(cid)[2]
             if size >= _PREFETCH_BATCH:
-                ev = threading.Event()
-                for c in batch: self._events[c] = ev
                 self._prefetch.submit(self._prefetch_batch, batch)
                 batch, size = [], 0
         if batch:
-            ev = threading.Event()
-            for c in batch: self._events[c] = ev
             self._prefetch.submit(self._prefetch_batch, batch)
 
     def _prefetch_batch(self, cids: list[bytes]) -> None:
@@ -146,9 +135,6 @@ class RemoteStore:
         finally:
             with self._lock:
                 self._prefetching.difference_update(cids)
-            ev = self._events.get(cids[0])
-            for c in cids: self._events.pop(c, None)
-            if ev: ev.set()
 
     def stored_size(self, cid: bytes) -> int | None:
         place = self._place(cid)

@@ -38,15 +38,40 @@ def _remote_dir(tmp_path, **kw):
     return RemoteStore(remote, owns_remote=True, **kw)
 
 
-STORES = {"memory": _memory, "local": _local, "remote-dir": _remote_dir}
+def _remote_s3(tmp_path, bucket=None, **kw):
+    """A remote store on a real Ceph RGW (the s3_bucket fixture supplies the bucket)."""
+    from gotkv.blobs.remote.s3 import S3ObjectStore
+
+    n = next(_dirs)
+    remote = Remote.open(S3ObjectStore(bucket, f"store{n}"), bytes(range(32)), tmp_path / f"remote{n}.state",
+                         create_with={})
+    return RemoteStore(remote, owns_remote=True, **kw)
+
+
+_remote_s3.needs_bucket = True
+
+
+def _router(tmp_path, **kw):
+    from gotkv.blobs.router import StoreRouter
+
+    return StoreRouter([MemoryStore(**kw), MemoryStore(**kw)])
+
+
+STORES = {"memory": _memory, "local": _local, "remote-dir": _remote_dir, "remote-s3": _remote_s3,
+          "router": _router}
 
 
 @pytest.fixture(params=list(STORES.values()), ids=list(STORES))
 def make_store(request, tmp_path):
     made = []
+    if getattr(request.param, "needs_bucket", False):
+        bucket = request.getfixturevalue("s3_bucket")
+        factory = lambda tmp_path, **kw: request.param(tmp_path, bucket, **kw)  # noqa: E731
+    else:
+        factory = request.param
 
     def make(**kw):
-        store = request.param(tmp_path, **kw)
+        store = factory(tmp_path, **kw)
         made.append(store)
         return store
 
