@@ -13,6 +13,7 @@ background into the cache, so a mount's readahead turns into a few large GETs.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator, TypeVar
 
@@ -25,6 +26,8 @@ from gotkv.errors import BlobNotFound, BlobTooLarge, InvalidInput, StoreClosed
 
 T = TypeVar("T")
 _PREFETCH_BATCH = 32 << 20
+_PREFETCH_WAIT = 60.0  # seconds a reader waits for a prefetch already fetching its blob
+_RECENT_BYTES = 96 << 20
 
 
 class RemoteStore:
@@ -42,7 +45,9 @@ class RemoteStore:
         self._lock = threading.Lock()
         self._reads = ThreadPoolExecutor(READS_IN_FLIGHT, thread_name_prefix="got-remote-get")
         self._prefetch = ThreadPoolExecutor(2, thread_name_prefix="got-remote-prefetch")
-        self._prefetching: set[bytes] = set()
+        self._prefetching: dict[bytes, threading.Event] = {}  # set once that blob's prefetch ends
+        self._recent = _Recent(_RECENT_BYTES)  # prefetched blobs, for the reader about to ask
+        self._thread = threading.local()
         self._closed = False
 
     # -- writing ----------------------------------------------------------------------------
@@ -81,24 +86,37 @@ class RemoteStore:
         return use(self.get(cid))
 
     def get_many(self, cids: Iterable[bytes]) -> dict[bytes, bytes]:
-        """The blobs, from pending packs, the cache, or one coalesced request per pack."""
+        """The blobs, from pending packs, recent prefetches, the cache, or one coalesced
+        request per pack. A blob a prefetch is already fetching is waited for, not fetched
+        twice (a mount's reader usually asks for what its readahead hinted a moment ago)."""
         self._check_open()
         out: dict[bytes, bytes] = {}
         places: dict[bytes, Place] = {}
+        waits: list[tuple[bytes, threading.Event]] = []
+        prefetching = getattr(self._thread, "prefetching", False)
         for cid in dict.fromkeys(cids):
             data = self._packs.read_pending(cid)
+            if data is None:
+                data = self._recent.get(cid)
             if data is None and self.cache is not None:
+                event = None if prefetching else self._prefetching.get(cid)
+                if event is not None:
+                    waits.append((cid, event))
+                    continue
                 data = self.cache.get(cid)
             if data is not None:
                 out[cid] = data
                 continue
-            place = self._place(cid)
-            if place is None:
-                self.remote.refresh()  # another machine may have pushed it since
-                place = self._place(cid)
-            if place is None:
-                raise BlobNotFound(cid, self.remote.url)
-            places[cid] = place
+            places[cid] = self._locate(cid)
+        for cid, event in waits:
+            event.wait(_PREFETCH_WAIT)
+            data = self._recent.get(cid)
+            if data is None:
+                data = self.cache.get(cid)
+            if data is not None:
+                out[cid] = data
+            else:  # the prefetch failed or is slow: fetch it here (and meet its error, if any)
+                places[cid] = self._locate(cid)
         if places:
             fetched = fetch_blobs(self.remote.objects, places, self._reads)
             if self.cache is not None:
@@ -107,20 +125,32 @@ class RemoteStore:
             out.update(fetched)
         return out
 
+    def _locate(self, cid: bytes) -> Place:
+        place = self._place(cid)
+        if place is None:
+            self.remote.refresh()  # another machine may have pushed it since
+            place = self._place(cid)
+        if place is None:
+            raise BlobNotFound(cid, self.remote.url)
+        return place
+
     def hint(self, cids: Iterable[bytes]) -> None:
-        """Fetch these into the cache in the background (nothing without a cache)."""
+        """Fetch these into the cache in the background (nothing without a cache), in
+        batches of about _PREFETCH_BATCH bytes: one coalesced request per pack each."""
         if self.cache is None or self._closed:
             return
         todo = []
         with self._lock:
             for cid in cids:
-                if cid not in self._prefetching and not self.cache.has(cid) and self._place(cid):
-                    self._prefetching.add(cid)
-                    todo.append(cid)
+                if cid not in self._prefetching and cid not in self._recent and not self.cache.has(cid):
+                    place = self._place(cid)
+                    if place is not None:
+                        self._prefetching[cid] = threading.Event()
+                        todo.append((cid, place[2]))
         batch, size = [], 0
-        for cid in todo:
+        for cid, length in todo:
             batch.append(cid)
-            size += self._place(cid)[2]
+            size += length
             if size >= _PREFETCH_BATCH:
                 self._prefetch.submit(self._prefetch_batch, batch)
                 batch, size = [], 0
@@ -128,13 +158,17 @@ class RemoteStore:
             self._prefetch.submit(self._prefetch_batch, batch)
 
     def _prefetch_batch(self, cids: list[bytes]) -> None:
+        self._thread.prefetching = True
         try:
-            self.get_many(cids)
+            for cid, data in self.get_many(cids).items():
+                self._recent.put(cid, data)
         except Exception:  # noqa: BLE001 - a prefetch is advice; the read that needs it reports
             pass
         finally:
             with self._lock:
-                self._prefetching.difference_update(cids)
+                events = [self._prefetching.pop(c) for c in cids if c in self._prefetching]
+            for event in events:
+                event.set()
 
     def stored_size(self, cid: bytes) -> int | None:
         place = self._place(cid)
@@ -197,3 +231,32 @@ class RemoteStore:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _Recent:
+    """The last prefetched blobs, up to `limit` bytes, oldest evicted first: a reader takes
+    them from memory instead of reading back (and re-verifying) the cache's copy."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._blobs: OrderedDict[bytes, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def put(self, cid: bytes, data: bytes) -> None:
+        with self._lock:
+            if cid in self._blobs:
+                return
+            self._blobs[cid] = data
+            self._size += len(data)
+            while self._size > self.limit:
+                _, old = self._blobs.popitem(last=False)
+                self._size -= len(old)
+
+    def get(self, cid: bytes) -> bytes | None:
+        with self._lock:
+            return self._blobs.get(cid)
+
+    def __contains__(self, cid: bytes) -> bool:
+        with self._lock:
+            return cid in self._blobs
