@@ -214,12 +214,15 @@ class Snapshot:
         return self._new_handle(handle)
 
     def _locate_ahead(self, handle: Handle, off: int) -> None:
-        """Locate (Store.hint) the chunks of the next HINT_SPAN bytes once a reader nears the
-        end of what is located: one query per span, none per chunk on the read path."""
+        """Hint (Store.hint) the chunks ahead of a reader once it nears the end of what is
+        hinted: one query per span, none per chunk on the read path. The span grows with how
+        far the reader has come, from one readahead window at open to HINT_SPAN: a store that
+        answers a hint by fetching (a remote) then fetches little for a reader that reads a
+        file's first bytes only, and far ahead for one that reads it through."""
         if off + self.window <= handle.hinted or handle.hinted >= handle.view.size:
             return
         lo = max(off, handle.hinted)
-        handle.hinted = lo + HINT_SPAN
+        handle.hinted = lo + min(HINT_SPAN, max(self.window, lo))
         self.fs.data.hint(extent for _, _, extent in handle.view.under(lo, handle.hinted))
 
     def _new_handle(self, handle: Handle) -> int:
