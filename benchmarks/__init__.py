@@ -13,4 +13,5 @@ BENCHMARKS: list[str] = [
     "gotfs",
     "repo",
     "mount",
+    "remote",
 ]
