@@ -11,8 +11,9 @@ interrupted sync never leaves a node whose children are missing.
 
 from __future__ import annotations
 
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from gotkv.blobs.codec import Codec, content_id
 from gotkv.blobs.ref import Ref
@@ -23,6 +24,8 @@ from gotkv.nodestore import NodeStore
 from gotkv.root import Root
 
 ValueRefs = Callable[[bytes, bytes], Iterable[Ref]]
+_READERS = 4  # threads reading data blobs for sync (reads and BLAKE3 release the GIL)
+_READ_AHEAD = 8  # data blobs read ahead of the one being posted
 
 
 def _no_refs(key: bytes, value: bytes) -> Iterable[Ref]:
@@ -31,19 +34,20 @@ def _no_refs(key: bytes, value: bytes) -> Iterable[Ref]:
 
 def copy_blob(src: Store, dst: Store, cid: bytes) -> None:
     """Copy one stored blob, verifying its hash on the way."""
-    data = src.get(cid)
-    if content_id(data) != cid:
-        raise IntegrityError(f"blob {cid.hex()[:12]}", "content hash does not match its id")
-    dst.post(data, cid)
+    dst.post(_read_verified(src, cid), cid)
 
 
 def sync(nodes: NodeStore, root: Root, dst: Store, value_refs: ValueRefs = _no_refs, *, flush: bool = True) -> int:
     """Copy into `dst` every blob of `root` it lacks; return how many were copied.
-    flush=False leaves making them durable to the caller (a push flushes once, at its end)."""
+    flush=False leaves making them durable to the caller (a push flushes once, at its end).
+
+    Data blobs are read (and re-hashed) a few at a time on threads, so reading a cold source
+    overlaps with posting; they are posted in the tree's order all the same, so two syncs of
+    one tree post alike (a rerun of an interrupted push builds the same packs)."""
     src = nodes.store
     copied = 0
 
-    def visit(ref: Ref) -> None:
+    def visit(ref: Ref, pool: ThreadPoolExecutor) -> None:
         nonlocal copied
         node = nodes.load(ref)
         if node.level:
@@ -51,22 +55,43 @@ def sync(nodes: NodeStore, root: Root, dst: Store, value_refs: ValueRefs = _no_r
             have = dst.exists(r.cid for r in children)
             for child in children:
                 if child.cid not in have:
-                    visit(child)
+                    visit(child, pool)
         else:
             # in the leaf's key order, which is the order a reader of the tree wants them in
             data = list(dict.fromkeys(r.cid for k, v in zip(node.keys, node.values) for r in value_refs(k, v)))
             have = dst.exists(data)
-            for cid in (c for c in data if c not in have):
-                copy_blob(src, dst, cid)
+            for cid, blob in _read_ahead(pool, src, [c for c in data if c not in have]):
+                dst.post(blob, cid)
                 copied += 1
         copy_blob(src, dst, ref.cid)
         copied += 1
 
     if not dst.exists([root.ref.cid]):
-        visit(root.ref)
+        with ThreadPoolExecutor(_READERS, thread_name_prefix="got-sync-read") as pool:
+            visit(root.ref, pool)
     if flush:
         dst.flush()
     return copied
+
+
+def _read_ahead(pool: ThreadPoolExecutor, src: Store, cids: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """(cid, verified bytes) in the order of `cids`, with up to _READ_AHEAD reads in flight."""
+    window: deque = deque()
+    for cid in cids:
+        window.append((cid, pool.submit(_read_verified, src, cid)))
+        if len(window) >= _READ_AHEAD:
+            cid0, future = window.popleft()
+            yield cid0, future.result()
+    while window:
+        cid0, future = window.popleft()
+        yield cid0, future.result()
+
+
+def _read_verified(src: Store, cid: bytes) -> bytes:
+    data = src.get(cid)
+    if content_id(data) != cid:
+        raise IntegrityError(f"blob {cid.hex()[:12]}", "content hash does not match its id")
+    return data
 
 
 def reachable(nodes: NodeStore, roots: Iterable[Root], value_refs: ValueRefs = _no_refs) -> set[bytes]:

@@ -65,7 +65,7 @@ class RemoteStore:
             with self._lock:
                 self._touched.add(cid)
             return cid
-        self._packs.add(cid, bytes(data))
+        self._packs.add(cid, data)  # (copied into the open pack)
         return cid
 
     def flush(self) -> None:
