@@ -25,7 +25,8 @@ from gotkv.blobs.store import MAX_BLOB_SIZE
 from gotkv.errors import BlobNotFound, BlobTooLarge, InvalidInput, StoreClosed
 
 T = TypeVar("T")
-_PREFETCH_BATCH = 32 << 20
+_PREFETCH_BATCH = 8 << 20  # bytes per prefetch request batch
+_PREFETCHERS = 6  # prefetch batches in flight
 _PREFETCH_WAIT = 60.0  # seconds a reader waits for a prefetch already fetching its blob
 _RECENT_BYTES = 96 << 20
 
@@ -44,7 +45,7 @@ class RemoteStore:
         self._touched: set[bytes] = set()
         self._lock = threading.Lock()
         self._reads = ThreadPoolExecutor(READS_IN_FLIGHT, thread_name_prefix="got-remote-get")
-        self._prefetch = ThreadPoolExecutor(2, thread_name_prefix="got-remote-prefetch")
+        self._prefetch = ThreadPoolExecutor(_PREFETCHERS, thread_name_prefix="got-remote-prefetch")
         self._prefetching: dict[bytes, threading.Event] = {}  # set once that blob's prefetch ends
         self._recent = _Recent(_RECENT_BYTES)  # prefetched blobs, for the reader about to ask
         self._thread = threading.local()
