@@ -26,6 +26,7 @@ from gotkv.root import Root
 ValueRefs = Callable[[bytes, bytes], Iterable[Ref]]
 _READERS = 4  # threads reading data blobs for sync (reads and BLAKE3 release the GIL)
 _READ_AHEAD = 8  # data blobs read ahead of the one being posted
+_BATCHES_AHEAD = 3  # copy_missing's get_many batches in flight while it writes
 
 
 def _no_refs(key: bytes, value: bytes) -> Iterable[Ref]:
@@ -114,7 +115,7 @@ def reachable(nodes: NodeStore, roots: Iterable[Root], value_refs: ValueRefs = _
 
 
 def copy_missing(codec: Codec, src: Store, dst: Store, roots: Iterable[Root], value_refs: ValueRefs = _no_refs,
-                 *, batch_bytes: int = 64 << 20, progress: Callable[[int, int], None] | None = None) -> int:
+                 *, batch_bytes: int = 32 << 20, progress: Callable[[int, int], None] | None = None) -> int:
     """Copy into `dst` every blob of `roots` it lacks, reading `src` in bulk; return how many.
 
     For a store where every read is a request (a remote), `sync`'s one get per blob would
@@ -147,7 +148,8 @@ def copy_missing(codec: Codec, src: Store, dst: Store, roots: Iterable[Root], va
         data: dict[bytes, Ref] = {}
         for ref in level:
             node = decode(codec.decode(ref, stored[ref.cid]), f"node {ref.short()}")
-            nodes_by_height.setdefault(node.level, []).append((ref.cid, stored[ref.cid]))
+            # kept until the end: a copy, so as not to pin the whole response a view is of
+            nodes_by_height.setdefault(node.level, []).append((ref.cid, bytes(stored[ref.cid])))
             if node.level:
                 for v in node.values:
                     child = Ref.from_bytes(v)
@@ -175,7 +177,7 @@ def copy_missing(codec: Codec, src: Store, dst: Store, roots: Iterable[Root], va
 def _copy_batches(src: Store, dst: Store, cids: list[bytes], batch_bytes: int,
                   copied: Callable[[int, int], None]) -> None:
     """get_many in batches of about `batch_bytes` (by the sizes the store knows) and post
-    each; the next batch is fetched while the last one is written, so a remote source's
+    each; the next batches are fetched while the last one is written, so a remote source's
     network time and the destination's disk time overlap."""
     batches: list[list[bytes]] = [[]]
     size = 0
@@ -186,11 +188,12 @@ def _copy_batches(src: Store, dst: Store, cids: list[bytes], batch_bytes: int,
             batches.append([])
             size = 0
     batches = [b for b in batches if b]
-    with ThreadPoolExecutor(1, thread_name_prefix="got-copy-ahead") as ahead:
-        pending = ahead.submit(src.get_many, batches[0]) if batches else None
+    with ThreadPoolExecutor(_BATCHES_AHEAD, thread_name_prefix="got-copy-ahead") as ahead:
+        pending = deque(ahead.submit(src.get_many, b) for b in batches[:_BATCHES_AHEAD])
         for i, batch in enumerate(batches):
-            blobs = pending.result()
-            pending = ahead.submit(src.get_many, batches[i + 1]) if i + 1 < len(batches) else None
+            blobs = pending.popleft().result()
+            if i + _BATCHES_AHEAD < len(batches):
+                pending.append(ahead.submit(src.get_many, batches[i + _BATCHES_AHEAD]))
             for c in batch:
                 dst.post(blobs[c], c)
             copied(len(batch), sum(len(blobs[c]) for c in batch))

@@ -322,7 +322,7 @@ def _receive(repo: Repo, store: RemoteStore, tips: list[Ref], progress: Progress
         nxt = []
         for ref in frontier:
             commit = Commit.from_bytes(codec.decode(ref, blobs[ref.cid]))
-            generation.append((ref, blobs[ref.cid], commit))
+            generation.append((ref, bytes(blobs[ref.cid]), commit))
             for p in commit.parents:
                 if p.cid not in seen:
                     seen.add(p.cid)

@@ -71,8 +71,10 @@ class Store(Protocol):
         read them (gotkv.blobs.decoder). The place may go stale: such a reader falls back to get()."""
         ...
 
-    def get_many(self, cids: Iterable[bytes]) -> dict[bytes, bytes]:
-        """Fetch many blobs; raise BlobNotFound for the first missing one."""
+    def get_many(self, cids: Iterable[bytes]) -> dict[bytes, bytes | memoryview]:
+        """Fetch many blobs, as bytes or read-only bytes-like views that the caller may keep
+        (a remote store hands out views of its responses, uncopied); raise BlobNotFound for
+        the first missing one."""
         ...
 
     def exists(self, cids: Iterable[bytes]) -> set[bytes]:

@@ -71,8 +71,9 @@ class ObjectStore(Protocol):
         """Bytes [start, end) of the object; ObjectNotFound if absent."""
         ...
 
-    def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
-        """Several ranges of one object, in the order given (nearby ones fetched together)."""
+    def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes | memoryview]:
+        """Several ranges of one object, in the order given (nearby ones fetched together).
+        Each is bytes-like: an engine may hand out views of its receive buffer, uncopied."""
         ...
 
     def exists(self, key: str) -> bool:

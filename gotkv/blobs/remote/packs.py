@@ -182,7 +182,7 @@ class PackWriter:
         self._pool.shutdown(wait=True)
 
 
-def fetch_blobs(objects: ObjectStore, places: dict[bytes, Place], pool: ThreadPoolExecutor) -> dict[bytes, bytes]:
+def fetch_blobs(objects: ObjectStore, places: dict[bytes, Place], pool: ThreadPoolExecutor) -> dict[bytes, bytes | memoryview]:
     """The blobs at `places`, each checked against its cid; one coalesced request per pack."""
     by_pack: dict[str, list[tuple[bytes, int, int]]] = defaultdict(list)
     for cid, (pack, off, n) in places.items():
@@ -199,7 +199,7 @@ def fetch_blobs(objects: ObjectStore, places: dict[bytes, Place], pool: ThreadPo
     return out
 
 
-def verify(objects: ObjectStore, cid: bytes, data: bytes) -> bytes:
+def verify(objects: ObjectStore, cid: bytes, data: bytes | memoryview) -> bytes | memoryview:
     if blake3.blake3(data).digest() != cid:
         raise IntegrityError(f"blob {cid.hex()[:12]} from {objects.url}", "content hash does not match its id")
     return data

@@ -81,14 +81,14 @@ class RemoteStore:
         return self._packs.place_of(cid) or self._state.locate(cid)
 
     def get(self, cid: bytes) -> bytes:
-        return self.get_many([cid])[cid]
+        return bytes(self.get_many([cid])[cid])
 
     def get_with(self, cid: bytes, use: Callable[[memoryview | bytes], T]) -> T:
         return use(self.get(cid))
 
     def get_many(self, cids: Iterable[bytes]) -> dict[bytes, bytes]:
-        """The blobs, from pending packs, recent prefetches, the cache, or one coalesced
-        request per pack. A blob a prefetch is already fetching is waited for, not fetched
+        """The blobs (bytes-like: views of the engine's response, uncopied), from pending
+        packs, recent prefetches, the cache, or one coalesced request per pack. A blob a prefetch is already fetching is waited for, not fetched
         twice (a mount's reader usually asks for what its readahead hinted a moment ago)."""
         self._check_open()
         out: dict[bytes, bytes] = {}
@@ -162,7 +162,7 @@ class RemoteStore:
         self._thread.prefetching = True
         try:
             for cid, data in self.get_many(cids).items():
-                self._recent.put(cid, data)
+                self._recent.put(cid, bytes(data))  # (a view would keep its whole response alive)
         except Exception:  # noqa: BLE001 - a prefetch is advice; the read that needs it reports
             pass
         finally:
