@@ -203,14 +203,13 @@ def push(repo: Repo, name: str, branch: str | None = None, *, delete: bool = Fal
         raise InvalidInput("HEAD is detached: name the branch to push")
     remote = open_remote(repo, name, create=not delete)
     try:
-        before = _requests(remote)
         old = remote.ref(f"heads/{branch}")
         if delete:
             if old is None:
                 raise RefNotFound(f"{name}/{branch}")
             remote.publish(refs={f"heads/{branch}": (old, None)})
             repo.refs.set(f"{TRACKING}{name}/{branch}", None)
-            return Transfer(requests=_requests(remote) - before, seconds=time.monotonic() - started,
+            return Transfer(requests=_requests(remote), seconds=time.monotonic() - started,
                             refs={f"heads/{branch}": (old, None)})
         value = repo.refs.get(f"heads/{check_ref_name(branch)}")
         if value is None:
@@ -227,7 +226,7 @@ def push(repo: Repo, name: str, branch: str | None = None, *, delete: bool = Fal
         repo.refs.set(f"{TRACKING}{name}/{branch}", value)
         report.refs = {} if old == value else {f"heads/{branch}": (old, value)}
         report.bytes = remote.packs.sent_bytes
-        report.requests = _requests(remote) - before
+        report.requests = _requests(remote)
         report.seconds = time.monotonic() - started
         return report
     finally:
@@ -273,6 +272,7 @@ def is_ancestor(repo: Repo, ancestor: Ref, of: Ref) -> bool:
 
 
 def _requests(remote: Remote) -> int:
+    """Requests the remote's engine has sent since it was opened (opening included)."""
     return sum(getattr(remote.objects, "requests", {}).values())
 
 
@@ -289,7 +289,6 @@ def fetch(repo: Repo, name: str, *, progress: Progress | None = None) -> Transfe
     started = time.monotonic()
     remote = open_remote(repo, name)
     try:
-        before = _requests(remote)
         heads = {n[len("heads/"):]: v for n, v in remote.refs().items() if n.startswith("heads/")}
         store = RemoteStore(remote)
         report = _receive(repo, store, [Ref.parse(v) for v in heads.values()], progress)
@@ -300,7 +299,7 @@ def fetch(repo: Repo, name: str, *, progress: Progress | None = None) -> Transfe
         changed = {k: (tracking.get(k), v) for k, v in updates.items() if tracking.get(k) != v}
         repo.refs.set_many({k: v for k, (_, v) in changed.items()})
         report.refs = changed
-        report.requests = _requests(remote) - before
+        report.requests = _requests(remote)
         report.seconds = time.monotonic() - started
         return report
     finally:
