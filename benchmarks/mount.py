@@ -1,7 +1,7 @@
 """mount benchmark: the FUSE mount next to its ceilings, in one run, through the real `got`.
 
   seq_host_cold     the file read from the host disk after dropping caches (MB/s)
-  seq_ceiling       the same file read from gotfs.mount.ceiling, an in-memory pyfuse3 fs holding
+  seq_ceiling       the same file read from benchmarks.ceiling, an in-memory pyfuse3 fs holding
                     its bytes (MB/s)
   seq_ceiling_hot   the same size from the ceiling's 4 MiB pattern, which stays in the CPU cache:
                     pyfuse3 + the kernel with no cold memory to copy (MB/s)
@@ -9,7 +9,7 @@
   seq_fresh         through a fresh mount with the repo's packs in the host page cache
   seq_warm          the same mount again (kernel page cache, keep_cache)
   seq_vs_ceiling    seq_fresh / seq_ceiling (medians of 5 alternated rounds); target >= 0.5
-  seq_vs_hot        seq_fresh / seq_ceiling_hot (same rounds; no target: see gotfs.mount.ceiling)
+  seq_vs_hot        seq_fresh / seq_ceiling_hot (same rounds; no target: see benchmarks.ceiling)
   idle_ceiling / idle_fresh   the share of the machine's CPU time left idle during those
                     reads (%, medians): a read bound by one busy CPU while another idles is
                     losing to scheduling, not to work
@@ -135,7 +135,7 @@ def _ceiling(mnt: Path, source: Path | int) -> tuple[float, float]:
     """MB/s reading `data` from the in-memory ceiling (`source`'s bytes, or that many bytes
     of its cache-hot pattern), and the share of CPU time idle meanwhile (_idle_while)."""
     what = ["--file", str(source)] if isinstance(source, Path) else ["--size", str(source)]
-    proc = subprocess.Popen([sys.executable, "-m", "gotfs.mount.ceiling", str(mnt), *what],
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.ceiling", str(mnt), *what],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         _wait_mounted(mnt)
@@ -247,7 +247,7 @@ def run(quick: bool) -> list[Figure]:
             idle_fresh.append(idle)
         ceiling, hot, fresh = statistics.median(ceilings), statistics.median(hots), statistics.median(freshes)
         figs.append(Figure("seq_ceiling", ceiling, "MB/s",
-                           note=f"the same file in an in-memory pyfuse3 fs (gotfs.mount.ceiling), median of {_samples(ceilings)}"))
+                           note=f"the same file in an in-memory pyfuse3 fs (benchmarks.ceiling), median of {_samples(ceilings)}"))
         figs.append(Figure("seq_ceiling_hot", hot, "MB/s",
                            note=f"the ceiling's 4 MiB pattern, cache-hot, median of {_samples(hots)}"))
         figs.append(Figure("seq_cold", cold, "MB/s", note="fresh mount, host caches dropped"))

@@ -6,9 +6,9 @@
 Modules, one concept each: inodes (stable inode numbers), readahead (extent maps, chunk
 fetches, prefetch), dirty (buffered writes), spill (buffered writes into a transaction,
 chunked outside the lock), snapshot (read side, by inode), writeback (write side:
-transaction, buffers, flush), ops (the pyfuse3 adapter), demo (a runnable mount over a
-store directory, for tests), ceiling (a minimal in-memory FUSE filesystem, to measure what
-Python FUSE can do at best).
+transaction, buffers, flush), ops (the pyfuse3 adapter). The fixtures built on it live in
+benchmarks/: bare_mount (a runnable mount over a store directory, for tests) and ceiling (a
+minimal in-memory FUSE filesystem, to measure what Python FUSE can do at best).
 
 The mount is independent of the repository layer: it gets its root from a `RootSource` and,
 when writable, hands each new root to `source.publish`, which must make it durable.

@@ -1,4 +1,4 @@
-"""Real FUSE mounts for the mount tests: a subprocess runs `python -m gotfs.mount.demo`.
+"""Real FUSE mounts for the mount tests: a subprocess runs `python -m benchmarks.bare_mount`.
 
 Every mount is started through the `mounter` fixture, which always unmounts in teardown
 (`fusermount3 -u`, then `-u -z` and SIGKILL if that hangs), so a broken mount never hangs or
@@ -23,7 +23,7 @@ import pytest
 from gotfs import files
 from gotfs.fs import FS
 from gotfs.keys import parse_path
-from gotfs.mount.demo import load_root, open_fs, save_root
+from benchmarks.bare_mount import load_root, open_fs, save_root
 from gotkv.root import Root
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,7 +63,7 @@ def unmount(proc: subprocess.Popen, mnt: Path, timeout: float = 60) -> int:
 
 
 class MountProc:
-    """One `python -m gotfs.mount.demo` process serving STOREDIR at MNT."""
+    """One `python -m benchmarks.bare_mount` process serving STOREDIR at MNT."""
 
     def __init__(self, storedir: Path, mnt: Path, *, rw: bool, flush_interval: float = 5.0):
         self.storedir, self.mnt, self.rw = Path(storedir), Path(mnt), rw
@@ -74,7 +74,7 @@ class MountProc:
     def start(self, timeout: float = 30) -> MountProc:
         self.mnt.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, PYTHONPATH=str(REPO))
-        cmd = [sys.executable, "-m", "gotfs.mount.demo", "--rw" if self.rw else "--ro",
+        cmd = [sys.executable, "-m", "benchmarks.bare_mount", "--rw" if self.rw else "--ro",
                "--flush-interval", str(self.flush_interval), str(self.storedir), str(self.mnt)]
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=env,

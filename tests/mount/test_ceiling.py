@@ -1,4 +1,4 @@
-"""The benchmark ceiling (gotfs.mount.ceiling) is a real filesystem: what it serves is checked
+"""The benchmark ceiling (benchmarks.ceiling) is a real filesystem: what it serves is checked
 with cmp, since a ceiling that served the wrong bytes (or fewer) would flatter every ratio."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ class _Ceiling:
     def __init__(self, mnt: Path, *args: str):
         self.mnt = mnt
         mnt.mkdir(exist_ok=True)
-        self.proc = subprocess.Popen([sys.executable, "-m", "gotfs.mount.ceiling", str(mnt), *args],
+        self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks.ceiling", str(mnt), *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env=dict(os.environ, PYTHONPATH=str(REPO)))
 
@@ -59,7 +59,7 @@ def test_ceiling_pattern_has_the_asked_size_and_repeats(tmp_path):
                                         (["--size", "lots"], "is not a size")])
 def test_ceiling_bad_arguments_are_one_line_errors(tmp_path, args, says):
     (tmp_path / "mnt").mkdir()
-    done = subprocess.run([sys.executable, "-m", "gotfs.mount.ceiling", str(tmp_path / "mnt"), *args],
+    done = subprocess.run([sys.executable, "-m", "benchmarks.ceiling", str(tmp_path / "mnt"), *args],
                           capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert done.returncode != 0 and says in done.stderr and "Traceback" not in done.stderr
     assert not os.path.ismount(tmp_path / "mnt")

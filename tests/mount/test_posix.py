@@ -260,7 +260,7 @@ def test_many_entries(d):
 
 
 def test_fsync_publishes(mnt, d):
-    from gotfs.mount.demo import load_root
+    from benchmarks.bare_mount import load_root
     before = load_root(mnt.storedir)
     fd = os.open(d / "f", os.O_CREAT | os.O_WRONLY)
     os.write(fd, b"durable")

@@ -12,7 +12,7 @@ import pytest
 from gotfs import files
 from gotfs.keys import parse_path
 from gotfs.mount import READ_AHEAD_KB
-from gotfs.mount.demo import open_fs, save_root
+from benchmarks.bare_mount import open_fs, save_root
 
 from .conftest import diff_trees, listing, make_tree, run, store_tree
 

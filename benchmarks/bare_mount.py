@@ -1,7 +1,7 @@
 """A runnable mount over a bare store directory — for tests and benchmarks, NOT the repository.
 
-    python -m gotfs.mount.demo --ro STOREDIR MOUNTPOINT
-    python -m gotfs.mount.demo --rw STOREDIR MOUNTPOINT [--flush-interval 5] [--debug]
+    python -m benchmarks.bare_mount --ro STOREDIR MOUNTPOINT
+    python -m benchmarks.bare_mount --rw STOREDIR MOUNTPOINT [--flush-interval 5] [--debug]
 
 STOREDIR holds a LocalStore (`STOREDIR/blobs`) and one file, `STOREDIR/ROOT`, with the hex
 text of the current root; a missing ROOT is created as an empty filesystem. Writable mounts
@@ -81,7 +81,7 @@ class FileRootSource:
 def main(argv: list[str] | None = None) -> int:
     from gotfs.mount import mount
 
-    p = argparse.ArgumentParser(prog="python -m gotfs.mount.demo", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bare_mount", description=__doc__.split("\n")[0])
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--rw", action="store_true", help="writable: changes are published to STOREDIR/ROOT")
     mode.add_argument("--ro", action="store_true", help="read-only view of STOREDIR/ROOT")

@@ -13,7 +13,7 @@ in the CPU's cache, so each reply is copied from cache, where any filesystem ser
 gigabyte of distinct bytes copies each of them from main memory at least once (on these VMs
 3.9 GB/s against 26 GB/s from cache, measured with 1 MiB copies).
 
-    python -m gotfs.mount.ceiling MOUNTPOINT [--file PATH | --size 1G [--zeros]] [--small 2000] [--threads]
+    python -m benchmarks.ceiling MOUNTPOINT [--file PATH | --size 1G [--zeros]] [--small 2000] [--threads]
 
 --threads answers reads through trio.to_thread (as the gotfs mount does for uncached
 chunks), to price the thread hop.
@@ -116,7 +116,7 @@ class Ceiling(pyfuse3.Operations):
 def main(argv: list[str] | None = None) -> int:
     from gotfs.mount import READ_AHEAD_KB, set_read_ahead
 
-    p = argparse.ArgumentParser(prog="python -m gotfs.mount.ceiling", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.ceiling", description=__doc__.split("\n")[0])
     p.add_argument("mountpoint")
     p.add_argument("--file", help="serve this file's bytes, read into memory at start, as data")
     p.add_argument("--size", default="1G", help="without --file: size of data, a repeated pattern")
