@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import socket
@@ -12,7 +11,7 @@ from pathlib import Path
 
 from gotfs.errors import InvalidPath
 from gotfs.repo import Repo
-from gotkv.errors import GotError, InvalidInput
+from gotkv.errors import InvalidInput
 
 
 def open_repo() -> Repo:
@@ -72,37 +71,10 @@ def require_rev_path(spec: str) -> tuple[str, str]:
     return rev, path
 
 
-def flush_mount(repo: Repo, branch: str) -> bool:
-    """Make a live read-write mount of `branch` publish what it has buffered; True if one did.
+def flush_mount(repo: Repo, branch: str) -> None:
+    """gotfs.repo.mounting.flush_mount, its warning (a dead mount) said on stderr."""
+    from gotfs.repo.mounting import flush_mount as flush
 
-    fsync of the mount's root directory is a FUSE fsyncdir, which the mount answers only once
-    its latest root is durable and recorded: so a commit right after `cp` includes the copy.
-    A record left by a mount that ended is harmless (the path is no longer a mount point).
-    One whose process was killed while mounted leaves a dead mount behind: that is said on
-    stderr, since the commit then holds only what the mount had published.
-    """
-    path = repo.mount_point(branch)
-    if path is None:
-        return False
-    try:
-        os.stat(path)
-    except OSError as e:
-        if e.errno in (errno.ENOTCONN, errno.EACCES, errno.EPERM):
-            print(f"got: warning: the read-write mount of {branch} at {path} does not answer "
-                  f"({os.strerror(e.errno)}); committing what it last published"
-                  + ("; `got umount` it" if e.errno == errno.ENOTCONN else ""), file=sys.stderr)
-        return False
-    if not os.path.ismount(path):
-        return False
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return False
-    try:
-        os.fsync(fd)
-    except OSError as e:
-        raise GotError(f"the read-write mount of {branch} at {path} could not publish its changes: "
-                       f"{os.strerror(e.errno or 0)}") from None
-    finally:
-        os.close(fd)
-    return True
+    warning = flush(repo, branch)
+    if warning:
+        print(f"got: warning: {warning}", file=sys.stderr)

@@ -6,8 +6,8 @@
                                             repository lacks read from the remote on demand
     got mount URL#BRANCH DIR --key-file F   a remote's snapshot with no repository (lazy)
 
-This module is a protocol adapter only: `RootSource` tells the mount which root to serve and
-where a writable mount publishes its new roots (the branch's durable working root); lazy
+This module parses, calls and reports: which root a mount serves and where a writable mount
+publishes (the branch's durable working root) is gotfs.repo.mounting's policy; lazy
 snapshots of remotes come from gotfs.repo.lazy; the FUSE work is gotfs.mount's. Without -f
 the mount runs in a detached child (forked before the repo or a remote is opened: SQLite
 connections must not cross a fork), and the command returns once the child says the kernel
@@ -25,9 +25,9 @@ import sys
 
 from gotfs.repo import Repo, commit_id
 from gotfs.repo import lazy
+from gotfs.repo.mounting import RepoRootSource, commit_at_unmount, recorded, source_for
 from gotkv.blobs.remote.url import is_url, normalize, split_branch
 from gotkv.errors import GotError, InvalidInput
-from gotkv.root import Root
 
 from cli.commands.clone import read_key
 from cli.context import author, open_repo
@@ -52,51 +52,6 @@ def engine():
     if fn is None:
         raise MountUnavailable("mount is not available yet")
     return fn
-
-
-class RootSource:
-    """What a mount serves: a fixed commit's root (read-only), or a branch's latest root.
-
-    For a branch, current() is its working root when a writable mount has published one, else
-    its head commit's root; publish(root) durably records a new working root (the store is
-    flushed first), under the repo's writer lock so gc never sweeps its blobs.
-    """
-
-    def __init__(self, repo: Repo, *, branch: str | None = None, root: Root | None = None):
-        if (branch is None) == (root is None):
-            raise InvalidInput("RootSource serves either a branch or a fixed root")
-        self.repo = repo
-        self.branch = branch
-        self.root = root
-        self.writable = branch is not None
-        self._hold = None  # the repo's writer lock while posted blobs await a publish
-
-    def current(self) -> Root:
-        if self.branch is None:
-            return self.root
-        work = self.repo.working_root(self.branch)
-        if work is not None:
-            return work
-        head = self.repo.branches().get(self.branch)
-        return self.repo.read_commit(head).root if head else self.repo.fs.new()
-
-    def hold(self) -> None:
-        if self._hold is None:
-            hold = self.repo.writing()
-            hold.__enter__()  # blocks while gc runs
-            self._hold = hold
-
-    def publish(self, root: Root) -> None:
-        if self.branch is None:
-            raise InvalidInput("this mount is read-only")
-        with self.repo.writing():
-            self.repo.publish_working_root(self.branch, root)
-
-    def release(self) -> None:
-        """End a hold (the mount does once everything it posted is published; so does its end)."""
-        hold, self._hold = self._hold, None
-        if hold is not None:
-            hold.__exit__(None, None, None)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -192,13 +147,8 @@ def _warn(warnings: list[str]) -> None:
         print(f"got: warning: skipped a remote: {' '.join(w.split())}", file=sys.stderr)
 
 
-def _source(repo: Repo, args) -> tuple[RootSource, str]:
-    if args.rw:
-        if args.rev not in repo.branches() and args.rev != repo.head_branch():
-            raise InvalidInput(f"--rw needs a branch; {args.rev!r} is not one (see `got branch`)")
-        return RootSource(repo, branch=args.rev), args.rev
-    ref = repo.resolve(args.rev)
-    return RootSource(repo, root=repo.read_commit(ref).root), f"{args.rev} ({commit_id(ref)[:12]})"
+def _source(repo: Repo, args) -> tuple[RepoRootSource, str]:
+    return source_for(repo, args.rev, writable=args.rw)
 
 
 def run(args) -> int:
@@ -243,19 +193,14 @@ def _recorded(repo: Repo, args, mountpoint: str):
     if not args.rw:
         yield
         return
-    repo.record_mount(args.rev, mountpoint)
-    try:
+    with recorded(repo, args.rev, mountpoint):
         yield
-    finally:
-        if repo.mount_point(args.rev) == mountpoint:  # not taken over by a newer mount
-            repo.record_mount(args.rev, None)
 
 
 def _commit_at_unmount(repo: Repo, args, mountpoint: str) -> None:
     """A writable mount commits what is left when it is unmounted (DESIGN §5)."""
     if args.rw:
-        ref = repo.commit_working_root(args.rev, f"changes made in the mount at {mountpoint}",
-                                       author=author(), clear=True)
+        ref = commit_at_unmount(repo, args.rev, mountpoint, author=author())
         if ref is not None:
             out(f"[{args.rev} {commit_id(ref)[:12]}] committed the mount's changes at unmount")
 

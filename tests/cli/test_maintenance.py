@@ -86,7 +86,7 @@ def test_gc_waits_for_a_mounts_unpublished_spill(tmp_path):
     (it did: the next publish then recorded a root whose data was gone)."""
     import threading
 
-    from cli.commands.mount import RootSource
+    from gotfs.repo.mounting import RepoRootSource as RootSource
     from gotfs.mount.inodes import ROOT_INODE
     from gotfs.mount.writeback import Writeback
     from gotfs.repo import Repo

@@ -1,0 +1,63 @@
+"""Mount policy in the library (gotfs.repo.mounting): what a mount of a repository serves
+and publishes. Real mounts through the CLI are in tests/cli/test_mount.py; here, a library
+user's view: mount_branch in a thread, driven by real file operations."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+
+import pytest
+
+from gotfs.repo import Repo
+from gotfs.repo.mounting import RepoRootSource, flush_mount, mount_branch, source_for
+from gotkv.errors import InvalidInput
+
+
+@pytest.fixture
+def repo(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "a.txt").write_text("one\n")
+    r = Repo.init(work)
+    r.commit_workdir("first", author="t")
+    yield r
+    r.close()
+
+
+def test_sources(repo):
+    source, label = source_for(repo, "main")
+    assert not source.writable and label.startswith("main (")
+    assert source.current() == repo.head_root()
+    writable, label = source_for(repo, "main", writable=True)
+    assert writable.writable and label == "main"
+    with pytest.raises(InvalidInput, match="needs a branch"):
+        source_for(repo, "HEAD~0", writable=True)
+    with pytest.raises(InvalidInput):
+        RepoRootSource(repo)
+    assert flush_mount(repo, "main") is None  # nothing mounted: nothing to flush
+
+
+def test_a_library_user_mounts_a_branch_writable_and_it_commits_at_unmount(repo, tmp_path):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    up = threading.Event()
+    result = {}
+
+    def serve():
+        with Repo.open(repo.workdir) as r:
+            result["ref"] = mount_branch(r, "main", str(mnt), writable=True, author="lib <l@x>", ready=up.set)
+
+    t = threading.Thread(target=serve)
+    t.start()
+    assert up.wait(30)
+    try:
+        (mnt / "b.txt").write_text("written through the mount\n")
+        assert flush_mount(repo, "main") is None  # publishes; the working root now holds b.txt
+        assert repo.fs.read(repo.working_root("main"), "b.txt") == b"written through the mount\n"
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], check=True)
+        t.join(30)
+    assert result["ref"] is not None
+    assert repo.fs.read(repo.head_root(), "b.txt") == b"written through the mount\n"
+    assert repo.working_root("main") is None and repo.mount_point("main") is None
