@@ -20,7 +20,6 @@ import functools
 import logging
 import os
 import signal
-import sys
 import threading
 from typing import Callable
 
@@ -28,13 +27,13 @@ import pyfuse3
 import trio
 
 from gotfs.fs import FS
-from gotfs.mount.malloc import keep_freed_memory
+from gotfs.mount.tuning import READ_AHEAD_KB, keep_freed_memory, set_read_ahead, switch_interval
 from gotfs.mount.ops import Ops
 from gotfs.mount.snapshot import Snapshot
 from gotfs.mount.writeback import RootSource, Writeback
 from gotkv.errors import InvalidInput
 
-__all__ = ["mount", "RootSource"]
+__all__ = ["mount", "RootSource", "READ_AHEAD_KB", "set_read_ahead"]
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +59,8 @@ def _quiet_interrupted_replies() -> None:
         logger.addFilter(_InterruptedReplyFilter())
 
 THREADS = 8  # worker threads for core calls (they mostly wait on the store or release the GIL)
-READ_AHEAD_KB = 1024  # kernel readahead for the mount: 1 MiB read requests instead of 128 KiB
 DECODER_START = 5.0  # seconds ready() waits at most for the decoding child to be up
 CLOSE_DELAY = 0.05  # a flush asked for by close() waits this long to batch several files
-# pyfuse3 reads each request from /dev/fuse and copies a write's payload with the GIL held, so
-# the event loop needs the GIL back quickly whenever a flush thread runs Python between its C
-# calls: at the default 5 ms a 1 GiB `cp` into a rw mount ran 5-15% slower (measured here).
-SWITCH_INTERVAL = 0.0005
 
 
 def mount(fs: FS, source: RootSource, mountpoint: str, *, writable: bool = False, foreground: bool = True,
@@ -109,13 +103,11 @@ def mount(fs: FS, source: RootSource, mountpoint: str, *, writable: bool = False
     ops = Ops(core, limiter=trio.CapacityLimiter(THREADS), kick=state.kick)
     pyfuse3.init(ops, mountpoint, options)
     failed = True
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
-        trio.run(state.serve)
+        with switch_interval():
+            trio.run(state.serve)
         failed = False
     finally:
-        sys.setswitchinterval(switch_interval)
         try:
             if writable:
                 core.flush()  # whatever came in after the last flush
@@ -205,20 +197,3 @@ class _State:
                 self.ready()
         except Exception:  # never take the mount down for this
             log.exception("after mounting %s", self.mountpoint)
-
-
-def set_read_ahead(mountpoint: str, kb: int) -> bool:
-    """Set the kernel readahead of the mount at `mountpoint` (needs root). True if it took.
-
-    FUSE read requests are as large as the readahead window (up to the 1 MiB the connection
-    allows), and pyfuse3 refuses libfuse's max_readahead option, so sysfs it is.
-    """
-    dev = os.stat(mountpoint).st_dev
-    path = f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb"
-    try:
-        with open(path, "w") as f:
-            f.write(str(kb))
-        return True
-    except OSError as e:
-        log.debug("could not set %s: %s", path, e)
-        return False

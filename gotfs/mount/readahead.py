@@ -10,7 +10,7 @@ requests land in it at once. So:
   (built once per open handle on an immutable root; per request in a writable mount).
 - `Fetcher` decodes chunks into the mount's `Arena` (arena.py), in the order they are asked
   for, so that consecutive chunks of a file lie side by side. Prefetches go to a decoding
-  child process (gotkv.blobs.decoder) that writes into the arena, which both processes map:
+  child process (gotfs.mount.decoder) that writes into the arena, which both processes map:
   decoding then never waits for this process's GIL, which the FUSE loop holds while the
   kernel copies each reply. Chunks the child cannot place (compressed, of unknown place, or
   when it is gone) are decoded on a small thread pool instead, through `DataStore` (raw into
@@ -38,8 +38,8 @@ from typing import Iterable, Iterator
 from gotfs.chunking import DataStore
 from gotfs.extent import Extent
 from gotfs.mount.arena import Arena, Slot
-from gotkv.blobs import decoder
-from gotkv.blobs.decoder import Decoder
+from gotfs.mount import decoder
+from gotfs.mount.decoder import Decoder, FileBacked
 
 log = logging.getLogger(__name__)
 
@@ -105,13 +105,20 @@ class Pending:
         self.event: threading.Event | None = None
 
 
+def _nowhere(cid: bytes) -> None:
+    return None
+
+
 class Fetcher:
     """Chunk fetches into the arena (or the DataStore's cache), shared between readers, plus prefetch."""
 
     def __init__(self, data: DataStore, *, threads: int = 2, arena_bytes: int = ARENA_BYTES, offload: bool = True):
         self.data = data
         self.decoder: Decoder | None = None
-        if data.decodes_into and offload:
+        # The child reads stored bytes where they lie: only a store with files can offload
+        # (any other, a remote one, decodes on threads, through Store.get).
+        self._where = data.store.where if isinstance(data.store, FileBacked) else _nowhere
+        if data.decodes_into and offload and self._where is not _nowhere:
             try:
                 self.decoder = Decoder(data.codec, arena_bytes)
             except OSError as e:  # no memfd, no child: decode on threads
@@ -246,7 +253,7 @@ class Fetcher:
             return extents
         rest, placed = [], []
         for extent in extents:
-            place = self.data.store.where(extent.ref.cid)
+            place = self._where(extent.ref.cid)
             slot = None if place is None else self.arena.reserve(extent.ref.cid, self.data.codec.raw_size(place[2]))
             if slot is None:
                 rest.append(extent)

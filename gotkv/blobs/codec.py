@@ -45,7 +45,6 @@ threading.local.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
 import blake3
 import zstandard
@@ -99,7 +98,7 @@ class Codec:
     def opener(cls, *, cipher: str = DEFAULT_CIPHER, layout: int = DEFAULT_LAYOUT, encrypted: bool = True) -> Codec:
         """A codec that only decodes, for a repo that encrypts (or not) with this cipher and
         layout, without its secret: keys travel in refs, so opening needs none. For a process
-        that must never hold the secret (gotkv.blobs.decoder's child)."""
+        that must never hold the secret (gotfs.mount.decoder's child)."""
         codec = cls(None, cipher=cipher, layout=layout)
         codec.encrypted = encrypted
         return codec

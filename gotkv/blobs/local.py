@@ -53,7 +53,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 from gotkv.blobs.codec import content_id
 from gotkv.blobs.store import MAX_BLOB_SIZE
-from gotkv.errors import BlobNotFound, BlobTooLarge, IntegrityError, InvalidInput, StoreClosed
+from gotkv.errors import BlobNotFound, BlobTooLarge, IntegrityError, StoreClosed
 
 T = TypeVar("T")
 

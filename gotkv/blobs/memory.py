@@ -52,9 +52,6 @@ class MemoryStore:
     def hint(self, cids: Iterable[bytes]) -> None:
         pass  # everything is at hand
 
-    def where(self, cid: bytes) -> tuple[str, int, int] | None:
-        return None  # in no file
-
     def stored_size(self, cid: bytes) -> int | None:
         blob = self._blobs.get(cid)
         return None if blob is None else len(blob)

@@ -207,11 +207,13 @@ class StoreRouter:
         return None
 
     def where(self, cid: bytes) -> tuple[str, int, int] | None:
-        """The first place known without I/O. Any store's place is as good as another's:
-        the bytes filed under a cid are the same everywhere, and a stale place is retried
-        through get()."""
+        """The first file place a file-backed store knows without I/O (the optional
+        capability gotfs.mount.decoder.FileBacked; not part of the Store interface). Any
+        store's place is as good as another's: the bytes filed under a cid are the same
+        everywhere, and a stale place is retried through get()."""
         for store in self.stores:
-            place = store.where(cid)
+            where = getattr(store, "where", None)
+            place = where(cid) if where is not None else None
             if place is not None:
                 return place
         return None

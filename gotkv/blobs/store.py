@@ -65,12 +65,6 @@ class Store(Protocol):
         holds them in memory, or they were posted or hinted here), else None."""
         ...
 
-    def where(self, cid: bytes) -> tuple[str, int, int] | None:
-        """(file path, offset, length) where the stored bytes of `cid` lie, if the store keeps
-        them in a file and knows the place without I/O; else None. Lets another process
-        read them (gotkv.blobs.decoder). The place may go stale: such a reader falls back to get()."""
-        ...
-
     def get_many(self, cids: Iterable[bytes]) -> dict[bytes, bytes | memoryview]:
         """Fetch many blobs, as bytes or read-only bytes-like views that the caller may keep
         (a remote store hands out views of its responses, uncopied); raise BlobNotFound for

@@ -175,9 +175,6 @@ class RemoteStore:
         place = self._place(cid)
         return place[2] if place else None
 
-    def where(self, cid: bytes) -> None:
-        return None
-
     def exists(self, cids: Iterable[bytes]) -> set[bytes]:
         cids = set(cids)
         return (cids & self._packs.pending()) | self._state.has(cids)

@@ -1,4 +1,4 @@
-"""Decoder (gotkv/blobs/decoder.py): decoding stored blobs in a child process, into shared memory."""
+"""Decoder (gotfs/mount/decoder.py): decoding stored blobs in a child process, into shared memory."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from gotkv.blobs import decoder
+from gotfs.mount import decoder
 from gotkv.blobs.codec import Codec
-from gotkv.blobs.decoder import Decoder
+from gotfs.mount.decoder import Decoder
 from gotkv.blobs.local import LocalStore
 
 SECRET = b"d" * 32

@@ -40,11 +40,24 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Protocol, runtime_checkable
 
 from gotkv.blobs.codec import Codec
 from gotkv.blobs.ref import Ref
 
 log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class FileBacked(Protocol):
+    """A store that can say where in a file a blob's stored bytes lie (LocalStore, and a
+    router over one). Not part of the Store interface: only this module reads stores' files
+    directly, and a mount over any other store decodes in-process instead."""
+
+    def where(self, cid: bytes) -> tuple[str, int, int] | None:
+        """(file path, offset, length) if known without I/O, else None. The place may go
+        stale (a compaction moves the blob): the reader then falls back to Store.get."""
+        ...
 
 OK, COMPRESSED, FAILED = 0, 1, 2
 READY_JOB = 0xFFFFFFFF  # the job number of the child's first record: it is ready
@@ -66,7 +79,7 @@ class Decoder:
             self.buffer = mmap.mmap(fd, size, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE)
             jobs_r, self._jobs_w = os.pipe()
             self._replies_r, replies_w = os.pipe()
-            args = [sys.executable, "-m", "gotkv.blobs.decoder", str(jobs_r), str(replies_w), str(fd), str(size),
+            args = [sys.executable, "-m", "gotfs.mount.decoder", str(jobs_r), str(replies_w), str(fd), str(size),
                     codec.cipher, str(codec.layout), "1" if codec.secret is not None else "0"]
             # No stdio: a daemonized mount's caller waits for its stdout to close, and the
             # child reports everything that matters through its answers.
@@ -309,7 +322,7 @@ def serve(jobs: int, replies: int, buffer_fd: int, size: int, codec: Codec) -> N
                 batch.append(_JOB.unpack_from(pending, pos))
                 pos += _JOB.size
             else:
-                raise SystemExit(f"gotkv.blobs.decoder: bad message {kind!r}")
+                raise SystemExit(f"gotfs.mount.decoder: bad message {kind!r}")
         pending = pending[pos:]
         for job in batch[1:]:  # reads from disk overlap with decoding the first
             files.will_need(job[2], job[3], job[4])
