@@ -78,3 +78,17 @@ def flush_mount(repo: Repo, branch: str) -> None:
     warning = flush(repo, branch)
     if warning:
         print(f"got: warning: {warning}", file=sys.stderr)
+
+
+def gc_in_background(repo: Repo) -> bool:
+    """Start `got gc --auto` detached when the store has doubled since the last gc
+    (gotfs.repo.maintenance.gc_due): blobs only intermediate flushes reached are reclaimed
+    without the user running gc. GOT_AUTO_GC=0 turns it off. True if one was started."""
+    from gotfs.repo import maintenance
+
+    if os.environ.get("GOT_AUTO_GC", "1") == "0" or not maintenance.gc_due(repo):
+        return False
+    subprocess.Popen([sys.executable, "-m", "cli.main", "gc", "--auto"], cwd=repo.workdir,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
+    return True

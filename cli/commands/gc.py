@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gotfs.repo import maintenance
+from gotfs.repo.errors import RepoLocked
 
 from cli.context import open_repo
 from cli.output import emit_json, human_size, out, progress
@@ -17,10 +18,20 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                    "Waits for running writers.")
     p.add_argument("-n", "--dry-run", action="store_true", help="count what would go, delete nothing")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--auto", action="store_true",
+                   help="only if the store has doubled since the last gc (or compact what the last one "
+                        "could not), and only if no writer holds the repository; quiet (commands start it in the background; GOT_AUTO_GC=0 stops that)")
     return p
 
 
 def run(args) -> int:
+    if args.auto:
+        with open_repo() as repo:
+            try:
+                maintenance.auto_gc(repo)
+            except RepoLocked:
+                pass  # a writer is busy: the next command tries again
+        return 0
     with open_repo() as repo:
         with progress("Collecting garbage") as update:
             update()

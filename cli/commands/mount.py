@@ -30,7 +30,7 @@ from gotkv.blobs.remote.url import is_url, normalize, split_branch
 from gotkv.errors import GotError, InvalidInput
 
 from cli.commands.clone import read_key
-from cli.context import author, open_repo
+from cli.context import author, gc_in_background, open_repo
 from cli.output import out
 
 READY_TIMEOUT = 30.0
@@ -140,6 +140,10 @@ def _serving(args, mountpoint: str, workdir=None):
         with _recorded(repo, args, mountpoint):
             yield repo.fs, source, label, []
         _commit_at_unmount(repo, args, mountpoint)
+        workdir = repo.workdir
+    if args.rw:  # reclaim what only the mount's flushes reached, once its packs are released
+        with Repo.open(workdir) as repo:
+            gc_in_background(repo)
 
 
 def _warn(warnings: list[str]) -> None:
@@ -203,6 +207,7 @@ def _commit_at_unmount(repo: Repo, args, mountpoint: str) -> None:
         ref = commit_at_unmount(repo, args.rev, mountpoint, author=author())
         if ref is not None:
             out(f"[{args.rev} {commit_id(ref)[:12]}] committed the mount's changes at unmount")
+
 
 
 def _daemon(mount, workdir, args, mountpoint: str, status: int) -> int:

@@ -13,6 +13,9 @@ it also decodes every data blob and verifies every stored blob's hash.
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -58,9 +61,11 @@ def _history(repo) -> tuple[set[bytes], list[Root]]:
     return commits, roots
 
 
-def gc(repo, *, dry_run: bool = False) -> dict[str, int]:
-    """Delete unreachable blobs and compact packs; return counts."""
-    with repo.exclusive():
+def gc(repo, *, dry_run: bool = False, wait: float = 30.0) -> dict[str, int]:
+    """Delete unreachable blobs and compact packs; return counts. Waits up to `wait` seconds
+    for running writers (RepoLocked after). Cost: a walk of every reachable tree (nodes
+    only; data blobs are named by the leaves), a listing of the store, the deletes."""
+    with repo.exclusive(wait):
         commits, roots = _history(repo)
         live = commits | repo.fs.kv.reachable(roots, extent_refs)
         wc = repo.workcopy()
@@ -72,8 +77,65 @@ def gc(repo, *, dry_run: bool = False) -> dict[str, int]:
         dead = every - live
         deleted = 0 if dry_run else repo.store.delete(dead)
         freed = 0 if dry_run else repo.store.compact()
+        if not dry_run:
+            _record_gc(repo)
     return {"blobs": len(every), "live": len(every & live), "deleted": deleted,
             "unreachable": len(dead), "bytes_freed": freed}
+
+
+AUTO_GC_FILE = "gc.json"
+AUTO_GC_MIN_BYTES = 64 << 20
+
+
+def _auto_state(repo) -> dict:
+    try:
+        state = json.loads((repo.dot / AUTO_GC_FILE).read_text())
+        return state if isinstance(state, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def gc_due(repo) -> str | None:
+    """What `gc --auto` should do now: "gc" when the packs have at least doubled (and grown
+    by AUTO_GC_MIN_BYTES) since the last gc, "compact" when the last gc left dead bytes it
+    could not compact (a running writer held their pack), else None.
+
+    Intermediate flushes of a read-write mount and replaced working-copy snapshots leave
+    unreachable blobs behind; collecting whenever the store doubles keeps it within about
+    twice its live size at an amortized cost of one mark per doubling, as git's `gc --auto`
+    does by object counts. Cost: one query of the blob index and a listing of the packs."""
+    state = _auto_state(repo)
+    size = repo.store.stats()["pack_bytes"]
+    last = int(state.get("pack_bytes", 0)) if isinstance(state.get("pack_bytes", 0), int) else 0
+    if size - last >= max(AUTO_GC_MIN_BYTES, last):
+        return "gc"
+    return "compact" if state.get("compact_pending") else None
+
+
+def auto_gc(repo, *, wait: float = 1.0) -> dict[str, int] | None:
+    """Do what gc_due says, if anything; RepoLocked if writers hold the repository longer
+    than `wait` seconds (the next command tries again)."""
+    due = gc_due(repo)
+    if due == "gc":
+        return gc(repo, wait=wait)
+    if due == "compact":
+        with repo.exclusive(wait):
+            freed = repo.store.compact()
+            _record_gc(repo)
+        return {"bytes_freed": freed}
+    return None
+
+
+def _record_gc(repo) -> None:
+    """Note the packs' size after a gc, and whether dead bytes were left (their pack held by
+    a running writer), for gc_due."""
+    stats = repo.store.stats()
+    dead = stats["pack_bytes"] - stats["live_bytes"]
+    text = json.dumps({"pack_bytes": stats["pack_bytes"], "compact_pending": dead >= AUTO_GC_MIN_BYTES,
+                       "time": time.time()})
+    tmp = repo.dot / (AUTO_GC_FILE + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, repo.dot / AUTO_GC_FILE)
 
 
 @dataclass

@@ -135,3 +135,52 @@ def test_commit_warns_about_a_killed_rw_mount_and_keeps_what_it_published(got, r
     assert "does not answer" in r.stderr and str(mnt) in r.stderr and "Traceback" not in r.stderr
     assert got("cat", "HEAD:kept.txt", binary=True).stdout == b"published\n"
     subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
+
+
+def test_auto_gc_reclaims_what_only_intermediate_flushes_reached(got, repo_dir, mountpoint, tmp_path):
+    """Files a rw mount wrote, published and then replaced leave blobs no commit needs; once
+    the store has doubled since the last gc, a commit starts `gc --auto` in the background,
+    which drops them (their pack is compacted once the mount lets go of it, at unmount) and
+    never touches what the mount's published root still needs."""
+    import json
+    import random
+    import subprocess as sp
+
+    from tests.cli.conftest import got_cmd, got_env
+
+    def stats() -> dict:
+        return json.loads(got.out("stats", "--json"))
+
+    def wait_for(done, what: str) -> None:
+        deadline = time.monotonic() + 60
+        while not done():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.2)
+
+    write(repo_dir, {"keep.txt": "kept\n"})
+    got("commit", "-m", "one")
+    mnt = mountpoint("rw")
+    env = got_env(GOT_AUTO_GC="1")
+    assert sp.run(got_cmd("mount", "--rw", "main", str(mnt)), cwd=repo_dir, env=env).returncode == 0
+    rng = random.Random(9)
+    for _ in range(3):  # each version published, then replaced: intermediate garbage
+        with open(mnt / "scratch.bin", "wb") as f:
+            f.write(rng.randbytes(40 << 20))
+            os.fsync(f.fileno())
+    live = rng.randbytes(1 << 20)
+    with open(mnt / "live.bin", "wb") as f:  # published, not committed: the mount still needs it
+        f.write(live)
+        os.fsync(f.fileno())
+    before = stats()
+    done = sp.run(got_cmd("commit", "-m", "two", "--allow-empty"), cwd=repo_dir, env=env, capture_output=True,
+                  text=True)
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: stats()["stored_bytes"] < before["stored_bytes"] - (60 << 20), "gc --auto did not run")
+    assert (mnt / "live.bin").read_bytes() == live
+    done = sp.run(got_cmd("umount", str(mnt)), cwd=repo_dir, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert _unmounted(mnt)
+    wait_for(lambda: stats()["pack_bytes"] < before["pack_bytes"] - (60 << 20), "the dead pack was not compacted")
+    assert got("cat", "HEAD:live.bin", binary=True).stdout == live  # committed at unmount
+    assert "no problems found" in got.out("fsck", "--read-data")
+    assert sp.run(got_cmd("gc", "--auto"), cwd=repo_dir, env=env).returncode == 0  # not due: nothing to do
