@@ -81,8 +81,12 @@ def same_content(fs: FS, a: Root, b: Root, path: keys.Path) -> bool:
     Walks both extent lists in step; a stretch where both name the same blob at the same
     offset is equal unread, holes compare as zeros, and only the rest is read.
     """
-    xa = list(Tx(fs, a).extents(path))
-    xb = list(Tx(fs, b).extents(path))
+    return same_extent_bytes(fs, list(Tx(fs, a).extents(path)), list(Tx(fs, b).extents(path)))
+
+
+def same_extent_bytes(fs: FS, xa: list, xb: list) -> bool:
+    """Whether two files' extent lists, (start, end, Extent) each, hold the same bytes (their
+    sizes already equal): the walk of same_content, for any two files (merge uses it)."""
     cuts = sorted({0, *(s for s, _, _ in xa), *(e for _, e, _ in xa), *(s for s, _, _ in xb), *(e for _, e, _ in xb)})
     ia = ib = 0
     for lo, hi in zip(cuts, cuts[1:]):

@@ -6,6 +6,7 @@ import argparse
 from collections import Counter
 
 from gotfs.diff import ADDED, MODIFIED, REMOVED
+from gotfs.repo import merging
 from gotkv.errors import InvalidInput
 
 from cli.context import author, flush_mount, gc_in_background, open_repo
@@ -17,7 +18,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("commit", help="record changes as a new commit",
                        description="Snapshot the working directory (honouring .gotignore) and "
                                    "record it on the current branch. When the branch is mounted "
-                                   "read-write, its mounted working root is committed instead.")
+                                   "read-write, its mounted working root is committed instead. During a "
+                                   "merge, this concludes it (as `got merge --continue`).")
     p.add_argument("-m", "--message", required=True, metavar="MSG", help="the commit message")
     p.add_argument("--allow-empty", action="store_true", help="commit even if nothing changed")
     return p
@@ -31,7 +33,10 @@ def run(args) -> int:
         if branch:
             flush_mount(repo, branch)  # a live mount's last writes belong in this commit
         work = repo.working_root(branch) if branch else None
-        if work is not None and work != repo.head_root():
+        if merging.state(repo) is not None:  # concludes the merge, as `got merge --continue`
+            ref = merging.continue_merge(repo, message=args.message, author=author())
+            root = repo.read_commit(ref).root
+        elif work is not None and work != repo.head_root():
             out(f"committing the mounted working root of {branch}")
             ref = repo.commit_working_root(branch, args.message, author=author())
             root = work

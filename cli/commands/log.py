@@ -9,6 +9,7 @@ from gotkv.blobs.ref import Ref
 
 from cli.context import open_repo, worktree_path
 from cli.diffview import tree_changes
+from cli.graph import graph
 from cli.output import commit_header, commit_json, emit_json, first_line, out, short_id
 
 
@@ -19,6 +20,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("rev", nargs="?", default="HEAD", metavar="REV")
     p.add_argument("--oneline", action="store_true", help="one line per commit: short id and subject")
     p.add_argument("-n", "--max-count", type=int, metavar="N", help="show at most N commits")
+    p.add_argument("--graph", action="store_true", help="draw the commit graph beside the log")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 
@@ -42,6 +44,9 @@ def run(args) -> int:
         if args.json:
             emit_json([commit_json(ref, c) for ref, c in commits])
             return 0
+        if args.graph:
+            _draw(commits, decorations, args.oneline)
+            return 0
         for i, (ref, c) in enumerate(commits):
             deco = decorations.get(ref.cid, "")
             if args.oneline:
@@ -51,6 +56,24 @@ def run(args) -> int:
                     out()
                 out(commit_header(ref, c, deco))
     return 0
+
+
+def _draw(commits, decorations: dict[bytes, str], oneline: bool) -> None:
+    """The log with the commit graph on its left (cli.graph)."""
+    drawn = list(graph(commits))
+    for i, (ref, c, row, moves, rest) in enumerate(drawn):
+        deco = decorations.get(ref.cid, "")
+        if oneline:
+            out(f"{row}{short_id(ref)}{deco} {first_line(c.message)}")
+            for line in moves:
+                out(line)
+            continue
+        first, *lines = commit_header(ref, c, deco).splitlines()
+        out(f"{row}{first}")
+        for line in moves:
+            out(line)
+        for line in lines + ([""] if i + 1 < len(drawn) else []):
+            out(f"{rest}{line}".rstrip())
 
 
 def _decorations(repo) -> dict[bytes, str]:

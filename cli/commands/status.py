@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gotfs.diff import ADDED, MODIFIED, REMOVED
-from gotfs.repo import commit_id
+from gotfs.repo import commit_id, merging
 
 from cli.context import open_repo
 from cli.output import emit_json, out, short_id
@@ -30,14 +30,20 @@ def run(args) -> int:
         work = repo.working_root(branch) if branch else None
         mounted = work is not None and work != repo.head_root()
         dirs = {c.path for c in changes if c.kind != REMOVED and (repo.workdir / c.path).is_dir()}
+        merge = merging.state(repo)
+        unmerged = [dict(c, markers=merging.still_marked(repo, c["path"])) for c in merge.conflicts] if merge else []
     if args.json:
         emit_json({"branch": branch, "head": commit_id(head) if head else None,
                    "mounted_working_root": mounted,
                    "clean": not changes,
-                   "changes": [{"path": c.path, "kind": c.kind} for c in changes]})
+                   "changes": [{"path": c.path, "kind": c.kind} for c in changes],
+                   "merge": {"merging": merge.name, "theirs": commit_id(merge.theirs), "conflicts": unmerged}
+                   if merge else None})
         return 0
     shown = [(c, c.path + ("/" if c.path in dirs else "")) for c in changes]
     if args.short:
+        for c in unmerged:
+            out(f"U {c['path']}")
         for c, name in shown:
             out(f"{_LETTER[c.kind]} {name}")
         return 0
@@ -49,6 +55,16 @@ def run(args) -> int:
         out("\nNo commits yet")
     if mounted:
         out(f"\nbranch {branch} has a mounted working root with uncommitted changes; `got commit` records it")
+    if merge:
+        out(f"\nMerging {merge.name}: " + ("fix the conflicts, then `got merge --continue` (or `got merge --abort`)"
+                                           if unmerged else "run `got merge --continue`"))
+        out("\nUnmerged paths:")
+        for c in unmerged:
+            if c["kind"] == "content":
+                state = "conflict markers left" if c["markers"] else "markers removed"
+            else:
+                state = f"both sides: HEAD:{c['path']}, MERGE_HEAD:{c['path']}"
+            out(f"  {c['kind'] + ':':<19}{c['path']}  ({state}{'; ' + c['note'] if c['note'] else ''})")
     if not changes:
         out("nothing to commit, working tree clean")
         return 0

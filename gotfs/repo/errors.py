@@ -76,3 +76,13 @@ class WorkdirBehind(GotError):
     def __init__(self, branch: str):
         super().__init__(f"{branch} has commits this working directory does not have (made through a "
                          f"mount); run `got checkout {branch}` to bring it up to date, then commit")
+
+
+class MergeInProgress(GotError):
+    """A merge stopped by conflicts waits in this working directory."""
+
+    exit_code = 2
+
+    def __init__(self):
+        super().__init__("a merge is in progress: resolve its conflicts and run `got merge --continue`, "
+                         "or `got merge --abort`")

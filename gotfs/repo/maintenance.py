@@ -40,6 +40,8 @@ def _tips(repo) -> list[Ref]:
     head = repo.refs.get("HEAD")
     if head and not head.startswith("ref: "):
         tips.append(Ref.parse(head))
+    if repo.refs.get("MERGE_HEAD"):  # the other side of a merge stopped by conflicts
+        tips.append(Ref.parse(repo.refs.get("MERGE_HEAD")))
     return tips
 
 
@@ -58,6 +60,9 @@ def _history(repo) -> tuple[set[bytes], list[Root]]:
         stack.extend(c.parents)
     for value in repo.refs.list("work/").values():
         roots.append(Root.parse(value))
+    merge = repo.refs.get("MERGE_STATE")
+    if merge:  # the merged tree that `got merge --continue` builds on
+        roots.append(Root.parse(json.loads(merge)["root"]))
     return commits, roots
 
 

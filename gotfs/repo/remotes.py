@@ -11,7 +11,8 @@ directory, holding only ciphertext. This module moves commits between it and a r
 - `fetch` brings the commits of every remote branch (a level of each tree per request batch)
   and records them as remote-tracking refs `remotes/<remote>/<branch>`, usable as revisions
   (`origin/main`) everywhere.
-- `pull` fetches, then fast-forwards the current branch and the working directory.
+- `pull` fetches, then fast-forwards the current branch and the working directory, or
+  merges when the two have diverged.
 - `clone` makes a repository from a remote and the repo secret (`key_text` / `parse_key`).
 
 Ordering keeps interruptions harmless: blobs are made durable before any ref that needs them
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from gotfs.repo import merging
 from gotfs.repo.commit import Commit
 from gotfs.repo.errors import RefNotFound
 from gotfs.repo.maintenance import extent_refs
@@ -62,14 +64,6 @@ class RemoteNotFound(GotError):
 
     def __init__(self, name: str):
         super().__init__(f"no remote named {name!r}; see `got remote list`, or `got remote add {name} URL`")
-
-
-class Diverged(GotError):
-    exit_code = 1
-
-    def __init__(self, branch: str, tracking: str):
-        super().__init__(f"{branch} and {tracking} have diverged; got cannot merge yet: "
-                         f"push your commits to another branch, or reset {branch}")
 
 
 @dataclass
@@ -352,11 +346,15 @@ def _receive(repo: Repo, store: RemoteStore, tips: list[Ref], progress: Progress
     return report
 
 
-def pull(repo: Repo, name: str, branch: str | None = None, *, progress: Progress | None = None) -> tuple[Transfer, str]:
-    """fetch, then fast-forward HEAD's branch and the working directory to `<name>/<branch>`.
+def pull(repo: Repo, name: str, branch: str | None = None, *, progress: Progress | None = None,
+         author: str = "got") -> tuple[Transfer, str]:
+    """fetch, then fast-forward HEAD's branch and the working directory to `<name>/<branch>`,
+    or merge it when both sides have commits the other lacks (gotfs.repo.merging: a merge
+    commit with two parents, after which a push fast-forwards the remote).
 
-    Returns the fetch's report and what happened: "up to date", "fast-forward" or
-    "created". Diverged when both sides have commits the other lacks.
+    Returns the fetch's report and what happened: "up to date", "fast-forward", "created",
+    "merged", or "conflict" (the merge stopped with its conflicts in the working directory;
+    see merging.state). A branch other than HEAD's is merged only when that is clean.
     """
     report = fetch(repo, name, progress=progress)
     branch = branch or repo.head_branch()
@@ -369,7 +367,10 @@ def pull(repo: Repo, name: str, branch: str | None = None, *, progress: Progress
     if ours == theirs or (ours and is_ancestor(repo, Ref.parse(theirs), Ref.parse(ours))):
         return report, "up to date"
     if ours and not is_ancestor(repo, Ref.parse(ours), Ref.parse(theirs)):
-        raise Diverged(branch, f"{name}/{branch}")
+        spec = f"{name}/{branch}"
+        if repo.head_branch() == branch:
+            return report, merging.merge(repo, spec, author=author).kind
+        return report, merging.merge_refs(repo, branch, spec, author=author).kind
     repo.refs.cas(f"heads/{branch}", ours, theirs)
     try:
         if repo.head_branch() == branch:

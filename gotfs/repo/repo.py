@@ -28,8 +28,8 @@ from typing import Iterator
 from gotfs.fs import DEFAULT_CIPHER, FS
 from gotkv.blobs.codec import DEFAULT_LAYOUT, LAYOUTS
 from gotfs.repo.commit import Commit, commit_id
-from gotfs.repo.errors import (BranchExists, BranchMoved, NothingToCommit, RefNotFound, RepoExists,
-                               RepoLocked, RepoNotFound, WorkdirBehind)
+from gotfs.repo.errors import (BranchExists, BranchMoved, MergeInProgress, NothingToCommit, RefNotFound,
+                               RepoExists, RepoLocked, RepoNotFound, WorkdirBehind)
 from gotfs.repo.refs import Refs
 from gotkv.blobs.local import LocalStore
 from gotkv.blobs.ref import Ref
@@ -247,6 +247,8 @@ class Repo:
             if head is None:
                 raise RefNotFound("HEAD (no commits yet)")
             return head
+        if name == "MERGE_HEAD" and self.refs.get("MERGE_HEAD"):  # the other side of a merge in progress
+            return Ref.parse(self.refs.get("MERGE_HEAD"))
         for full in (name, f"heads/{name}", f"tags/{name}", f"remotes/{name}"):
             if full.startswith(("heads/", "tags/", "remotes/")):
                 value = self.refs.get(full)
@@ -405,6 +407,8 @@ class Repo:
         """
         target_ref = self.resolve(spec)
         target = self.read_commit(target_ref).root
+        if not paths and self.refs.get("MERGE_STATE"):
+            raise MergeInProgress()  # switching away would strand the merge's working state
         with self._workdir_lock():
             base = self.workdir_base()
             base_root = self.read_commit(base).root if base is not None else self.head_root()

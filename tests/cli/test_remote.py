@@ -145,7 +145,7 @@ def _kill_when(proc: subprocess.Popen, ready, timeout: float = 60) -> None:
 def test_kill_9_mid_push_loses_nothing_and_the_rerun_resumes(tmp_path, url):
     got, key = setup_origin(tmp_path, url, {"f": "1"})
     rng = random.Random(5)
-    write(tmp_path / "a", {f"big{i}.bin": rng.randbytes(24 << 20) for i in range(4)})
+    write(tmp_path / "a", {f"big{i}.bin": rng.randbytes(24 << 20) for i in range(8)})
     got("commit", "-m", "big")
     before = got.out("log", "--oneline", "-n", "1", "origin/main")
     state = tmp_path / "a" / ".got" / "remotes" / "origin.sqlite"
@@ -154,7 +154,7 @@ def test_kill_9_mid_push_loses_nothing_and_the_rerun_resumes(tmp_path, url):
     def some_pack_uploaded() -> bool:
         try:
             with sqlite3.connect(state, timeout=1) as db:
-                return db.execute("SELECT count(*) FROM uploaded").fetchone()[0] >= 2
+                return db.execute("SELECT count(*) FROM uploaded").fetchone()[0] >= 1
         except sqlite3.Error:
             return False
 
@@ -165,7 +165,7 @@ def test_kill_9_mid_push_loses_nothing_and_the_rerun_resumes(tmp_path, url):
     assert "no problems" in got.out("fsck")
     import json
     rerun = json.loads(got.out("push", "--json"))
-    assert rerun["bytes"] <= (96 << 20) - 2 * (16 << 20), rerun  # packs sent before the kill are not sent again
+    assert rerun["bytes"] <= (192 << 20) - (32 << 20), rerun  # packs sent before the kill are not sent again
     Got(tmp_path)("clone", url, "b", "--key-file", str(key))
     assert manifest(tmp_path / "b") == manifest(tmp_path / "a")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gotfs.repo import Repo
-from gotfs.repo import remotes as R
+from gotfs.repo import merging, remotes as R
 from gotkv.blobs.remote.objects import RemoteError
 from gotkv.blobs.remote.url import open_objects
 from gotkv.errors import InvalidInput
@@ -107,21 +107,51 @@ def test_fetch_and_pull_fast_forward(tmp_path, remote_url):
     a.close(), b.close()
 
 
-def test_diverged_push_is_refused_and_nothing_is_overwritten(tmp_path, remote_url):
-    a = make_repo(tmp_path / "a", {"f": b"1"})
+def test_diverged_push_is_refused_and_pull_merges_with_conflicts(tmp_path, remote_url):
+    a = make_repo(tmp_path / "a", {"f": b"1\n"})
     R.add_remote(a, "origin", remote_url)
     R.push(a, "origin")
     b, _, _ = R.clone(remote_url, tmp_path / "b", a.config.secret)
-    commit(a, {"f": b"from a"})
-    commit(b, {"f": b"from b"})
+    commit(a, {"f": b"from a\n"})
+    commit(b, {"f": b"from b\n"})
     R.push(a, "origin")
     with pytest.raises(R.RemoteMoved, match="origin/main has moved: fetch, then merge"):
         R.push(b, "origin")
     R.fetch(b, "origin")
     assert b.resolve("origin/main") == a.head()
-    with pytest.raises(R.Diverged):
-        R.pull(b, "origin")
-    assert (tmp_path / "b" / "f").read_bytes() == b"from b"  # nothing of b's was touched
+    mine = b.head()
+    assert R.pull(b, "origin")[1] == "conflict"
+    assert (tmp_path / "b" / "f").read_bytes() == (b"<<<<<<< HEAD\nfrom b\n=======\nfrom a\n"
+                                                   b">>>>>>> origin/main\n")
+    assert b.head() == mine  # nothing committed yet
+    merging.abort_merge(b)
+    assert (tmp_path / "b" / "f").read_bytes() == b"from b\n"  # exactly as before the pull
+    assert R.pull(b, "origin")[1] == "conflict"
+    (tmp_path / "b" / "f").write_bytes(b"from both\n")
+    merged = merging.continue_merge(b, author=AUTHOR)
+    assert b.read_commit(merged).parents == (mine, a.head())
+    R.push(b, "origin")  # a fast-forward of the remote now
+    assert R.pull(a, "origin")[1] == "fast-forward"
+    assert tree(tmp_path / "a") == tree(tmp_path / "b") == {"f": b"from both\n"}
+    a.close(), b.close()
+
+
+def test_pull_merges_diverged_branches_and_push_fast_forwards(tmp_path, remote_url):
+    a = make_repo(tmp_path / "a", {"shared.txt": b"1\n2\n3\n"})
+    R.add_remote(a, "origin", remote_url)
+    R.push(a, "origin")
+    b, _, _ = R.clone(remote_url, tmp_path / "b", a.config.secret)
+    commit(a, {"from_a.txt": b"a", "shared.txt": b"1 from a\n2\n3\n"})
+    commit(b, {"from_b.txt": b"b", "shared.txt": b"1\n2\n3 from b\n"})
+    R.push(a, "origin")
+    assert R.pull(b, "origin")[1] == "merged"
+    head = b.read_commit(b.head())
+    assert len(head.parents) == 2 and head.parents[1] == a.head()
+    assert tree(tmp_path / "b") == {"from_a.txt": b"a", "from_b.txt": b"b", "shared.txt": b"1 from a\n2\n3 from b\n"}
+    assert b.status() == []
+    R.push(b, "origin")
+    assert R.pull(a, "origin")[1] == "fast-forward"
+    assert a.head() == b.head() and tree(tmp_path / "a") == tree(tmp_path / "b")
     a.close(), b.close()
 
 
