@@ -9,9 +9,9 @@ import threading
 
 import pytest
 
-from gotkv.blobs import local
 from gotkv.blobs.codec import Codec, content_id
-from gotkv.blobs.local import LocalStore
+from gotkv.blobs.local import LocalStore, packreader, packwriter
+from gotkv.blobs.local.packwriter import PackWriter
 from gotkv.errors import BlobNotFound, IntegrityError, StoreClosed
 from tests.gate import Gate
 
@@ -112,7 +112,7 @@ def test_not_one_file_per_blob(tmp_path):
 
 def settle_roll(store: LocalStore) -> None:
     """Wait for a pack being opened in the background (as the next posts would, were they slow)."""
-    roller = store._roller
+    roller = store._packs._roller
     if roller is not None:
         roller.join()
 
@@ -139,7 +139,7 @@ def test_posts_go_on_while_the_next_pack_opens(tmp_path, monkeypatch):
     """Opening a pack waits on the disk (an index commit, a directory fsync): posts meanwhile
     go into the full pack, and later ones into the new pack once it is open. Nothing is lost."""
     gate = Gate()  # holds the roll, not the first pack's opening
-    monkeypatch.setattr(LocalStore, "_open_pack", gate.wrap(LocalStore._open_pack, lambda self: self._pack is not None))
+    monkeypatch.setattr(PackWriter, "_open_pack", gate.wrap(PackWriter._open_pack, lambda self: self._pack is not None))
     expected = {}
     with LocalStore(tmp_path, pack_limit=2000) as store:
         for i in range(3):
@@ -236,7 +236,7 @@ def test_trailing_garbage_in_pack(tmp_path):
             expected[store.post(data)] = data
     (pack,) = packs(tmp_path)
     rng = random.Random(5)
-    fake_header = local._HEADER.pack(content_id(b"never indexed"), 1_000_000)
+    fake_header = packwriter.HEADER.pack(content_id(b"never indexed"), 1_000_000)
     with open(pack, "ab") as f:
         f.write(fake_header + rng.randbytes(1234))  # a record cut short by the crash
     with LocalStore(tmp_path) as store:
@@ -316,16 +316,16 @@ def test_failed_append_does_not_shift_later_records(tmp_path, monkeypatch):
     store = LocalStore(tmp_path)
     try:
         before = store.post(blob(1))
-        real = local._write_all
+        real = packwriter._write_all
 
         def half_then_fail(fd, header, data):
             os.write(fd, (header + data)[: (len(header) + len(data)) // 2])
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr(local, "_write_all", half_then_fail)
+        monkeypatch.setattr(packwriter, "_write_all", half_then_fail)
         with pytest.raises(OSError):
             store.post(blob(2))
-        monkeypatch.setattr(local, "_write_all", real)
+        monkeypatch.setattr(packwriter, "_write_all", real)
         assert store.exists([content_id(blob(2))]) == set()
         after = store.post(blob(3))
         retried = store.post(blob(2))
@@ -381,7 +381,7 @@ def test_a_hint_racing_a_delete_is_discarded(tmp_path, monkeypatch):
     store = LocalStore(tmp_path)
     cid = store.post(b"doomed")
     store.flush()
-    real_db = store._db
+    real_db = store._index.db
 
     class DeleteMidQuery:
         def __init__(self, conn):
@@ -395,7 +395,7 @@ def test_a_hint_racing_a_delete_is_discarded(tmp_path, monkeypatch):
             return rows
 
     hinter = threading.get_ident()
-    monkeypatch.setattr(store, "_db", lambda: DeleteMidQuery(real_db()) if threading.get_ident() == hinter else real_db())
+    monkeypatch.setattr(store._index, "db", lambda: DeleteMidQuery(real_db()) if threading.get_ident() == hinter else real_db())
     store.hint([cid])
     monkeypatch.undo()
     with pytest.raises(BlobNotFound):
@@ -418,8 +418,6 @@ def test_stored_size_is_known_for_posted_and_hinted_blobs(tmp_path):
 def test_mapped_reads_do_not_stay_resident(tmp_path):
     """get_with maps packs; their pages are dropped from the process's page tables every
     _DROP_EVERY bytes, so reading a large pack never inflates the reader's RSS much."""
-    from gotkv.blobs import local
-
     def rss_file_kib() -> int:
         for line in open("/proc/self/status"):
             if line.startswith("RssFile:"):
@@ -432,7 +430,7 @@ def test_mapped_reads_do_not_stay_resident(tmp_path):
         before = rss_file_kib()
         for cid in cids:
             assert store.get_with(cid, len) == 1 << 20
-        assert rss_file_kib() - before < (local._DROP_EVERY >> 10) + 8192
+        assert rss_file_kib() - before < (packreader._DROP_EVERY >> 10) + 8192
 
 
 def test_hinted_places_survive_a_compaction_by_another_process(tmp_path):
@@ -475,7 +473,7 @@ def test_posts_go_on_while_a_flush_waits_for_the_disk(tmp_path, monkeypatch):
     real_fdatasync = os.fdatasync
     store = LocalStore(tmp_path)
     before = {store.post(blob(i)): blob(i) for i in range(3)}
-    monkeypatch.setattr(local.os, "fdatasync", gate.wrap(real_fdatasync))
+    monkeypatch.setattr(os, "fdatasync", gate.wrap(real_fdatasync))
     flusher = threading.Thread(target=store.flush)
     flusher.start()
     assert gate.reached.wait(10)
@@ -483,7 +481,7 @@ def test_posts_go_on_while_a_flush_waits_for_the_disk(tmp_path, monkeypatch):
     assert_all_read(store, before | during)
     gate.open()
     flusher.join(10)
-    monkeypatch.setattr(local.os, "fdatasync", real_fdatasync)
+    monkeypatch.setattr(os, "fdatasync", real_fdatasync)
     db = sqlite3.connect(tmp_path / "index.sqlite")
     indexed = {row[0] for row in db.execute("SELECT cid FROM blobs")}
     assert indexed == set(before)  # the flush indexed its snapshot only
@@ -508,13 +506,13 @@ def test_a_failed_sync_is_retried_by_the_next_flush(tmp_path, monkeypatch):
         for i in range(8):  # several packs, most of them retired
             expected[store.post(blob(i))] = blob(i)
             settle_roll(store)
-        monkeypatch.setattr(local.os, "fdatasync", failing)
+        monkeypatch.setattr(os, "fdatasync", failing)
         with pytest.raises(OSError):
             store.flush()
-        assert store._db().execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == 0
-        monkeypatch.setattr(local.os, "fdatasync", real_fdatasync)
+        assert store._index.db().execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == 0
+        monkeypatch.setattr(os, "fdatasync", real_fdatasync)
         store.flush()
-        assert store._db().execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == 8
+        assert store._index.db().execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == 8
     with LocalStore(tmp_path) as store:
         assert_all_read(store, expected)
 
