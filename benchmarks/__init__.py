@@ -14,4 +14,6 @@ BENCHMARKS: list[str] = [
     "repo",
     "mount",
     "remote",
+    "merge",
+    "peers",
 ]

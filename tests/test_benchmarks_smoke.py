@@ -18,7 +18,7 @@ def test_quick_benchmarks_print_one_json_object_per_figure():
     assert done.returncode == 0, done.stderr
     figures = [json.loads(line) for line in done.stdout.splitlines()]
     names = {f["name"].split(".")[0] for f in figures}
-    assert {"gotkv", "blobs", "gotfs", "repo", "remote"} <= names, names
+    assert {"gotkv", "blobs", "gotfs", "repo", "remote", "merge"} <= names, names
     for f in figures:
         assert set(f) >= {"name", "value", "unit"}, f
         if "target" in f:

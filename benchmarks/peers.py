@@ -1,0 +1,489 @@
+"""peers benchmark: got next to restic, borg and git, each in a fresh repository, in one run.
+
+Every tool is driven as a real process, with default settings, on the same input in the same
+state (one data directory per workload: got's working tree, git's work tree with its git dir
+outside, what restic and borg back up, excluding `.got`):
+
+  dd_write            dd if=/dev/zero bs=1M conv=fdatasync of a new file: the disk's reference (MB/s)
+  ingest_<tool>       first snapshot of a directory holding one 1 GiB random file (MB/s)
+  tree_files_<tool>   first snapshot of this Python's stdlib (no __pycache__, no site-packages) (files/s)
+  releases_*_<tool>   8 successive Django 5.1.x sdists unpacked into one directory (its contents
+                      replaced each time) and snapshotted one after another: dedup ratio
+                      (logical bytes of all snapshots / repository bytes), stored MB, peak RSS of
+                      any one snapshot (MiB, /usr/bin/time %M)
+  overwrite_*_<tool>  one byte overwritten in the middle of the big file, page cache dropped before
+                      each tool's snapshot: seconds and bytes the repository grew
+  insert_*_<tool>     one byte inserted at 1/3 of it (the file rewritten, so in page cache)
+  nochange_<tool>     a snapshot of the unchanged stdlib tree (s, median of 3; --quick: 1)
+
+got runs as `got commit --allow-empty` (GOT_AUTO_GC=0), git as `git add -A` + `git commit
+--allow-empty`, restic as `restic backup`, borg as `borg create`. Repository bytes are the sum
+of the repository's file sizes (git: loose objects, no gc; restic and borg caches are kept
+outside and not counted). Targets are issue 24's: got's dedup ratio >= 12 and stored bytes <= borg's,
+peak RSS <= 100 MiB; a one-byte-overwrite commit <= 0.5 x restic's backup time and <= 2
+chunks plus nodes; a no-change commit <= 3 x git's time. Each got figure's note gives the peers'.
+
+restic, borg and git come from Debian's packages: a full run installs the missing ones with
+apt-get; --quick skips a missing peer. The Django sdists are fetched once with `pip download`
+into ~/.cache/got-bench/django.
+
+--quick: a 64 MiB file, the stdlib's email package, 2 Django releases.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median
+
+from benchmarks.harness import Figure, format_value, timed
+
+MiB = 1 << 20
+MB = 1e6
+TOOLS = ("got", "restic", "borg", "git")
+PACKAGES = {"restic": "restic", "borg": "borgbackup", "git": "git"}
+DJANGO = ["5.1"] + [f"5.1.{n}" for n in range(1, 8)]
+CACHE = Path.home() / ".cache" / "got-bench" / "django"
+ENV = dict(os.environ, GOT_AUTHOR="bench <bench@localhost>", GOT_AUTO_GC="0",
+           GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@localhost",
+           GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@localhost",
+           RESTIC_PASSWORD="bench", BORG_PASSPHRASE="bench",
+           BORG_RELOCATED_REPO_ACCESS_IS_OK="yes", BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="yes",
+           BORG_CHECK_I_KNOW_WHAT_I_AM_DOING="YES")
+
+
+# -- processes ------------------------------------------------------------------------
+
+def _got() -> list[str]:
+    exe = shutil.which("got", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    return [exe] if exe else [sys.executable, "-m", "cli.main"]
+
+
+@dataclass
+class Run:
+    seconds: float = 0.0
+    rss_mib: float = 0.0
+
+
+def _measure(cmds: list[list[str]], cwd: Path, env: dict) -> Run:
+    """Run `cmds` one after another: total wall seconds and the largest peak RSS among them.
+
+    Peak RSS is GNU time's %M: the tool is time's child, forked from a small process (a child
+    forked from this one would carry this interpreter's high-water mark across execve)."""
+    out = Run()
+    tfile = cwd.parent / ".bench-time"
+    use_time = os.path.exists("/usr/bin/time")
+    for cmd in cmds:
+        full = (["/usr/bin/time", "-o", str(tfile), "-f", "%M"] + cmd) if use_time else cmd
+        t0 = time.perf_counter()
+        done = subprocess.run(full, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        out.seconds += time.perf_counter() - t0
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd[:3])} failed ({done.returncode}): "
+                               + done.stderr.decode(errors="replace").strip()[-300:])
+        if use_time:
+            out.rss_mib = max(out.rss_mib, int(tfile.read_text().split()[-1]) / 1024)
+    return out
+
+
+def _du(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p):
+                total += os.path.getsize(p)
+    return total
+
+
+def _sync() -> None:
+    os.sync()
+
+
+def _drop_caches() -> bool:
+    os.sync()
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def _version(cmd: list[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    return next((w for w in out if w[:1].isdigit()), "?")
+
+
+def _ensure_peers(install: bool) -> dict[str, str]:
+    """The peers on PATH, by name -> version; with `install`, apt-get the missing ones first."""
+    missing = [t for t in PACKAGES if shutil.which(t) is None]
+    if missing and install and shutil.which("apt-get") and os.geteuid() == 0:
+        pkgs = [PACKAGES[t] for t in missing]
+        apt = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *pkgs]
+        if subprocess.run(cmd, env=apt, capture_output=True).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], env=apt, capture_output=True)
+            subprocess.run(cmd, env=apt, capture_output=True)
+    found = {}
+    for t in PACKAGES:
+        if shutil.which(t):
+            found[t] = _version([t, "version"] if t == "restic" else [t, "--version"])
+    return found
+
+
+# -- the tools ------------------------------------------------------------------------
+
+class Tool:
+    """One tool's fresh repository over one data directory."""
+
+    name = ""
+
+    def __init__(self, data: Path, repos: Path, tag: str) -> None:
+        self.data = data
+        self.repo = repos / f"{self.name}-{tag}"
+        self.env = dict(ENV)
+        self.n = 0
+
+    def init(self) -> None: ...
+
+    def snapshot_cmds(self) -> list[list[str]]: ...
+
+    def snapshot(self) -> Run:
+        self.n += 1
+        return _measure(self.snapshot_cmds(), self.data, self.env)
+
+    def size(self) -> int:
+        return _du(self.repo)
+
+
+class Got(Tool):
+    name = "got"
+
+    def __init__(self, data: Path, repos: Path, tag: str) -> None:
+        super().__init__(data, repos, tag)
+        self.repo = data / ".got"
+
+    def init(self) -> None:
+        _measure([_got() + ["init"]], self.data, self.env)
+
+    def snapshot_cmds(self) -> list[list[str]]:
+        return [_got() + ["commit", "--allow-empty", "-m", f"s{self.n}"]]
+
+
+class Git(Tool):
+    name = "git"
+
+    def _git(self) -> list[str]:
+        return ["git", f"--git-dir={self.repo}", f"--work-tree={self.data}"]
+
+    def init(self) -> None:
+        _measure([self._git() + ["init", "-q"]], self.data, self.env)
+        (self.repo / "info").mkdir(exist_ok=True)
+        (self.repo / "info" / "exclude").write_text("/.got/\n")
+
+    def snapshot_cmds(self) -> list[list[str]]:
+        return [self._git() + ["add", "-A"], self._git() + ["commit", "-q", "--allow-empty", "-m", f"s{self.n}"]]
+
+
+class Restic(Tool):
+    name = "restic"
+
+    def __init__(self, data: Path, repos: Path, tag: str) -> None:
+        super().__init__(data, repos, tag)
+        self.env.update(RESTIC_REPOSITORY=str(self.repo), RESTIC_CACHE_DIR=str(repos / f"cache-restic-{tag}"))
+
+    def init(self) -> None:
+        _measure([["restic", "init"]], self.data, self.env)
+
+    def snapshot_cmds(self) -> list[list[str]]:
+        return [["restic", "backup", "-q", "--exclude", ".got", str(self.data)]]
+
+
+class Borg(Tool):
+    name = "borg"
+
+    def __init__(self, data: Path, repos: Path, tag: str) -> None:
+        super().__init__(data, repos, tag)
+        self.env.update(BORG_REPO=str(self.repo), BORG_BASE_DIR=str(repos / f"base-borg-{tag}"))
+
+    def init(self) -> None:
+        _measure([["borg", "init", "-e", "repokey"]], self.data, self.env)
+
+    def snapshot_cmds(self) -> list[list[str]]:
+        return [["borg", "create", "--exclude", "sh:**/.got", f"::s{self.n}", str(self.data)]]
+
+
+CLASSES = {"got": Got, "restic": Restic, "borg": Borg, "git": Git}
+
+
+@dataclass
+class Results:
+    """Per workload, per tool: a number, or an error message."""
+
+    values: dict[str, dict[str, float]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    dropped: bool = True  # the page cache could be dropped where asked
+    tree_files: int = 0
+    logical: int = 0  # bytes of all the releases' files
+    releases: list[str] = field(default_factory=list)
+
+    def put(self, key: str, tool: str, value: float) -> None:
+        self.values.setdefault(key, {})[tool] = value
+
+    def get(self, key: str, tool: str) -> float | None:
+        return self.values.get(key, {}).get(tool)
+
+
+def _tools(names: list[str], data: Path, repos: Path, tag: str, res: Results) -> list[Tool]:
+    out = []
+    for n in names:
+        t = CLASSES[n](data, repos, tag)
+        try:
+            t.init()
+        except RuntimeError as e:
+            res.errors[n] = str(e)
+            continue
+        out.append(t)
+    return out
+
+
+def _each(tools: list[Tool], res: Results, fn) -> None:
+    """fn(tool) for every tool; a peer's failure is recorded and the others go on (got's raises)."""
+    for t in tools:
+        if t.name in res.errors:
+            continue
+        try:
+            fn(t)
+        except RuntimeError as e:
+            if t.name == "got":
+                raise
+            res.errors[t.name] = str(e)
+
+
+# -- the workloads --------------------------------------------------------------------
+
+def _write_random(path: Path, size: int) -> None:
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 16 * MiB)
+            f.write(os.urandom(n))
+            left -= n
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _dd(path: Path, mib: int) -> float:
+    _sync()
+    t, _ = timed(lambda: subprocess.run(["dd", "if=/dev/zero", f"of={path}", "bs=1M", f"count={mib}",
+                                         "conv=fdatasync"], check=True, capture_output=True))
+    path.unlink()
+    return mib * MiB / t / MB
+
+
+def _big(work: Path, names: list[str], mib: int, res: Results) -> None:
+    data = work / "big"
+    data.mkdir()
+    big = data / "big.bin"
+    size = mib * MiB
+    _write_random(big, size)
+    tools = _tools(names, data, work / "repos", "big", res)
+
+    def ingest(t: Tool) -> None:
+        _sync()
+        res.put("ingest", t.name, size / t.snapshot().seconds / MB)
+    _each(tools, res, ingest)
+
+    with open(big, "r+b") as f:  # one byte overwritten in the middle
+        f.seek(size // 2)
+        b = f.read(1)
+        f.seek(size // 2)
+        f.write(bytes([b[0] ^ 0xFF]))
+        os.fsync(f.fileno())
+
+    def overwrite(t: Tool) -> None:
+        before = t.size()
+        res.dropped &= _drop_caches()
+        res.put("overwrite_s", t.name, t.snapshot().seconds)
+        res.put("overwrite_bytes", t.name, t.size() - before)
+    _each(tools, res, overwrite)
+
+    tmp = data / ".big.tmp"  # one byte inserted at 1/3: the file rewritten
+    with open(big, "rb") as src, open(tmp, "wb") as dst:
+        dst.write(src.read(size // 3))
+        dst.write(b"\x01")
+        shutil.copyfileobj(src, dst, 16 * MiB)
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.replace(tmp, big)
+
+    def insert(t: Tool) -> None:
+        before = t.size()
+        _sync()
+        res.put("insert_s", t.name, t.snapshot().seconds)
+        res.put("insert_bytes", t.name, t.size() - before)
+    _each(tools, res, insert)
+
+
+def _tree(work: Path, names: list[str], src: Path, repeat: int, res: Results) -> None:
+    data = work / "tree"
+    shutil.copytree(src, data, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "site-packages"))
+    files = sum(len(fs) for _, _, fs in os.walk(data))
+    res.tree_files = files
+    tools = _tools(names, data, work / "repos", "tree", res)
+
+    def first(t: Tool) -> None:
+        _sync()
+        res.put("tree_files", t.name, files / t.snapshot().seconds)
+    _each(tools, res, first)
+
+    def nochange(t: Tool) -> None:
+        runs = []
+        for _ in range(repeat):
+            _sync()
+            runs.append(t.snapshot().seconds)
+        res.put("nochange", t.name, median(runs))
+    _each(tools, res, nochange)
+
+
+def _sdists(n: int) -> list[Path]:
+    """The first n Django 5.1.x sdists, fetched once into CACHE."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    out = []
+    for v in DJANGO[:n]:
+        found = [p for p in CACHE.iterdir() if p.name.lower() == f"django-{v}.tar.gz"]
+        if not found:
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                            "-d", str(CACHE), f"django=={v}"], check=True, capture_output=True)
+            found = [p for p in CACHE.iterdir() if p.name.lower() == f"django-{v}.tar.gz"]
+        out.append(found[0])
+    return out
+
+
+def _unpack(sdist: Path, dst: Path) -> int:
+    """Replace dst's contents (but .got) with the sdist's top directory; the bytes of its files."""
+    for p in dst.iterdir():
+        if p.name != ".got":
+            subprocess.run(["rm", "-rf", str(p)], check=True)
+    subprocess.run(["tar", "-xzf", str(sdist), "-C", str(dst), "--strip-components=1"], check=True)
+    return _du(dst) - _du(dst / ".got")
+
+
+def _releases(work: Path, names: list[str], n: int, res: Results) -> None:
+    sdists = _sdists(n)
+    data = work / "django"
+    data.mkdir()
+    tools = _tools(names, data, work / "repos", "django", res)
+    logical = 0
+    rss: dict[str, float] = {}
+    secs: dict[str, float] = {}
+    for sdist in sdists:
+        logical += _unpack(sdist, data)
+
+        def snap(t: Tool) -> None:
+            _sync()
+            r = t.snapshot()
+            rss[t.name] = max(rss.get(t.name, 0.0), r.rss_mib)
+            secs[t.name] = secs.get(t.name, 0.0) + r.seconds
+        _each(tools, res, snap)
+    res.logical = logical
+    res.releases = DJANGO[:len(sdists)]
+    for t in tools:
+        if t.name in res.errors:
+            continue
+        stored = t.size()
+        res.put("releases_ratio", t.name, logical / stored)
+        res.put("releases_stored", t.name, stored / MB)
+        res.put("releases_rss", t.name, rss[t.name])
+        res.put("releases_s", t.name, secs[t.name])
+
+
+# -- figures --------------------------------------------------------------------------
+
+def _peers_note(res: Results, key: str, unit: str, scale: float, higher: bool) -> str:
+    got = res.get(key, "got")
+    parts = []
+    for t in TOOLS[1:]:
+        v = res.get(key, t)
+        if v is None:
+            continue
+        s = f"{t} {format_value(v * scale)}" + ("x" if unit == "ratio" else f" {unit}")
+        if got and v:
+            s += f" (got {got / v:.2f}x)" if higher else f" ({t}/got {v / got:.2f}x)"
+        parts.append(s)
+    return "; ".join(parts)
+
+
+def _figures(res: Results, versions: dict[str, str], mib: int, dd: float, tree: Path,
+             chunk_budget: int) -> list[Figure]:
+    figs = [Figure("dd_write", dd, "MB/s", note=f"dd if=/dev/zero bs=1M count={mib} conv=fdatasync, new file")]
+    nan = float("nan")
+
+    def add(key: str, unit: str, note: str, better: str = "higher", target=None, scale: float = 1.0) -> None:
+        got = res.get(key, "got")
+        peers = _peers_note(res, key, unit, scale, better == "higher")
+        figs.append(Figure(f"{key}_got", nan if got is None else got * scale, unit, target, better,
+                           note=f"{note}; {peers}" if peers else note))
+        for t in TOOLS[1:]:
+            v = res.get(key, t)
+            if v is not None:
+                figs.append(Figure(f"{key}_{t}", v * scale, unit, better=better, note=f"{t} {versions.get(t, '')}"))
+
+    add("ingest", "MB/s", f"first snapshot of one {mib} MiB random file (in page cache); dd {dd:.0f} MB/s")
+    add("tree_files", "files/s", f"first snapshot of {res.tree_files} files ({tree})")
+    releases = f"Django {res.releases[0]} to {res.releases[-1]} ({len(res.releases)} sdists)" if res.releases else ""
+    logical = res.logical / MB
+    add("releases_ratio", "ratio", f"{releases} unpacked in turn into one directory, one snapshot each: "
+        f"{logical:.0f} MB logical / stored; aim 20x", target=12.0)
+    borg = res.get("releases_stored", "borg")
+    add("releases_stored", "MB", "repository bytes after the releases (target: borg's)", better="lower",
+        target=borg)
+    add("releases_rss", "MiB", "peak RSS of any one snapshot", better="lower", target=100.0)
+    add("releases_s", "s", "all the releases' snapshots", better="lower")
+    restic = res.get("overwrite_s", "restic")
+    drop = "page cache dropped before each" if res.dropped else "page cache NOT dropped (not root)"
+    add("overwrite_s", "s", f"1-byte overwrite in the middle, {drop}; target 0.5 x restic's", better="lower",
+        target=None if restic is None else 0.5 * restic)
+    add("overwrite_bytes", "MB", "bytes added by it; target 2 average chunks + 256 KiB of nodes",
+        better="lower", target=chunk_budget / MB, scale=1 / MB)
+    add("insert_s", "s", "1-byte insert at 1/3, file just rewritten (in page cache)", better="lower")
+    add("insert_bytes", "MB", "bytes added by it", better="lower", scale=1 / MB)
+    git = res.get("nochange", "git")
+    add("nochange", "s", "no-change snapshot of the tree (median of 3 in a full run); target 3 x git's",
+        better="lower", target=None if git is None else 3 * git)
+    for t, e in res.errors.items():
+        figs.append(Figure(f"error_{t}", nan, "", note=e))
+    return figs
+
+
+def run(quick: bool) -> list[Figure]:
+    from gotfs.chunking import ChunkParams
+    versions = _ensure_peers(install=not quick)
+    names = ["got"] + [t for t in TOOLS[1:] if t in versions]
+    versions["got"] = ""
+    mib = 64 if quick else 1024
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    tree = stdlib / "email" if quick else stdlib
+    res = Results()
+    work = Path(tempfile.mkdtemp(prefix="got-bench-peers-"))
+    try:
+        (work / "repos").mkdir()
+        dd = _dd(work / "dd.bin", mib)
+        _big(work, names, mib, res)
+        _tree(work, names, tree, 1 if quick else 3, res)
+        _releases(work, names, 2 if quick else len(DJANGO), res)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    p = ChunkParams()
+    return _figures(res, versions, mib, dd, tree, 2 * p.avg_size + 256 * 1024)
