@@ -20,6 +20,7 @@ from gotfs.errors import AlreadyExists, NotAFile
 from gotfs.info import Info
 from gotfs.keys import Path
 from gotfs.tx import Tx
+from gotkv.errors import InvalidInput
 
 
 def _check_new(tx: Tx, path: Path, overwrite: bool) -> Info | None:
@@ -41,9 +42,25 @@ def _set_extents(tx: Tx, path: Path, extents, base: int = 0) -> None:
         tx.put_extent(path, base + end, extent)
 
 
+def _check_count(value, what: str) -> int:
+    """`value` as an offset or size: InvalidInput unless a non-negative int below 2**63."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 63:
+        raise InvalidInput(f"{what} must be a non-negative integer below 2**63, not {value!r}")
+    return value
+
+
+def _check_bytes(data, what: str = "file data") -> None:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise InvalidInput(f"{what} must be bytes, not {type(data).__name__}")
+
+
 def write_file(tx: Tx, path: Path, data: bytes | BinaryIO, *, mode: int = 0o644,
                mtime_ns: int | None = None, overwrite: bool = True) -> Info:
-    """Create or replace a regular file with the contents of `data` (bytes or a stream)."""
+    """Create or replace a regular file with the contents of `data` (bytes or a binary stream)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)) and not callable(getattr(data, "read", None)):
+        raise InvalidInput(f"file data must be bytes or a binary file object, not {type(data).__name__}")
+    if isinstance(data, io.TextIOBase):
+        raise InvalidInput("file data must be bytes or a binary file object, not a text file")
     reader = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
     return next(iter(write_files(tx, [(path, lambda: reader, mode, mtime_ns)], overwrite=overwrite)))
 
@@ -82,6 +99,9 @@ def create(tx: Tx, path: Path, mode: int = 0o644, *, exclusive: bool = True, mti
 
 def write_at(tx: Tx, path: Path, offset: int, data: bytes) -> Info:
     """Write `data` at `offset` (past the end leaves a hole); rewrites only touched extents."""
+    _check_count(offset, "offset")
+    _check_bytes(data)
+    _check_count(offset + len(data), "offset + size")
     info = tx.require_file(path)
     if not data:
         return info
@@ -108,6 +128,7 @@ def write_at(tx: Tx, path: Path, offset: int, data: bytes) -> Info:
 
 def truncate(tx: Tx, path: Path, size: int) -> Info:
     """Cut the file to `size` bytes, or extend it with a hole."""
+    _check_count(size, "size")
     info = tx.require_file(path)
     if size < info.size:
         for start, e_end, extent in list(tx.extents(path, size)):
@@ -124,6 +145,9 @@ def read(tx: Tx, path: Path, offset: int = 0, size: int = -1) -> bytes | memoryv
 
     A range inside one extent comes back as a memoryview of the cached chunk (no copy).
     """
+    _check_count(offset, "offset")
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise InvalidInput(f"size must be an integer, not {size!r}")
     info = tx.require_file(path)
     stop = info.size if size < 0 else min(info.size, offset + size)
     if offset >= stop:
@@ -164,6 +188,8 @@ def set_attrs(tx: Tx, path: Path, *, mode: int | None = None, mtime_ns: int | No
     info = tx.require(path)
     changes = {}
     if mode is not None:
+        if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o177777:
+            raise InvalidInput(f"mode must be an st_mode or permission bits (0..0o177777), not {mode!r}")
         changes["mode"] = mode & 0o7777
     if mtime_ns is not None:
         changes["mtime_ns"] = mtime_ns

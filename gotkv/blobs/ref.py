@@ -35,7 +35,9 @@ class Ref:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Ref:
-        """Parse the binary form. Raises InvalidRef on any other length."""
+        """Parse the binary form. Raises InvalidRef on any other length or type."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidRef(f"a ref's binary form is bytes, not {type(data).__name__}")
         if len(data) == CID_SIZE:
             return cls(bytes(data))
         if len(data) == CID_SIZE + KEY_SIZE:
