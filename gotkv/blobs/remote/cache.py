@@ -26,7 +26,8 @@ class BlobCache:
         self.path.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._size = sum(f.stat().st_size for f in self.path.glob("*/*") if f.is_file())
+        self._evicting = threading.Lock()
+        self._size = sum(f.stat().st_size for f in self.path.glob("*/*") if f.is_file() and not f.name.startswith("."))
         self.hits = self.misses = 0
 
     def _file(self, cid: bytes) -> Path:
@@ -84,27 +85,33 @@ class BlobCache:
             self._size -= size
 
     def _evict(self) -> None:
-        """Remove the least recently used files until the cache is at 90% of its bound."""
-        files = []
-        for f in self.path.glob("*/*"):
-            try:
-                st = f.stat()
-            except OSError:
-                continue
-            files.append((st.st_mtime, st.st_size, f))
-        files.sort()
-        total = sum(s for _, s, _ in files)
-        goal = int(self.max_bytes * 0.9)
-        for _, size, f in files:
-            if total <= goal:
-                break
-            try:
-                f.unlink()
-                total -= size
-            except OSError:
-                pass
-        with self._lock:
-            self._size = total
+        """Remove the least recently used files until the cache is at 90% of its bound. One
+        eviction at a time; the size is kept by counting what is added and removed (a file
+        written while a scan runs is counted by its put, not lost by the scan)."""
+        with self._evicting:
+            files = []
+            for f in self.path.glob("*/*"):
+                if f.name.startswith("."):
+                    continue  # a put's temporary file
+                try:
+                    st = f.stat()
+                except OSError:
+                    continue
+                files.append((st.st_mtime, st.st_size, f))
+            files.sort()
+            total = sum(s for _, s, _ in files)
+            goal = int(self.max_bytes * 0.9)
+            removed = 0
+            for _, size, f in files:
+                if total - removed <= goal:
+                    break
+                try:
+                    f.unlink()
+                    removed += size
+                except OSError:
+                    pass
+            with self._lock:
+                self._size -= removed
 
     @property
     def size(self) -> int:
