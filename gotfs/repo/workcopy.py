@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 
 import blake3
 
-from gotfs import keys
+from gotfs import keys, packing
 from gotfs.diff import ADDED, MODIFIED, REMOVED, diff as fs_diff
 from gotfs.dirs import walk
 from gotfs.extent import Extent
@@ -194,8 +194,10 @@ class WorkCopy:
         def opener(e: HostEntry):
             return lambda: readers.setdefault(b"/".join(e.path), _HashingReader(self.host_path(e.path)))
 
-        sources = ((e, opener(e)) for e in to_write)
-        for n, w in enumerate(self.fs.data.write_many(sources), 1):
+        written = (w for group in packing.groups(to_write, lambda e: b"/".join(e.path), lambda e: e.stat.st_size,
+                                                  self.fs.kv.params.salt)
+                   for w in self.fs.data.write_many((e, opener(e)) for e in group))
+        for n, w in enumerate(written, 1):
             e = w.tag
             info = e.info(w.size)
             self._add_file(entries, e.path, info, w.extents)

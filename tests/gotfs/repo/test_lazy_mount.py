@@ -143,6 +143,7 @@ def test_cache_is_kept_between_mounts(tmp_path, nowhere, mounts):
     mnt = mounts("one")
     nowhere("mount", f"{url}#main", str(mnt), *args)
     subprocess.run(["cmp", str(mnt / "d/big.bin"), str(src / "d/big.bin")], check=True)
+    assert (mnt / "x.txt").read_bytes() == b"hello\n"  # every file read once, so all is cached
     umount(nowhere, mnt)
     (url / "packs").rename(tmp_path / "packs-away")
     mnt = mounts("two")
