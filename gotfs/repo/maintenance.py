@@ -14,7 +14,6 @@ it also decodes every data blob and verifies every stored blob's hash.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -23,6 +22,7 @@ from gotfs import keys
 from gotfs.cafs import CAFS
 from gotfs.extent import Extent
 from gotfs.info import Info
+from gotfs.repo.repo import _write_atomic
 from gotkv.blobs.codec import content_id
 from gotkv.blobs.ref import Ref
 from gotkv.errors import GotError
@@ -111,7 +111,8 @@ def gc_due(repo) -> str | None:
     does by object counts. Cost: one query of the blob index and a listing of the packs."""
     state = _auto_state(repo)
     size = repo.store.stats()["pack_bytes"]
-    last = int(state.get("pack_bytes", 0)) if isinstance(state.get("pack_bytes", 0), int) else 0
+    last = state.get("pack_bytes", 0)
+    last = last if isinstance(last, int) else 0
     if size - last >= max(AUTO_GC_MIN_BYTES, last):
         return "gc"
     return "compact" if state.get("compact_pending") else None
@@ -136,11 +137,8 @@ def _record_gc(repo) -> None:
     a running writer), for gc_due."""
     stats = repo.store.stats()
     dead = stats["pack_bytes"] - stats["live_bytes"]
-    text = json.dumps({"pack_bytes": stats["pack_bytes"], "compact_pending": dead >= AUTO_GC_MIN_BYTES,
-                       "time": time.time()})
-    tmp = repo.dot / (AUTO_GC_FILE + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, repo.dot / AUTO_GC_FILE)
+    _write_atomic(repo.dot / AUTO_GC_FILE, json.dumps({"pack_bytes": stats["pack_bytes"], "time": time.time(),
+                                                       "compact_pending": dead >= AUTO_GC_MIN_BYTES}))
 
 
 @dataclass

@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 from gotkv.blobs.remote.journal import Journal
-from gotkv.blobs.remote.objects import ContainerNotFound, ObjectExists, ObjectNotFound, ObjectStore, RemoteError
+from gotkv.blobs.remote.objects import (ContainerNotFound, ObjectExists, ObjectNotFound, ObjectStore, RemoteError,
+                                         probe_create_only)
 from gotkv.blobs.remote.packs import PackWriter
 from gotkv.blobs.remote.seal import Sealer
 from gotkv.blobs.remote.state import RefConflict, RemoteState, encode_places
@@ -83,10 +84,8 @@ class Remote:
 
     @staticmethod
     def _create(objects: ObjectStore, sealer: Sealer, settings: dict) -> bytes:
-        from gotkv.blobs.remote.objects import probe_create_only
-
         objects.ensure_container()
-        if any(True for _ in _first(objects.list(""))):
+        if next(iter(objects.list("")), None) is not None:
             raise RemoteError(f"{objects.url} holds other data and is not a got remote; "
                               "use an empty bucket, prefix or directory")
         probe_create_only(objects)
@@ -166,12 +165,6 @@ class Remote:
         if refresh:
             self.refresh()
         return self.state.ref(name)
-
-
-def _first(it):
-    for x in it:
-        yield x
-        return
 
 
 def _open_marker(url: str, marker: bytes, sealer: Sealer) -> dict:
