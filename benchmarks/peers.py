@@ -10,7 +10,8 @@ outside, what restic and borg back up, excluding `.got`):
   releases_*_<tool>   8 successive Django 5.1.x sdists unpacked into one directory (its contents
                       replaced each time) and snapshotted one after another: dedup ratio
                       (logical bytes of all snapshots / repository bytes), stored MB, peak RSS of
-                      any one snapshot (MiB, /usr/bin/time %M)
+                      any one snapshot (MiB, /usr/bin/time %M); release_<i>_logical and
+                      release_<i>_stored_<tool>: logical and repository MB after the i-th release
   overwrite_*_<tool>  one byte overwritten in the middle of the big file, page cache dropped before
                       each tool's snapshot: seconds and bytes the repository grew
   insert_*_<tool>     one byte inserted at 1/3 of it (the file rewritten, so in page cache)
@@ -237,6 +238,9 @@ class Results:
     tree_files: int = 0
     logical: int = 0  # bytes of all the releases' files
     releases: list[str] = field(default_factory=list)
+    # after each release: logical bytes so far, and each tool's repository bytes
+    release_logical: list[int] = field(default_factory=list)
+    release_stored: dict[str, list[int]] = field(default_factory=dict)
 
     def put(self, key: str, tool: str, value: float) -> None:
         self.values.setdefault(key, {})[tool] = value
@@ -396,7 +400,9 @@ def _releases(work: Path, names: list[str], n: int, res: Results) -> None:
             r = t.snapshot()
             rss[t.name] = max(rss.get(t.name, 0.0), r.rss_mib)
             secs[t.name] = secs.get(t.name, 0.0) + r.seconds
+            res.release_stored.setdefault(t.name, []).append(t.size())
         _each(tools, res, snap)
+        res.release_logical.append(logical)
     res.logical = logical
     res.releases = DJANGO[:len(sdists)]
     for t in tools:
@@ -462,6 +468,13 @@ def _figures(res: Results, versions: dict[str, str], mib: int, dd: float, tree: 
     git = res.get("nochange", "git")
     add("nochange", "s", "no-change snapshot of the tree (median of 3 in a full run); target 3 x git's",
         better="lower", target=None if git is None else 3 * git)
+    for i, (v, n) in enumerate(zip(res.releases, res.release_logical), 1):
+        figs.append(Figure(f"release_{i}_logical", n / MB, "MB", note=f"Django {v}: logical bytes of releases 1-{i}"))
+        for t in TOOLS:
+            stored = res.release_stored.get(t, [])
+            if i <= len(stored):
+                figs.append(Figure(f"release_{i}_stored_{t}", stored[i - 1] / MB, "MB", better="lower",
+                                   note=f"{t} repository bytes after Django {v}"))
     for t, e in res.errors.items():
         figs.append(Figure(f"error_{t}", nan, "", note=e))
     return figs
