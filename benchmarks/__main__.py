@@ -1,9 +1,13 @@
-"""`python -m benchmarks [NAME ...] [--quick] [--json | --markdown]`
+"""`python -m benchmarks [NAME ...] [--quick] [--json | --markdown] [--plot DIR [--from FILE]]`
 
 Runs the named benchmarks (default: every one in benchmarks.BENCHMARKS). Prints an aligned
 table, or with --json one JSON object per figure per line (`name`, `value`, `unit`, and where
 the figure has a target, `target` and `ok`). Exit status 0 whether or not targets are met;
 non-zero, with a one-line error on stderr, if a benchmark crashed or a NAME is unknown.
+
+--plot DIR runs the named benchmarks (default: those the charts draw, benchmarks.plot.PLOTTED),
+saves their figures as DIR/figures.jsonl and draws DIR/<chart>.png (see benchmarks.plot);
+with --from FILE it draws a saved --json output instead, running nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +32,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", action="store_true", help="a Markdown table (as in README.md)")
     parser.add_argument("--traceback", action="store_true", help="print a full traceback on a crash")
     parser.add_argument("--progress", action="store_true", help="report each benchmark's run time on stderr")
+    parser.add_argument("--plot", metavar="DIR", help="draw PNG charts of the figures into DIR")
+    parser.add_argument("--from", dest="source", metavar="FILE",
+                        help="with --plot: draw a saved --json output instead of running benchmarks")
     args = parser.parse_args(argv)
+
+    if args.source is not None:
+        if args.plot is None or args.names:
+            parser.error("--from FILE goes with --plot DIR and no NAME")
+        return _plot_saved(args.source, args.plot)
+    if args.plot is not None and not args.names:
+        from benchmarks.plot import PLOTTED
+        args.names = PLOTTED
 
     try:
         names = resolve(args.names)
@@ -58,7 +73,29 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.json and results:
         print(format_markdown(results) if args.markdown else format_table(results))
+    if args.plot is not None and results:
+        saved = os.path.join(args.plot, "figures.jsonl")
+        os.makedirs(args.plot, exist_ok=True)
+        with open(saved, "w", encoding="utf-8") as f:
+            f.writelines(json_line(r) + "\n" for r in results)
+        if _plot_saved(saved, args.plot):
+            return 1
     return 1 if failed else 0
+
+
+def _plot_saved(source: str, out_dir: str) -> int:
+    """Draw the charts of the figures saved in `source` into `out_dir`; 0, or 2 on bad input."""
+    from benchmarks.plot import PlotInputError, load, plot
+    try:
+        written, skipped = plot(load(source), out_dir)
+    except PlotInputError as e:
+        print(f"benchmarks: error: {e}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"benchmarks: wrote {path}", file=sys.stderr)
+    for reason in skipped:
+        print(f"benchmarks: skipped {reason}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":
