@@ -53,6 +53,14 @@ class Figures:
             return None
         return float(r.figure.value)
 
+    def cell(self, name: str) -> float | None:
+        """What a bar shows: the value, NaN when the figure is there but failed, None when absent."""
+        r = self.by_name.get(name)
+        if r is None:
+            return None
+        v = self.value(name)
+        return float("nan") if v is None else v
+
     def note(self, name: str) -> str:
         r = self.by_name.get(name)
         return r.figure.note if r else ""
@@ -89,23 +97,26 @@ def from_results(results: list[Result]) -> Figures:
 
 # -- drawing helpers ------------------------------------------------------------------
 
-Row = tuple[str, str, float | None]  # label, colour key, value
+Row = tuple[str, str, float | None]  # label, colour key, value (NaN: failed; None: absent)
 
 
 def _bars(ax, rows: list[Row], title: str, unit: str, log: bool = False) -> bool:
-    """Horizontal bars, one per row with a value, labelled with their values; False if none."""
+    """Horizontal bars, one per row present, labelled with their values (a failed figure is
+    labelled "failed", with no bar); False if no row has a value."""
     rows = [r for r in rows if r[2] is not None]
-    if not rows:
+    measured = [r[2] for r in rows if not math.isnan(r[2])]
+    if not measured:
         ax.set_axis_off()
         return False
     labels = [r[0] for r in rows][::-1]
-    values = [r[2] for r in rows][::-1]
+    values = [0.0 if math.isnan(r[2]) else r[2] for r in rows][::-1]
+    texts = ["failed" if math.isnan(r[2]) else format_value(r[2]) for r in rows][::-1]
     colours = [COLOURS.get(r[1], COLOURS["ref"]) for r in rows][::-1]
     bars = ax.barh(labels, values, color=colours)
-    ax.bar_label(bars, labels=[format_value(v) for v in values], padding=3, fontsize=8)
+    ax.bar_label(bars, labels=texts, padding=3, fontsize=8)
     if log:
         ax.set_xscale("log")
-    ax.set_xlim(right=(max(values) * (4 if log else 1.22)))
+    ax.set_xlim(right=(max(measured) * (4 if log else 1.22)))
     ax.set_title("\n".join(textwrap.wrap(title, 46)), fontsize=10)
     ax.set_xlabel(unit, fontsize=9)
     ax.tick_params(labelsize=8)
@@ -117,7 +128,7 @@ def _tool_rows(figs: Figures, key: str, scale: float = 1.0) -> list[Row]:
     """One row per tool for the peers figure `peers.<key>_<tool>`."""
     rows: list[Row] = []
     for t in TOOLS:
-        v = figs.value(f"peers.{key}_{t}")
+        v = figs.cell(f"peers.{key}_{t}")
         rows.append((t, t, None if v is None else v * scale))
     return rows
 
@@ -126,7 +137,7 @@ def _tool_rows(figs: Figures, key: str, scale: float = 1.0) -> list[Row]:
 
 def _ingest(figs: Figures, plt):
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.4))
-    rows = _tool_rows(figs, "ingest") + [("disk (dd)", "ref", figs.value("peers.dd_write"))]
+    rows = _tool_rows(figs, "ingest") + [("disk (dd)", "ref", figs.cell("peers.dd_write"))]
     _bars(a, rows, figs.first_clause("peers.ingest_got").replace("first snapshot of ", ""),
           "MB/s (higher is better)")
     _bars(b, _tool_rows(figs, "tree_files"), figs.first_clause("peers.tree_files_got").replace(
@@ -147,7 +158,8 @@ def _edit(figs: Figures, plt):
     _bars(ax[1][0], _tool_rows(figs, "overwrite_bytes"), "bytes the overwrite added", "MB, log scale", log=True)
     _bars(ax[1][1], _tool_rows(figs, "insert_bytes"), "bytes the insert added", "MB, log scale", log=True)
     ax[1][2].set_axis_off()
-    fig.suptitle("Edits: " + figs.first_clause("peers.ingest_got").replace("first snapshot of ", "in "),
+    size = re.search(r"\d+ MiB random file", figs.note("peers.ingest_got"))
+    fig.suptitle(f"Edits in one {size.group(0) if size else 'big random file'}, and a no-change snapshot",
                  fontsize=12)
     fig.tight_layout()
     return fig
@@ -194,34 +206,36 @@ def _releases(figs: Figures, plt):
 
 def _mount(figs: Figures, plt):
     rows: list[Row] = [
-        ("host disk, cold", "ref", figs.value("mount.seq_host_cold")),
-        ("in-memory FUSE fs (ceiling)", "ref", figs.value("mount.seq_ceiling")),
-        ("got mount, cold", "got", figs.value("mount.seq_cold")),
-        ("got mount, packs in page cache", "got", figs.value("mount.seq_fresh")),
-        ("got mount, second read", "got", figs.value("mount.seq_warm")),
-        ("restic mount, cold", "restic", figs.value("mount.restic_mount")),
-        ("borg mount, cold", "borg", figs.value("mount.borg_mount")),
+        ("host disk, cold", "ref", figs.cell("mount.seq_host_cold")),
+        ("in-memory FUSE fs (ceiling)", "ref", figs.cell("mount.seq_ceiling")),
+        ("got mount, cold", "got", figs.cell("mount.seq_cold")),
+        ("got mount, packs in page cache", "got", figs.cell("mount.seq_fresh")),
+        ("got mount, second read", "got", figs.cell("mount.seq_warm")),
+        ("restic mount, cold", "restic", figs.cell("mount.restic_mount")),
+        ("borg mount, cold", "borg", figs.cell("mount.borg_mount")),
     ]
     fig, a = plt.subplots(figsize=(8, 3.6))
-    _bars(a, rows, "sequential read of one big file through a mount", "MB/s (higher is better)")
+    idle = figs.value("mount.idle_fresh")
+    busy = "" if idle is None else f" (CPU idle during got's reads: {idle:.0f}%)"
+    _bars(a, rows, "sequential read of one big file through a mount" + busy, "MB/s (higher is better)")
     fig.tight_layout()
     return fig
 
 
 def _remote(figs: Figures, plt):
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 3.8))
-    _bars(a, [("plain S3 PUT", "ref", figs.value("remote.plain_put")),
-              ("got push", "got", figs.value("remote.push")),
-              ("restic backup", "restic", figs.value("remote.restic_backup")),
-              ("plain S3 GET", "ref", figs.value("remote.plain_get")),
-              ("got clone", "got", figs.value("remote.clone")),
-              ("got lazy mount, cold read", "got", figs.value("remote.lazy_seq")),
-              ("restic restore", "restic", figs.value("remote.restic_restore"))],
+    _bars(a, [("plain S3 PUT", "ref", figs.cell("remote.plain_put")),
+              ("got push", "got", figs.cell("remote.push")),
+              ("restic backup", "restic", figs.cell("remote.restic_backup")),
+              ("plain S3 GET", "ref", figs.cell("remote.plain_get")),
+              ("got clone", "got", figs.cell("remote.clone")),
+              ("got lazy mount, cold read", "got", figs.cell("remote.lazy_seq")),
+              ("restic restore", "restic", figs.cell("remote.restic_restore"))],
           "random data: " + figs.first_clause("remote.push").split(":")[0], "MB/s (higher is better)")
-    _bars(b, [("got push", "got", figs.value("remote.small_push")),
-              ("restic backup", "restic", figs.value("remote.small_restic_backup")),
-              ("got clone", "got", figs.value("remote.small_clone")),
-              ("restic restore", "restic", figs.value("remote.small_restic_restore"))],
+    _bars(b, [("got push", "got", figs.cell("remote.small_push")),
+              ("restic backup", "restic", figs.cell("remote.small_restic_backup")),
+              ("got clone", "got", figs.cell("remote.small_clone")),
+              ("restic restore", "restic", figs.cell("remote.small_restic_restore"))],
           "small files: " + figs.first_clause("remote.small_push").split(":")[0], "files/s (higher is better)")
     fig.suptitle("Remotes: one S3 gateway on this machine", fontsize=12)
     fig.tight_layout()

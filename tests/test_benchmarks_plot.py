@@ -5,6 +5,7 @@ drawn, a chart without its figures skipped, bad input refused in one line), not 
 """
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -62,7 +63,8 @@ def test_release_labels_and_failed_figures_are_read_from_the_run():
     figs = from_results(_figures())
     assert _release_versions(figs) == ["5.1", "5.1.1", "5.1.2"]
     rows = dict((label, v) for label, _, v in _tool_rows(figs, "overwrite_s"))
-    assert rows["got"] == 1.8 and rows["git"] is None  # a failed (NaN) figure is no bar
+    assert rows["got"] == 1.8 and math.isnan(rows["git"])  # failed: labelled so, no bar
+    assert figs.value("peers.overwrite_s_git") is None and figs.cell("peers.nope") is None
 
 
 def test_a_file_that_is_not_a_saved_run_is_a_one_line_error(tmp_path):
