@@ -224,19 +224,23 @@ def _mount(figs: Figures, plt):
 
 def _remote(figs: Figures, plt):
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 3.8))
+    lazy = re.search(r"same (\d+ MiB)", figs.note("remote.lazy_seq_vs_plain_get"))
     _bars(a, [("plain S3 PUT", "ref", figs.cell("remote.plain_put")),
               ("got push", "got", figs.cell("remote.push")),
               ("restic backup", "restic", figs.cell("remote.restic_backup")),
               ("plain S3 GET", "ref", figs.cell("remote.plain_get")),
               ("got clone", "got", figs.cell("remote.clone")),
-              ("got lazy mount, cold read", "got", figs.cell("remote.lazy_seq")),
+              ("got lazy mount, cold read" + (f" ({lazy.group(1)})" if lazy else ""), "got",
+               figs.cell("remote.lazy_seq")),
               ("restic restore", "restic", figs.cell("remote.restic_restore"))],
-          "random data: " + figs.first_clause("remote.push").split(":")[0], "MB/s (higher is better)")
+          "push and clone of " + figs.first_clause("remote.push").split(":")[0] + " data",
+          "MB/s (higher is better)")
     _bars(b, [("got push", "got", figs.cell("remote.small_push")),
               ("restic backup", "restic", figs.cell("remote.small_restic_backup")),
               ("got clone", "got", figs.cell("remote.small_clone")),
               ("restic restore", "restic", figs.cell("remote.small_restic_restore"))],
-          "small files: " + figs.first_clause("remote.small_push").split(":")[0], "files/s (higher is better)")
+          "push and clone of " + figs.first_clause("remote.small_push").split(":")[0],
+          "files/s (higher is better)")
     fig.suptitle("Remotes: one S3 gateway on this machine", fontsize=12)
     fig.tight_layout()
     return fig

@@ -33,9 +33,20 @@ def _figures() -> list[Result]:
         for n, tool in enumerate(("got", "restic", "borg")):  # git absent: its line is left out
             out.append(Result("peers", Figure(f"release_{i}_stored_{tool}", 15.0 + i + n, "MB")))
     out.append(Result("peers", Figure("overwrite_s_git", float("nan"), "s", note="failed")))
-    for name in ("seq_host_cold", "seq_ceiling", "seq_cold", "seq_fresh", "seq_warm"):
-        out.append(Result("mount", Figure(name, 1000.0, "MB/s")))
+    out += _mount_figures()
+    for name in ("plain_put", "plain_get", "push", "clone", "restic_backup", "restic_restore", "lazy_seq"):
+        out.append(Result("remote", Figure(name, 100.0, "MB/s", note="64 MiB random: 1 s")))
+    out.append(Result("remote", Figure("lazy_seq_vs_plain_get", 0.3, "ratio", note="plain GET of the same 32 MiB")))
+    for name in ("small_push", "small_clone", "small_restic_backup", "small_restic_restore"):
+        out.append(Result("remote", Figure(name, 5000.0, "files/s", note="1,000 files, 4 MB: 0.2 s")))
     return out
+
+
+def _mount_figures() -> list[Result]:
+    out = [Result("mount", Figure(name, 1000.0, "MB/s"))
+           for name in ("seq_host_cold", "seq_ceiling", "seq_cold", "seq_fresh", "seq_warm")]
+    return out + [Result("mount", Figure("borg_mount", float("nan"), "MB/s", note="failed: RuntimeError")),
+                  Result("mount", Figure("idle_fresh", 12.0, "%"))]
 
 
 def _save(tmp_path: Path, results: list[Result]) -> Path:
@@ -51,11 +62,21 @@ def test_plot_from_a_saved_run_draws_each_chart_whose_figures_are_there(tmp_path
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     drawn = sorted(p.name for p in out.iterdir())
-    assert drawn == ["edit.png", "ingest.png", "mount.png", "releases.png"], drawn
+    assert drawn == ["edit.png", "ingest.png", "mount.png", "releases.png", "remote.png"], drawn
     for name in drawn:
         data = (out / name).read_bytes()
         assert data.startswith(PNG) and len(data) > 5000, name
-    assert "skipped remote: no remote.push" in done.stderr
+    assert "skipped" not in done.stderr
+
+
+def test_a_chart_whose_figures_are_absent_is_skipped_with_a_reason(tmp_path):
+    saved = _save(tmp_path, _mount_figures())  # a run of the mount benchmark alone
+    out = tmp_path / "img"
+    done = _run("--plot", str(out), "--from", str(saved))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["mount.png"]
+    assert "skipped remote: no remote.push in the figures" in done.stderr
+    assert "skipped ingest: no peers.ingest_got in the figures" in done.stderr
 
 
 def test_release_labels_and_failed_figures_are_read_from_the_run():
