@@ -104,3 +104,14 @@ def test_a_file_that_is_not_a_saved_run_is_a_one_line_error(tmp_path):
 def test_from_without_plot_is_a_usage_error(tmp_path):
     done = _run("--from", str(tmp_path / "x.jsonl"))
     assert done.returncode == 2 and "--from FILE goes with --plot DIR" in done.stderr
+
+
+def test_plot_after_a_run_saves_its_figures_for_a_later_from(tmp_path):
+    out = tmp_path / "img"
+    done = _run("gotkv", "--quick", "--plot", str(out))  # a quick benchmark no chart draws on
+    assert done.returncode == 0, done.stderr
+    saved = [json.loads(line) for line in (out / "figures.jsonl").read_text().splitlines()]
+    assert any(f["name"] == "gotkv.build" and f["value"] > 0 for f in saved)
+    assert "skipped ingest" in done.stderr and not list(out.glob("*.png"))
+    again = _run("--plot", str(out), "--from", str(out / "figures.jsonl"))
+    assert again.returncode == 0 and "skipped ingest" in again.stderr
