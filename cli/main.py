@@ -182,7 +182,8 @@ def execute(name: str, run, args, chdirs: list[str], pager: bool) -> int:
             except OSError as e:
                 from gotkv.errors import GotError
                 raise GotError(f"cannot change to directory {d}: {e.strerror}") from None
-        if pager and name in PAGED_COMMANDS and not getattr(args, "json", False) and not output.is_quiet():
+        if (pager and name in PAGED_COMMANDS and not getattr(args, "json", False) and not output.is_quiet()
+                and sys.stdout.isatty()):
             from cli.pager import start_pager
             paging = start_pager()
         return run(args) or 0

@@ -9,7 +9,6 @@ from gotkv.blobs.ref import Ref
 
 from cli.context import open_repo, worktree_path
 from cli.diffview import tree_changes
-from cli.graph import graph
 from cli.output import commit_header, commit_json, emit_json, first_line, out, short_id
 
 
@@ -60,6 +59,8 @@ def run(args) -> int:
 
 def _draw(commits, decorations: dict[bytes, str], oneline: bool) -> None:
     """The log with the commit graph on its left (cli.graph)."""
+    from cli.graph import graph
+
     drawn = list(graph(commits))
     for i, (ref, c, row, moves, rest) in enumerate(drawn):
         deco = decorations.get(ref.cid, "")
