@@ -102,9 +102,21 @@ def command_parser(name: str):
     import argparse
     import importlib
 
+    class Formatter(argparse.HelpFormatter):
+        """argparse's, told the width: its own way of finding it imports shutil."""
+
+        def __init__(self, prog: str, **kw) -> None:
+            kw.setdefault("width", _columns() - 2)
+            super().__init__(prog, **kw)
+
+    class Parser(argparse.ArgumentParser):
+        def __init__(self, *a, **kw) -> None:
+            kw.setdefault("formatter_class", Formatter)
+            super().__init__(*a, **kw)
+
     module = importlib.import_module(f"cli.commands.{name}")
-    holder = argparse.ArgumentParser(prog="got")
-    parser = module.add_parser(holder.add_subparsers())
+    holder = Parser(prog="got")
+    parser = module.add_parser(holder.add_subparsers(parser_class=Parser))
     options = parser._option_string_actions
     if name in QUIET_COMMANDS and "-q" not in options:
         parser.add_argument("-q", "--quiet", action="store_true",
@@ -115,6 +127,18 @@ def command_parser(name: str):
     if name in PATH_COMMANDS:
         parser.usage = parser.format_usage().removeprefix("usage: ").rstrip("\n") + " [-- PATH...]"
     return parser, module.run
+
+
+def _columns() -> int:
+    """The width for help text, as argparse finds it: $COLUMNS, else the terminal's, else 80."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 80
 
 
 def split_pathspec(name: str, argv: list[str]) -> tuple[list[str], list[str] | None]:

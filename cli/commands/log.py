@@ -8,7 +8,6 @@ import itertools
 from gotkv.blobs.ref import Ref
 
 from cli.context import open_repo, worktree_path
-from cli.diffview import tree_changes
 from cli.output import commit_header, commit_json, emit_json, first_line, out, short_id
 
 
@@ -29,6 +28,8 @@ def run(args) -> int:
         paths = [worktree_path(repo, p) for p in args.pathspec or ()]
         commits = repo.log(args.rev)
         if paths:
+            from cli.diffview import tree_changes
+
             empty = repo.fs.new()
 
             def touches(item) -> bool:
