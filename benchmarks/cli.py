@@ -11,12 +11,14 @@ median over the rounds of a ratio taken within that round:
 - the working directory: a no-change `got status` and `got diff` of one edited file against
   git's (target 3x), and a one-file commit against `git commit -a` (target 4x).
 
-The absolute medians are in each note. Run on a quiet machine: a second process competing for
-the CPU stretches Python's start-up more than git's.
+The absolute medians are in each note, with the same ratio taken on CPU time (user + system
+of the child), which a loaded machine disturbs less. Run on a quiet machine: a second process
+competing for the CPU stretches Python's start-up more than git's.
 """
 
 from __future__ import annotations
 
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,10 +36,16 @@ ENV = {k: v for k, v in dict(_REPO_ENV, GOT_AUTO_GC="0").items() if k != "PYTHON
 START_TARGET, READ_TARGET, WORK_TARGET, COMMIT_TARGET = 1.5, 2.0, 3.0, 4.0
 
 
-def _time(cmd: list[str], cwd: Path) -> float:
-    t0 = time.perf_counter()
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _time(cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one run of `cmd`."""
+    t0, c0 = time.perf_counter(), _cpu()
     subprocess.run(cmd, cwd=cwd, env=ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _cpu() - c0
 
 
 def _make_tree(top: Path, files: int) -> None:
@@ -66,7 +74,7 @@ def _setup(work: Path, files: int) -> tuple[Path, Path]:
     return got_dir, git_dir
 
 
-def _round(got_dir: Path, git_dir: Path, n: int, flip: bool) -> dict[str, float]:
+def _round(got_dir: Path, git_dir: Path, n: int, flip: bool) -> dict[str, tuple[float, float]]:
     """One pass over every command; `flip` reverses the order (alternation across rounds)."""
     got = _got()
     bare = [sys.executable, "-c", "pass"]
@@ -104,19 +112,20 @@ def run(quick: bool) -> list[Figure]:
         samples = [_round(got_dir, git_dir, n, flip=n % 2 == 1) for n in range(rounds)]
 
     def med(name: str) -> float:
-        return statistics.median(s[name] for s in samples)
+        return statistics.median(s[name][0] for s in samples)
 
-    def ratio(name: str, base: str) -> float:
-        return statistics.median(s[name] / s[base] for s in samples)
+    def ratio(name: str, base: str, which: int = 0) -> float:
+        return statistics.median(s[name][which] / s[base][which] for s in samples)
 
     figs = []
     for name, target in (("version", START_TARGET), ("help", START_TARGET), ("log", READ_TARGET),
                          ("show", READ_TARGET), ("cat", READ_TARGET), ("branch", READ_TARGET)):
         figs.append(Figure(f"{name}_vs_python", ratio(name, "python"), "x", target, "lower",
-                           note=f"got {med(name) * 1e3:.0f} ms, python -c pass {med('python') * 1e3:.0f} ms"))
+                           note=f"got {med(name) * 1e3:.0f} ms, python -c pass {med('python') * 1e3:.0f} ms; "
+                                f"on CPU time {ratio(name, 'python', 1):.2f}x"))
     for name, target in (("status", WORK_TARGET), ("diff", WORK_TARGET), ("commit", COMMIT_TARGET)):
         figs.append(Figure(f"{name}_vs_git", ratio(name, f"git_{name}"), "x", target, "lower",
                            note=f"got {med(name) * 1e3:.0f} ms, git {med('git_' + name) * 1e3:.0f} ms, "
-                                f"{files} files"))
+                                f"{files} files; on CPU time {ratio(name, f'git_{name}', 1):.2f}x"))
     return figs
 
