@@ -8,7 +8,7 @@ import itertools
 from gotkv.blobs.ref import Ref
 
 from cli.context import open_repo, worktree_path
-from cli.output import commit_header, commit_json, emit_json, first_line, out, short_id
+from cli.output import commit_header, commit_json, emit_json, first_line, out, paint, short_id
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -50,7 +50,7 @@ def run(args) -> int:
         for i, (ref, c) in enumerate(commits):
             deco = decorations.get(ref.cid, "")
             if args.oneline:
-                out(f"{short_id(ref)}{deco} {first_line(c.message)}")
+                out(f"{paint(short_id(ref), 'yellow')}{deco} {first_line(c.message)}")
             else:
                 if i:
                     out()
@@ -66,7 +66,7 @@ def _draw(commits, decorations: dict[bytes, str], oneline: bool) -> None:
     for i, (ref, c, row, moves, rest) in enumerate(drawn):
         deco = decorations.get(ref.cid, "")
         if oneline:
-            out(f"{row}{short_id(ref)}{deco} {first_line(c.message)}")
+            out(f"{row}{paint(short_id(ref), 'yellow')}{deco} {first_line(c.message)}")
             for line in moves:
                 out(line)
             continue

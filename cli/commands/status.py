@@ -43,7 +43,7 @@ def run(args) -> int:
     shown = [(c, quote_path(c.path) + ("/" if c.path in dirs else "")) for c in changes]
     if args.short:
         for c in unmerged:
-            out(f"U {c['path']}")
+            out(f"U {quote_path(c['path'])}")
         for c, name in shown:
             out(f"{_LETTER[c.kind]} {name}")
         return 0
