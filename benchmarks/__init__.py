@@ -12,6 +12,7 @@ BENCHMARKS: list[str] = [
     "blobs",
     "gotfs",
     "repo",
+    "cli",
     "mount",
     "remote",
     "merge",

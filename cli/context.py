@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,17 +21,23 @@ def author() -> str:
     env = os.environ.get("GOT_AUTHOR", "").strip()
     if env:
         return env
+    import shutil
+
     if shutil.which("git"):
         name, email = _git_config("user.name"), _git_config("user.email")
         if name and email:
             return f"{name} <{email}>"
         if name or email:
             return name or f"<{email}>"
+    import socket
+
     user = os.environ.get("USER") or os.environ.get("LOGNAME") or "got"
     return f"{user}@{socket.gethostname()}"
 
 
 def _git_config(key: str) -> str:
+    import subprocess
+
     try:
         out = subprocess.run(["git", "config", "--get", key], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
@@ -88,6 +91,8 @@ def gc_in_background(repo: Repo) -> bool:
 
     if os.environ.get("GOT_AUTO_GC", "1") == "0" or not maintenance.gc_due(repo):
         return False
+    import subprocess
+
     subprocess.Popen([sys.executable, "-m", "cli.main", "gc", "--auto"], cwd=repo.workdir,
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      start_new_session=True)

@@ -11,7 +11,7 @@ from gotfs.fs import FS
 from gotfs.info import Info
 from gotkv.root import Root
 
-from cli.output import mode_text
+from cli.output import mode_text, paint, quote_path
 
 BINARY_SNIFF = 8 << 10
 BINARY_LIMIT = 10 << 20
@@ -79,8 +79,23 @@ def line_counts(fs: FS, a: Root, b: Root, c: PathChange) -> tuple[int, int, bool
 
 
 def patch(fs: FS, a: Root, b: Root, c: PathChange) -> Iterator[str]:
-    """A git-style patch for one change, line by line (without trailing newlines)."""
-    yield f"diff --got a/{c.path} b/{c.path}"
+    """A git-style patch for one change, line by line (without trailing newlines), coloured
+    as git colours it when colour is on (cli.output.paint)."""
+    in_body = False
+    for line in _patch_lines(fs, a, b, c):
+        in_body = in_body or line.startswith("@@")
+        if not in_body:
+            yield paint(line, "bold")
+        elif line.startswith("@@"):
+            yield paint(line, "cyan")
+        elif line.startswith(("+", "-")):
+            yield paint(line, "green" if line[0] == "+" else "red")
+        else:
+            yield line
+
+
+def _patch_lines(fs: FS, a: Root, b: Root, c: PathChange) -> Iterator[str]:
+    yield f"diff --got {quote_path('a/' + c.path)} {quote_path('b/' + c.path)}"
     old, new = c.old, c.new
     if old is not None and new is not None and old.kind != new.kind:
         yield f"deleted file mode {mode_text(old)}"
@@ -95,8 +110,8 @@ def patch(fs: FS, a: Root, b: Root, c: PathChange) -> Iterator[str]:
     if (new or old).is_dir and (old is None or new is None or old.is_dir == new.is_dir):
         return
     a_side, b_side = _side(fs, a, c.path, old), _side(fs, b, c.path, new)
-    a_name = f"a/{c.path}" if old is not None and not old.is_dir else "/dev/null"
-    b_name = f"b/{c.path}" if new is not None and not new.is_dir else "/dev/null"
+    a_name = quote_path(f"a/{c.path}") if old is not None and not old.is_dir else "/dev/null"
+    b_name = quote_path(f"b/{c.path}") if new is not None and not new.is_dir else "/dev/null"
     if a_side.binary or b_side.binary:
         yield f"Binary files {a_name} and {b_name} differ"
         return
@@ -114,6 +129,7 @@ def stat_table(rows: list[tuple[str, int, int, bool]]) -> Iterator[str]:
     """git's --stat: ` path | N ++--` per file, then a summary line."""
     if not rows:
         return
+    rows = [(quote_path(path), *rest) for path, *rest in rows]
     width = max(len(p) for p, *_ in rows)
     most = max((p + m for _, p, m, _ in rows), default=0)
     scale = min(1.0, 50 / most) if most else 1.0
@@ -121,7 +137,7 @@ def stat_table(rows: list[tuple[str, int, int, bool]]) -> Iterator[str]:
         if binary:
             yield f" {path.ljust(width)} | Bin"
             continue
-        bar = "+" * round(plus * scale) + "-" * round(minus * scale)
+        bar = paint("+" * round(plus * scale), "green") + paint("-" * round(minus * scale), "red")
         yield f" {path.ljust(width)} | {plus + minus:>4} {bar}".rstrip()
     yield summary_line(len(rows), sum(r[1] for r in rows), sum(r[2] for r in rows))
 

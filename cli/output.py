@@ -1,4 +1,14 @@
-"""Formatting shared by the commands: sizes, modes, dates, JSON, and progress on stderr.
+"""Formatting shared by the commands: sizes, modes, dates, names, colour, JSON, and progress.
+
+stdout carries data, stderr messages. `configure` (called by cli.main) sets -q, which silences
+`out` (what a command reports it did) but not `emit_json`, and colour, which is on only when
+stdout is a terminal and NO_COLOR is unset (https://no-color.org).
+
+Names are shown as git shows them with core.quotePath off: a name holding a control character,
+a double quote, a backslash or bytes that are not UTF-8 is printed in double quotes with C
+escapes, octal for bytes that have no letter (quote_path). In JSON every string is valid UTF-8:
+a name that is not gets U+FFFD for the bad bytes and, beside it, the same key with `_b64`
+holding the exact bytes in base64 (docs/cli.md).
 
 Progress is drawn with rich on stderr, only when stderr is a terminal, and disappears when the
 work is done, so scripts and pipes see nothing of it.
@@ -8,24 +18,104 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import stat as st
 import sys
 import time
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
-from gotfs.info import Info
-from gotfs.repo import Commit, commit_id
-from gotkv.blobs.ref import Ref
+if TYPE_CHECKING:
+    from gotfs.info import Info
+    from gotfs.repo import Commit
+    from gotkv.blobs.ref import Ref
 
 SHORT = 12
+_settings = {"quiet": False, "json": False, "colour": False}
+_COLOURS = {"red": "31", "green": "32", "yellow": "33", "cyan": "36", "bold": "1"}
+
+
+def configure(*, quiet: bool = False, json_output: bool = False) -> None:
+    """Set -q and --json (under either `out` prints nothing, so stdout holds only the JSON),
+    and colour from the terminal and NO_COLOR (before any pager takes stdout)."""
+    _settings["quiet"] = quiet
+    _settings["json"] = json_output
+    try:
+        tty = sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    _settings["colour"] = tty and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def is_quiet() -> bool:
+    return _settings["quiet"]
 
 
 def out(text: str = "") -> None:
-    print(text)
+    """A line of what the command reports on stdout (nothing under -q or --json)."""
+    if not (_settings["quiet"] or _settings["json"]):
+        print(text)
+
+
+def paint(text: str, colour: str) -> str:
+    """`text` in `colour` (red, green, yellow, cyan, bold) when colour is on, else as it is."""
+    if not _settings["colour"] or not text:
+        return text
+    return f"\x1b[{_COLOURS[colour]}m{text}\x1b[m"
+
+
+_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r", '"': '\\"', "\\": "\\\\", "\a": "\\a",
+            "\b": "\\b", "\f": "\\f", "\v": "\\v"}
+
+
+def quote_path(name: str) -> str:
+    """`name` as git prints it: unchanged when plain, else in double quotes with C escapes
+    (octal for other control characters and for bytes that are not UTF-8)."""
+    if name.isprintable() and '"' not in name and "\\" not in name:
+        return name
+    parts = []
+    for ch in name:
+        if ch in _ESCAPES:
+            parts.append(_ESCAPES[ch])
+        elif "\udc80" <= ch <= "\udcff":  # a byte that was not UTF-8 (os.fsdecode)
+            parts.append(f"\\{ord(ch) - 0xdc00:03o}")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7f:
+            parts.append(f"\\{ord(ch):03o}")
+        elif not ch.isprintable():
+            parts.extend(f"\\{b:03o}" for b in ch.encode())
+        else:
+            parts.append(ch)
+    return '"' + "".join(parts) + '"'
+
+
+def _json_safe(obj):
+    """`obj` with every string valid UTF-8; a dict value that is a name with non-UTF-8 bytes
+    (surrogate escapes) also gets KEY_b64, the exact bytes."""
+    if isinstance(obj, dict):
+        safe = {}
+        for key, value in obj.items():
+            safe[key] = _json_safe(value)
+            if isinstance(value, str) and _has_surrogates(value):
+                import base64
+                safe[f"{key}_b64"] = base64.b64encode(os.fsencode(value)).decode("ascii")
+        return safe
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, str) and _has_surrogates(obj):
+        return os.fsencode(obj).decode("utf-8", errors="replace")
+    return obj
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def emit_json(obj) -> None:
-    json.dump(obj, sys.stdout, indent=2, sort_keys=False, ensure_ascii=False)
+    """`obj` as indented UTF-8 JSON on stdout (also under -q): always valid for a strict decoder."""
+    sys.stdout.write(json.dumps(_json_safe(obj), indent=2, ensure_ascii=False))
     sys.stdout.write("\n")
 
 
@@ -47,12 +137,20 @@ def kind_name(info: Info) -> str:
     return {1: "dir", 2: "file", 3: "symlink"}[int(info.kind)]
 
 
+def entry_json(path: str, info: Info) -> dict:
+    """One path's metadata as `ls --json`, `show --json REV:PATH` and `cat --json` give it."""
+    d = {"path": path, "type": kind_name(info), "mode": f"{info.mode:04o}", "size": info.size}
+    if info.is_symlink:
+        d["target"] = os.fsdecode(info.target)
+    return d
+
+
 def is_exec(info: Info) -> bool:
     return bool(info.mode & st.S_IXUSR)
 
 
 def short_id(ref: Ref) -> str:
-    return commit_id(ref)[:SHORT]
+    return ref.cid.hex()[:SHORT]
 
 
 def date_text(time_ns: int) -> str:
@@ -66,7 +164,7 @@ def first_line(message: str) -> str:
 
 def commit_header(ref: Ref, commit: Commit, decorations: str = "") -> str:
     """The `got log` / `got show` block for one commit."""
-    lines = [f"commit {commit_id(ref)}{decorations}"]
+    lines = [paint(f"commit {ref.cid.hex()}", "yellow") + decorations]
     if len(commit.parents) > 1:
         lines.append("Merge: " + " ".join(short_id(p) for p in commit.parents))
     lines += [f"Author: {commit.author}", f"Date:   {date_text(commit.time_ns)}", ""]
@@ -75,10 +173,26 @@ def commit_header(ref: Ref, commit: Commit, decorations: str = "") -> str:
 
 
 def commit_json(ref: Ref, commit: Commit) -> dict:
+    from gotfs.repo.commit import commit_id
+
     return {"id": commit_id(ref), "parents": [commit_id(p) for p in commit.parents],
             "author": commit.author, "time_ns": commit.time_ns,
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(commit.time_ns / 1e9)),
             "message": commit.message, "root": str(commit.root)}
+
+
+def say_ref(action: str, name: str, ref: Ref, text: str) -> None:
+    """A branch or tag created or deleted: `text`, or with --json {"name", "commit", "action"}."""
+    if _settings["json"]:
+        emit_json({"name": name, "commit": ref.cid.hex(), "action": action})
+    else:
+        out(text)
+
+
+def change_lines(changes) -> list[str]:
+    """' A path' / ' M path' / ' D path' per changed path (names quoted as git quotes them)."""
+    letter = {"added": "A", "modified": "M", "removed": "D"}
+    return [f" {letter[c.kind]} {quote_path(c.path)}" for c in changes]
 
 
 def progress_enabled() -> bool:

@@ -5,7 +5,13 @@ of blobs), tx (pending changes with read-your-writes), files and dirs (the opera
 porting (import from / export to a host directory), cafs (a key-value convenience API), fs (FS).
 """
 
-from gotfs.fs import FS, Edit
-from gotfs.info import Info, Kind
+from gotkv.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "FS": "gotfs.fs",
+    "Edit": "gotfs.fs",
+    "Info": "gotfs.info",
+    "Kind": "gotfs.info",
+})
 
 __all__ = ["FS", "Edit", "Info", "Kind"]

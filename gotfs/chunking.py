@@ -22,12 +22,10 @@ from __future__ import annotations
 import io
 import threading
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Generic, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, Callable, Generic, Iterable, Iterator, TypeVar
 
 import blake3
-from pyfastcdc import FastCDC
 
 from gotfs.cutter import Cutter, Segment
 from gotfs.extent import Extent
@@ -35,6 +33,11 @@ from gotkv.blobs.codec import Codec
 from gotkv.blobs.ref import Ref
 from gotkv.blobs.store import Store
 from gotkv.cache import LRU
+
+if TYPE_CHECKING:  # imported where used: commands that only read pay for neither
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from pyfastcdc import FastCDC
 
 T = TypeVar("T")
 SEGMENT_BYTES = 16 << 20  # each of a write's two cutting segments (at least 2 x max_size)
@@ -136,10 +139,14 @@ class DataStore:
         the store, two fresh SQLite connections per flush of a mount."""
         with self._pool_lock:
             if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="got-seal")
             return self._pool
 
     def _chunker(self) -> FastCDC:
+        from pyfastcdc import FastCDC
+
         p = self.params
         return FastCDC(p.avg_size, min_size=p.min_size, max_size=p.max_size, seed=p.seed)
 

@@ -26,12 +26,13 @@ from __future__ import annotations
 import mmap
 import os
 import weakref
-from concurrent.futures import Future
-from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Iterator
 
-from pyfastcdc import FastCDC
+if TYPE_CHECKING:  # imported where used: commands that only read pay for neither
+    from concurrent.futures import Future
+
+    from pyfastcdc import FastCDC
 
 
 @dataclass(slots=True, weakref_slot=True)
@@ -63,6 +64,8 @@ class Segment:
     def settle(self) -> None:
         """Wait until nothing reads the chunks cut from it (errors surface to their owner)."""
         if self.holds:
+            from concurrent.futures import wait as futures_wait
+
             futures_wait(self.holds)
             self.holds.clear()
 

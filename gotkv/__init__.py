@@ -5,17 +5,24 @@ Layering: `gotkv.blobs` (refs, codec, stores) knows nothing of trees; the tree m
 together. Nothing here knows about files — that is gotfs, one layer up.
 """
 
-from gotkv.blobs.codec import Codec
-from gotkv.blobs.local import LocalStore
-from gotkv.blobs.memory import MemoryStore
-from gotkv.blobs.ref import Ref
-from gotkv.blobs.store import Store
-from gotkv.diff import Change
-from gotkv.edit import Batch, Span
-from gotkv.errors import GotError
-from gotkv.kv import KV
-from gotkv.params import MAX_KEY_SIZE, MAX_VALUE_SIZE, Params
-from gotkv.root import Root
+from gotkv.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "Codec": "gotkv.blobs.codec",
+    "LocalStore": "gotkv.blobs.local",
+    "MemoryStore": "gotkv.blobs.memory",
+    "Ref": "gotkv.blobs.ref",
+    "Store": "gotkv.blobs.store",
+    "Change": "gotkv.diff",
+    "Batch": "gotkv.edit",
+    "Span": "gotkv.edit",
+    "GotError": "gotkv.errors",
+    "KV": "gotkv.kv",
+    "MAX_KEY_SIZE": "gotkv.params",
+    "MAX_VALUE_SIZE": "gotkv.params",
+    "Params": "gotkv.params",
+    "Root": "gotkv.root",
+})
 
 __all__ = ["KV", "Batch", "Span", "Change", "Root", "Ref", "Params", "Codec", "Store",
            "MemoryStore", "LocalStore", "GotError", "MAX_KEY_SIZE", "MAX_VALUE_SIZE"]

@@ -12,8 +12,7 @@ interrupted sync never leaves a node whose children are missing.
 from __future__ import annotations
 
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from gotkv.blobs.codec import Codec, content_id
 from gotkv.blobs.ref import Ref
@@ -22,6 +21,9 @@ from gotkv.errors import IntegrityError
 from gotkv.node import decode
 from gotkv.nodestore import NodeStore
 from gotkv.root import Root
+
+if TYPE_CHECKING:  # imported where used: commands that never sync do not pay for it
+    from concurrent.futures import ThreadPoolExecutor
 
 ValueRefs = Callable[[bytes, bytes], Iterable[Ref]]
 _READERS = 4  # threads reading data blobs for sync (reads and BLAKE3 release the GIL)
@@ -68,6 +70,8 @@ def sync(nodes: NodeStore, root: Root, dst: Store, value_refs: ValueRefs = _no_r
         copied += 1
 
     if not dst.exists([root.ref.cid]):
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(_READERS, thread_name_prefix="got-sync-read") as pool:
             visit(root.ref, pool)
     if flush:
@@ -188,6 +192,8 @@ def _copy_batches(src: Store, dst: Store, cids: list[bytes], batch_bytes: int,
             batches.append([])
             size = 0
     batches = [b for b in batches if b]
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(_BATCHES_AHEAD, thread_name_prefix="got-copy-ahead") as ahead:
         pending = deque(ahead.submit(src.get_many, b) for b in batches[:_BATCHES_AHEAD])
         for i, batch in enumerate(batches):

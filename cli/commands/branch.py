@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cli.context import open_repo
-from cli.output import emit_json, first_line, out, short_id
+from cli.output import emit_json, first_line, out, say_ref, short_id
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -25,11 +25,11 @@ def run(args) -> int:
         if args.delete:
             ref = repo.branches().get(args.delete)
             repo.delete_branch(args.delete)
-            out(f"Deleted branch {args.delete} (was {short_id(ref)})")
+            say_ref("deleted", args.delete, ref, f"Deleted branch {args.delete} (was {short_id(ref)})")
             return 0
         if args.name:
             ref = repo.create_branch(args.name, args.rev)
-            out(f"Created branch {args.name} at {short_id(ref)}")
+            say_ref("created", args.name, ref, f"Created branch {args.name} at {short_id(ref)}")
             return 0
         current = repo.head_branch()
         branches = repo.branches()

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from cli.context import open_repo, require_rev_path
+from cli.output import emit_json, entry_json
 
 _BLOCK = 1 << 20
 
@@ -14,6 +15,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("cat", help="print a file's raw bytes at a revision",
                        description="Write the bytes of PATH at REV to stdout, unchanged (binary-safe).")
     p.add_argument("spec", metavar="REV:PATH")
+    p.add_argument("--json", action="store_true",
+                   help="print the path's metadata (type, mode, size, a symlink's target), not its bytes")
     return p
 
 
@@ -22,7 +25,9 @@ def run(args) -> int:
     with open_repo() as repo:
         root = repo.root_of(rev)
         info = repo.fs.stat(root, path)
-        if info.is_symlink:
+        if args.json:
+            emit_json(entry_json(path, info))
+        elif info.is_symlink:
             sys.stdout.buffer.write(info.target)
         else:
             write_file(repo.fs, root, path, info.size)

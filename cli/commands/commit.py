@@ -11,7 +11,7 @@ from gotkv.errors import InvalidInput
 
 from cli.context import author, flush_mount, gc_in_background, open_repo
 from cli.diffview import is_file_like, tree_changes
-from cli.output import first_line, out, progress, short_id
+from cli.output import change_lines, emit_json, first_line, out, progress, short_id
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -22,6 +22,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                    "merge, this concludes it (as `got merge --continue`).")
     p.add_argument("-m", "--message", required=True, metavar="MSG", help="the commit message")
     p.add_argument("--allow-empty", action="store_true", help="commit even if nothing changed")
+    p.add_argument("--json", action="store_true", help="machine-readable summary of the new commit")
     return p
 
 
@@ -48,11 +49,19 @@ def run(args) -> int:
         parent = repo.read_commit(commit.parents[0]).root if commit.parents else repo.fs.new()
         changes = [c for c in tree_changes(repo.fs, parent, root) if is_file_like(c)]
         gc_in_background(repo)
+    counts = Counter(c.kind for c in changes)
+    if args.json:
+        emit_json({"commit": ref.cid.hex(), "branch": branch, "parents": [p.cid.hex() for p in commit.parents],
+                   "changed": {"added": counts[ADDED], "modified": counts[MODIFIED], "removed": counts[REMOVED]},
+                   "changes": [{"path": c.path, "kind": c.kind} for c in changes]})
+        return 0
     where = branch or "detached HEAD"
     root_note = " (root-commit)" if not commit.parents else ""
     out(f"[{where}{root_note} {short_id(ref)}] {first_line(args.message)}")
-    counts = Counter(c.kind for c in changes)
     n = len(changes)
     out(f" {n} file{'s' if n != 1 else ''} changed: {counts[ADDED]} added, "
         f"{counts[MODIFIED]} modified, {counts[REMOVED]} removed")
+    if args.verbose:
+        for line in change_lines(changes):
+            out(line)
     return 0

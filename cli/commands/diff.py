@@ -8,7 +8,7 @@ from gotkv.errors import InvalidInput
 
 from cli.context import open_repo, worktree_path
 from cli.diffview import is_file_like, line_counts, patch, stat_table, tree_changes
-from cli.output import emit_json, out
+from cli.output import emit_json, is_quiet, out, quote_path
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -19,13 +19,16 @@ def add_parser(sub) -> argparse.ArgumentParser:
     form = p.add_mutually_exclusive_group()
     form.add_argument("--stat", action="store_true", help="per-file insertions/deletions and a summary")
     form.add_argument("--name-only", action="store_true", help="only the changed paths")
-    p.add_argument("--json", action="store_true", help="with --stat: machine-readable output")
+    p.add_argument("--json", action="store_true",
+                   help="machine-readable: each changed path with its kind and line counts")
+    p.add_argument("--exit-code", action="store_true", help="exit 1 if there are differences, 0 if none")
     return p
 
 
 def run(args) -> int:
-    if args.json and not args.stat:
-        raise InvalidInput("--json goes with --stat (got diff --stat --json)")
+    """0, or with --exit-code or -q 1 when anything differs."""
+    if args.json and args.name_only:
+        raise InvalidInput("--json and --name-only do not go together")
     if len(args.revs) > 2:
         raise InvalidInput(f"got diff takes at most two revisions, got {len(args.revs)}; put paths after --")
     with open_repo() as repo, repo.writing():  # a working-directory snapshot is unpublished: keep gc off it
@@ -36,23 +39,27 @@ def run(args) -> int:
             a = repo.root_of(args.revs[0]) if args.revs else repo.head_root()
             b = repo.snapshot()
         changes = tree_changes(repo.fs, a, b, paths)
+        status = 1 if (args.exit_code or is_quiet()) and any(map(is_file_like, changes)) else 0
+        if is_quiet():
+            return status
         if args.name_only:
             for c in changes:
                 if is_file_like(c):
-                    out(c.path)
-            return 0
-        if args.stat:
-            rows = [(c.path, *line_counts(repo.fs, a, b, c)) for c in changes if is_file_like(c)]
+                    out(quote_path(c.path))
+            return status
+        if args.stat or args.json:
+            files = [c for c in changes if is_file_like(c)]
+            rows = [(c.path, *line_counts(repo.fs, a, b, c)) for c in files]
             if args.json:
-                emit_json({"files": [{"path": p, "insertions": plus, "deletions": minus, "binary": binary}
-                                     for p, plus, minus, binary in rows],
+                emit_json({"files": [{"path": p, "kind": c.kind, "insertions": plus, "deletions": minus,
+                                      "binary": binary} for c, (p, plus, minus, binary) in zip(files, rows)],
                            "summary": {"files": len(rows), "insertions": sum(r[1] for r in rows),
                                        "deletions": sum(r[2] for r in rows)}})
             else:
                 for line in stat_table(rows):
                     out(line)
-            return 0
+            return status
         for c in changes:
             for line in patch(repo.fs, a, b, c):
                 out(line)
-    return 0
+    return status

@@ -8,9 +8,7 @@ import itertools
 from gotkv.blobs.ref import Ref
 
 from cli.context import open_repo, worktree_path
-from cli.diffview import tree_changes
-from cli.graph import graph
-from cli.output import commit_header, commit_json, emit_json, first_line, out, short_id
+from cli.output import commit_header, commit_json, emit_json, first_line, out, paint, short_id
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -30,6 +28,8 @@ def run(args) -> int:
         paths = [worktree_path(repo, p) for p in args.pathspec or ()]
         commits = repo.log(args.rev)
         if paths:
+            from cli.diffview import tree_changes
+
             empty = repo.fs.new()
 
             def touches(item) -> bool:
@@ -50,7 +50,7 @@ def run(args) -> int:
         for i, (ref, c) in enumerate(commits):
             deco = decorations.get(ref.cid, "")
             if args.oneline:
-                out(f"{short_id(ref)}{deco} {first_line(c.message)}")
+                out(f"{paint(short_id(ref), 'yellow')}{deco} {first_line(c.message)}")
             else:
                 if i:
                     out()
@@ -60,11 +60,13 @@ def run(args) -> int:
 
 def _draw(commits, decorations: dict[bytes, str], oneline: bool) -> None:
     """The log with the commit graph on its left (cli.graph)."""
+    from cli.graph import graph
+
     drawn = list(graph(commits))
     for i, (ref, c, row, moves, rest) in enumerate(drawn):
         deco = decorations.get(ref.cid, "")
         if oneline:
-            out(f"{row}{short_id(ref)}{deco} {first_line(c.message)}")
+            out(f"{row}{paint(short_id(ref), 'yellow')}{deco} {first_line(c.message)}")
             for line in moves:
                 out(line)
             continue

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from gotfs.info import Info
 
 from cli.context import open_repo, split_rev_path
-from cli.output import emit_json, kind_name, mode_text, out
+from cli.output import emit_json, entry_json, mode_text, out, quote_path
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -35,7 +36,7 @@ def run(args) -> int:
         else:
             rows = repo.fs.listdir(root, path)
     if args.json:
-        emit_json([_json(name, i) for name, i in rows])
+        emit_json([entry_json(name, i) for name, i in rows])
         return 0
     for name, i in rows:
         out(_line(name, i, args.long))
@@ -43,17 +44,11 @@ def run(args) -> int:
 
 
 def _line(name: str, info: Info, long: bool) -> str:
-    shown = name + "/" if info.is_dir else name
+    shown = quote_path(name) + ("/" if info.is_dir else "")
     if info.is_symlink:
-        shown += " -> " + info.target.decode("utf-8", errors="replace")
+        shown += " -> " + quote_path(os.fsdecode(info.target))
     if not long:
         return shown
     size = "-" if info.is_dir else str(info.size)
     return f"{mode_text(info)} {size:>12}  {shown}"
 
-
-def _json(name: str, info: Info) -> dict:
-    d = {"path": name, "type": kind_name(info), "mode": f"{info.mode:04o}", "size": info.size}
-    if info.is_symlink:
-        d["target"] = info.target.decode("utf-8", errors="replace")
-    return d

@@ -11,7 +11,7 @@ from gotfs.repo import merging
 from gotkv.errors import GotError, InvalidInput
 
 from cli.context import author, open_repo
-from cli.output import emit_json, first_line, out, progress, short_id
+from cli.output import emit_json, first_line, out, progress, quote_path, short_id
 
 
 class MergeStopped(GotError):
@@ -100,7 +100,7 @@ def describe(conflict: Conflict | dict) -> str:
     c = conflict if isinstance(conflict, dict) else {"path": conflict.path, "kind": conflict.kind,
                                                      "note": conflict.note}
     note = f" ({c['note']})" if c.get("note") else ""
-    return f"CONFLICT ({c['kind']}): {c['path']}{note}"
+    return f"CONFLICT ({c['kind']}): {quote_path(c['path'])}{note}"
 
 
 def _say(args, doc: dict, text: str) -> int:

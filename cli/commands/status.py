@@ -8,7 +8,7 @@ from gotfs.diff import ADDED, MODIFIED, REMOVED
 from gotfs.repo import commit_id, merging
 
 from cli.context import open_repo
-from cli.output import emit_json, out, short_id
+from cli.output import emit_json, out, quote_path, short_id
 
 _LETTER = {ADDED: "A", MODIFIED: "M", REMOVED: "D"}
 
@@ -40,10 +40,10 @@ def run(args) -> int:
                    "merge": {"merging": merge.name, "theirs": commit_id(merge.theirs), "conflicts": unmerged}
                    if merge else None})
         return 0
-    shown = [(c, c.path + ("/" if c.path in dirs else "")) for c in changes]
+    shown = [(c, quote_path(c.path) + ("/" if c.path in dirs else "")) for c in changes]
     if args.short:
         for c in unmerged:
-            out(f"U {c['path']}")
+            out(f"U {quote_path(c['path'])}")
         for c, name in shown:
             out(f"{_LETTER[c.kind]} {name}")
         return 0

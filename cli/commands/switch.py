@@ -9,7 +9,7 @@ from gotkv.errors import GotError, InvalidInput
 
 from cli.commands.checkout import report_switch
 from cli.context import open_repo
-from cli.output import out, progress
+from cli.output import emit_json, out, progress
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("branch", nargs="?", metavar="BRANCH|START")
     p.add_argument("-c", "--create", metavar="NEW", help="create branch NEW, then switch to it")
     p.add_argument("-f", "--force", action="store_true", help="overwrite uncommitted changes")
+    p.add_argument("--json", action="store_true", help="machine-readable summary")
     return p
 
 
@@ -27,6 +28,8 @@ def run(args) -> int:
         if args.create and not args.branch and repo.head() is None:
             check_ref_name(args.create)  # no commits yet: just move the unborn HEAD
             repo.set_head(args.create)
+            if args.json:
+                emit_json({"branch": args.create, "head": None, "detached": False, "paths_updated": 0})
             out(f"Switched to a new branch '{args.create}'")
             return 0
         if args.create:
@@ -47,5 +50,5 @@ def run(args) -> int:
             if args.create:  # leave no half-done switch behind
                 repo.delete_branch(args.create)
             raise
-        report_switch(repo, len(changes))
+        report_switch(repo, len(changes), as_json=args.json)
     return 0

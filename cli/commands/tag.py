@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cli.context import open_repo
-from cli.output import emit_json, out, short_id
+from cli.output import emit_json, out, say_ref, short_id
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -21,13 +21,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def run(args) -> int:
     with open_repo() as repo:
         if args.delete:
-            tags = repo.tags()
+            was = repo.tags().get(args.delete)
             repo.delete_tag(args.delete)
-            out(f"Deleted tag {args.delete} (was {short_id(tags[args.delete])})")
+            say_ref("deleted", args.delete, was, f"Deleted tag {args.delete} (was {short_id(was)})")
             return 0
         if args.name:
             ref = repo.create_tag(args.name, args.rev)
-            out(f"Created tag {args.name} at {short_id(ref)}")
+            say_ref("created", args.name, ref, f"Created tag {args.name} at {short_id(ref)}")
             return 0
         tags = repo.tags()
         if args.json:

@@ -1,7 +1,12 @@
 """Versioning on gotfs: commits, branches and tags (Repo), the working directory (WorkCopy)."""
 
-from gotfs.repo.commit import Commit, commit_id
-from gotfs.repo.repo import Repo
-from gotfs.repo.workcopy import WorkCopy
+from gotkv.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "Commit": "gotfs.repo.commit",
+    "commit_id": "gotfs.repo.commit",
+    "Repo": "gotfs.repo.repo",
+    "WorkCopy": "gotfs.repo.workcopy",
+})
 
 __all__ = ["Repo", "WorkCopy", "Commit", "commit_id"]

@@ -11,7 +11,7 @@ class RepoNotFound(NotFound):
 
 
 class RepoExists(GotError):
-    exit_code = 2
+    exit_code = 1
 
     def __init__(self, path):
         super().__init__(f"a got repository already exists at {path}")
@@ -31,7 +31,7 @@ class AmbiguousRef(InvalidInput):
 class BranchMoved(GotError):
     """A compare-and-swap on a ref lost: another process moved it first."""
 
-    exit_code = 3
+    exit_code = 1
 
     def __init__(self, name: str):
         super().__init__(f"{name} was updated by another process at the same time; nothing was lost, retry")
@@ -39,14 +39,14 @@ class BranchMoved(GotError):
 
 
 class BranchExists(GotError):
-    exit_code = 2
+    exit_code = 1
 
     def __init__(self, name: str):
         super().__init__(f"{name} already exists")
 
 
 class DirtyWorkingCopy(GotError):
-    exit_code = 2
+    exit_code = 1
 
     def __init__(self, paths: list[str]):
         shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
@@ -62,7 +62,7 @@ class NothingToCommit(GotError):
 
 
 class RepoLocked(GotError):
-    exit_code = 3
+    exit_code = 1
 
     def __init__(self, what: str):
         super().__init__(what)
@@ -71,7 +71,7 @@ class RepoLocked(GotError):
 class WorkdirBehind(GotError):
     """The branch moved without the working directory (a read-write mount committed to it)."""
 
-    exit_code = 2
+    exit_code = 1
 
     def __init__(self, branch: str):
         super().__init__(f"{branch} has commits this working directory does not have (made through a "
@@ -81,7 +81,7 @@ class WorkdirBehind(GotError):
 class MergeInProgress(GotError):
     """A merge stopped by conflicts waits in this working directory."""
 
-    exit_code = 2
+    exit_code = 1
 
     def __init__(self):
         super().__init__("a merge is in progress: resolve its conflicts and run `got merge --continue`, "

@@ -53,7 +53,7 @@ STATE, MERGE_HEAD = "MERGE_STATE", "MERGE_HEAD"
 
 
 class NoMergeInProgress(GotError):
-    exit_code = 2
+    exit_code = 1
 
     def __init__(self):
         super().__init__("no merge in progress")
@@ -68,7 +68,7 @@ class MergeWouldOverwrite(DirtyWorkingCopy):
 
 
 class BranchMounted(GotError):
-    exit_code = 2
+    exit_code = 1
 
     def __init__(self, branch: str, where: str):
         super().__init__(f"branch {branch} is mounted read-write at {where}; `got umount {where}` "

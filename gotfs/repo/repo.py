@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import heapq
 import json
 import os
-import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from gotfs.fs import DEFAULT_CIPHER, FS
-from gotkv.blobs.codec import DEFAULT_LAYOUT, LAYOUTS
+from gotkv.blobs.codec import DEFAULT_CIPHER, DEFAULT_LAYOUT, LAYOUTS, Codec
 from gotfs.repo.commit import Commit, commit_id
 from gotfs.repo.errors import (BranchExists, BranchMoved, MergeInProgress, NothingToCommit, RefNotFound,
                                RepoExists, RepoLocked, RepoNotFound, WorkdirBehind)
@@ -36,6 +35,9 @@ from gotkv.blobs.ref import Ref
 from gotkv.errors import InvalidInput
 from gotkv.params import Params
 from gotkv.root import Root
+
+if TYPE_CHECKING:
+    from gotfs.fs import FS
 
 DOT = ".got"
 DEFAULT_BRANCH = "main"
@@ -95,16 +97,29 @@ class Repo:
         self.dot = workdir / DOT
         self.config = config
         self.store = LocalStore(self.dot / "store")
-        params = Params(config.salt, config.target_node_size, config.max_node_size)
-        self.fs = FS(self.store, secret=config.secret, params=params, cipher=config.cipher, layout=config.format)
+        # What commits are sealed with: the tree nodes' codec (FS's kv codec). Built here, so a
+        # config with an unknown cipher or layout fails at open.
+        self._commit_codec = Codec(config.secret, level=3, cipher=config.cipher, layout=config.format)
         self.refs = Refs(self.dot / "refs.sqlite")
         self._lock_fd: int | None = None
+
+    @functools.cached_property
+    def fs(self) -> FS:
+        """The filesystem over the store, built (and gotfs imported) on first use: commands
+        that only read refs and commits (log, branch, tag) never pay for it."""
+        from gotfs.fs import FS
+
+        params = Params(self.config.salt, self.config.target_node_size, self.config.max_node_size)
+        return FS(self.store, secret=self.config.secret, params=params, cipher=self.config.cipher,
+                  layout=self.config.format)
 
     # -- opening -----------------------------------------------------------------------
 
     @classmethod
     def init(cls, workdir: str | os.PathLike, *, encrypt: bool = True, branch: str = DEFAULT_BRANCH) -> Repo:
         """Create `.got/` in `workdir` with a fresh secret; HEAD points at an unborn branch."""
+        import secrets  # here: only init needs it, and it costs every command's start (hmac, hashlib)
+
         config = Config(secrets.token_bytes(32), secrets.token_bytes(32) if encrypt else None)
         return cls.create(workdir, config, branch=branch)
 
@@ -182,10 +197,10 @@ class Repo:
     # -- commits -----------------------------------------------------------------------
 
     def read_commit(self, ref: Ref) -> Commit:
-        return Commit.from_bytes(self.fs.kv.nodes.codec.decode(ref, self.store.get(ref.cid)))
+        return Commit.from_bytes(self._commit_codec.decode(ref, self.store.get(ref.cid)))
 
     def _post_commit(self, commit: Commit) -> Ref:
-        ref, stored = self.fs.kv.nodes.codec.encode(commit.to_bytes())
+        ref, stored = self._commit_codec.encode(commit.to_bytes())
         self.store.post(stored, ref.cid)
         return ref
 

@@ -38,7 +38,11 @@ Modules: store (LocalStore, which ties the rest together), index (the SQLite ind
 (reclaiming dead records).
 """
 
-from gotkv.blobs.local.packwriter import PACK_LIMIT
-from gotkv.blobs.local.store import LocalStore
+from gotkv.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "PACK_LIMIT": "gotkv.blobs.local.packwriter",
+    "LocalStore": "gotkv.blobs.local.store",
+})
 
 __all__ = ["LocalStore", "PACK_LIMIT"]

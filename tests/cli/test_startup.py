@@ -1,0 +1,52 @@
+"""A command imports only what it uses: the modules a start-up loads are what it costs.
+
+Timings are benchmarks/cli.py's; these tests pin the import graph that makes them, so a
+top-level import added in the wrong place fails here rather than slowing every command.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.cli.conftest import got_env, write
+
+PROBE = """
+import contextlib, io, json, sys
+from cli.main import main
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(sys.argv[1:])
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+# Never needed to print a version, the help or history: the write path, FUSE, remotes, rich.
+HEAVY = {"gotfs.fs", "gotkv.kv", "gotfs.chunking", "pyfastcdc", "concurrent.futures", "pyfuse3", "trio",
+         "rich", "obstore", "fsspec", "gotkv.blobs.remote", "gotfs.repo.workcopy", "gotfs.repo.remotes"}
+
+
+def loaded(cwd, *args: str) -> set[str]:
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, env=got_env(), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["code"] == 0, done.stderr
+    return set(result["modules"])
+
+
+@pytest.mark.parametrize("args", [["--version"], ["help"], ["--help"]])
+def test_version_and_help_import_no_command_and_no_argparse(tmp_path, args):
+    modules = loaded(tmp_path, *args)
+    assert not {m for m in modules if m.startswith("cli.commands.")}
+    assert "argparse" not in modules and "gotkv.blobs.codec" not in modules and "sqlite3" not in modules
+
+
+def test_read_commands_import_no_filesystem_layer(got, repo_dir):
+    write(repo_dir, {"a.txt": "one\n"})
+    got("commit", "-m", "first")
+    for args in (["log", "-n", "10"], ["branch"], ["tag"]):
+        modules = loaded(repo_dir, *args)
+        assert not modules & HEAVY, (args, sorted(modules & HEAVY))
+        assert not {m for m in modules if m.startswith("cli.commands.") and m != f"cli.commands.{args[0]}"}
