@@ -327,9 +327,10 @@ class Repo:
 
     # -- the working directory ---------------------------------------------------------
 
-    def workcopy(self):
+    def workcopy(self, fs: FS | None = None):
+        """The working directory; `fs` (default: the repo's) is where a checkout reads from."""
         from gotfs.repo.workcopy import WorkCopy
-        return WorkCopy(self)
+        return WorkCopy(self, fs)
 
     def status(self):
         """Changes in the working directory against HEAD."""
