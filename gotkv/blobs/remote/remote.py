@@ -113,12 +113,20 @@ class Remote:
     def refresh(self) -> int:
         """Read journal entries this machine has not seen; return how many (a checkpoint counts
         for the entries it stands for). A mirror that has
-        read nothing yet starts from the latest checkpoint (checkpoint.py), if there is one."""
+        read nothing yet starts from the latest checkpoint (checkpoint.py), if there is one;
+        it looks for one only once the journal has an entry, so an empty remote costs no more."""
         n = 0
-        if self.state.position == 0 and (position := self.checkpoints.latest()):
-            found = self.checkpoints.read(position)
+        if self.state.position == 0:
+            first = self.journal.read(0)
+            if first is None:
+                return 0
+            position = self.checkpoints.latest()
+            found = self.checkpoints.read(position) if position else None
             if found is not None and self.state.load(*found):
                 n += position
+            else:
+                self.state.apply(0, first)
+                n += 1
         for seq, record in self.journal.read_from(self.state.position):
             self.state.apply(seq, record)
             n += 1

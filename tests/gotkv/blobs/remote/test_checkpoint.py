@@ -57,13 +57,13 @@ def test_a_fresh_reader_loads_the_latest_checkpoint_and_reads_the_tail(tmp_path,
     spent = {("exists" if k == "head" else k): reader.objects.requests[k] - before.get(k, 0)
              for k in reader.objects.requests}
     spent = {k: n for k, n in spent.items() if n}
-    # checkpoints 4, 8 found, 16 and 12 not; checkpoint 8 read, then entries from 8 on, read
-    # 1, 2, then 4 at a time (the read-ahead passes the end: 8 | 9 10 | 11-14)
-    assert spent == {"exists": 4, "get": 1 + 7}, spent
+    # entry 0 (the journal is not empty); checkpoints 4, 8 found, 16 and 12 not; checkpoint 8
+    # read, then entries from 8 on, 1, 2, then 4 at a time (the read-ahead passes the end)
+    assert spent == {"exists": 4, "get": 1 + 1 + 7}, spent
     replay = open_remote(url, tmp_path / "replay.sqlite", every=1000)  # finds no checkpoint: reads all
     before = dict(replay.objects.requests)
     assert replay.refs() == reader.refs() and replay.state.snapshot() == state
-    assert replay.objects.requests["get"] - before["get"] == 15  # entries 0-14: 1, 2, 4, 8 at a time
+    assert replay.objects.requests["get"] - before["get"] == 16  # entry 0, then 1-15: 1, 2, 4, 8 at a time
     reader.close(), replay.close()
 
 
