@@ -116,7 +116,7 @@ def reachable(nodes: NodeStore, roots: Iterable[Root], value_refs: ValueRefs = _
 
 
 def copy_missing(codec: Codec, src: Store, dst: Store, roots: Iterable[Root], value_refs: ValueRefs = _no_refs,
-                 *, batch_bytes: int = 32 << 20, progress: Callable[[int, int], None] | None = None,
+                 *, batch_bytes: int = 32 << 20, progress: Callable[[int, int, int], None] | None = None,
                  arrived: Arrived | None = None) -> int:
     """Copy into `dst` every blob of `roots` it lacks, reading `src` in bulk; return how many.
 
@@ -130,19 +130,22 @@ def copy_missing(codec: Codec, src: Store, dst: Store, roots: Iterable[Root], va
     height (leaves first) once the walk ends, so an interrupted copy never leaves `dst` a node
     whose subtree is incomplete, and a rerun resumes where it stopped. `src` verifies what it
     returns (a remote store checks each blob's id; the codec checks each node's tag).
-    `progress(blobs, bytes)` is called as blobs are copied. `arrived(blobs, posted)` is
+    `progress(blobs, bytes, expected)` is called as blobs are copied; `expected` is the bytes
+    of everything found missing so far (data by the sizes `src` knows), which is the whole
+    once the walk reaches the leaves, as data is copied last. `arrived(blobs, posted)` is
     called with what each bulk read brought, verified: a level's nodes as they are read
     (posted=False: they reach `dst` only at the end), then each data batch once it is posted
     to `dst` (posted=True), so a reader can work on the trees while their data still arrives.
     """
     nodes_by_height: dict[int, list[tuple[bytes, bytes]]] = {}
-    counts = [0, 0]
+    counts = [0, 0, 0]  # blobs copied, their bytes, bytes expected
 
     def copied(n: int, nbytes: int) -> None:
         counts[0] += n
         counts[1] += nbytes
+        counts[2] = max(counts[2], counts[1])
         if progress:
-            progress(counts[0], counts[1])
+            progress(counts[0], counts[1], counts[2])
 
     wanted = {r.ref.cid: r.ref for r in roots}
     level = [wanted[c] for c in set(wanted) - dst.exists(wanted)]
@@ -167,9 +170,11 @@ def copy_missing(codec: Codec, src: Store, dst: Store, roots: Iterable[Root], va
                         data.setdefault(r.cid, r)
         if arrived:
             arrived(level_nodes, False)
+        counts[2] += sum(len(d) for d in level_nodes.values())
         data_todo = [c for c in data if c not in seen]
         seen.update(data_todo)
         present = dst.exists(data_todo)
+        counts[2] += sum(src.stored_size(c) or 0 for c in data_todo if c not in present)
         _copy_batches(src, dst, [c for c in data_todo if c not in present], batch_bytes, copied, arrived)
         fresh = [c for c in children if c not in seen]
         seen.update(fresh)

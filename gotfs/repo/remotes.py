@@ -48,7 +48,7 @@ from gotkv.sync import Arrived, copy_missing
 REMOTES_FILE = "remotes.json"
 KEY_PREFIX = "got-key-1:"
 TRACKING = "remotes/"
-Progress = Callable[[int, int], None]
+Progress = Callable[..., None]  # progress(objects, bytes[, expected bytes])
 
 
 class RemoteMoved(GotError):
@@ -334,10 +334,10 @@ def _receive(repo: Repo, store: RemoteStore, tips: list[Ref], progress: Progress
     roots = [c.root for g in generations for _, _, c in g]
     counted = [0, 0]
 
-    def seen_progress(n: int, nbytes: int) -> None:
+    def seen_progress(n: int, nbytes: int, expected: int) -> None:
         counted[0], counted[1] = n, nbytes
         if progress:
-            progress(n, nbytes)
+            progress(n, nbytes, expected)
 
     with repo.writing():
         report.blobs = copy_missing(codec, store, local, roots, extent_refs, progress=seen_progress,
