@@ -10,8 +10,9 @@ order the data arrives in, so it follows the fetch a batch behind.
 
 Nothing about what is durable changes: the fetch still posts children before parents and
 moves refs only once every blob is flushed, and the checkout writes each file under a
-temporary name and renames it. The caller moves WORKDIR and HEAD only after both have ended;
-a clone killed midway leaves files that the rerun's checkout (forced) writes again.
+temporary name and renames it. The branch, HEAD and WORKDIR move only after both have ended
+(DefaultBranchCheckout.finish); a clone killed midway leaves files that the rerun's checkout
+(forced) writes again.
 """
 
 from __future__ import annotations
@@ -149,3 +150,37 @@ class CheckoutBesideFetch:
         self._thread.join()
         if self._error is not None and not (fetch_failed and isinstance(self._error, BlobNotFound)):
             raise self._error
+
+
+class DefaultBranchCheckout:
+    """A clone's checkout of the remote's default branch (main, else master, else the first
+    by name): `start` is fetch's `beside` hook, then `finish` (or `abandon` if the fetch failed)."""
+
+    def __init__(self, repo):
+        self.repo = repo
+        self.branch: str | None = None
+        self.value: str | None = None
+        self.checkout: CheckoutBesideFetch | None = None
+
+    def start(self, heads: dict[str, str]) -> Callable[[Mapping[bytes, bytes], bool], None] | None:
+        self.branch = next((b for b in ("main", "master") if b in heads), min(heads, default=None))
+        if self.branch is None:
+            return None
+        self.value = heads[self.branch]
+        self.checkout = CheckoutBesideFetch(self.repo, Ref.parse(self.value)).start()
+        return self.checkout.arrived
+
+    def abandon(self) -> None:
+        """After a failed fetch: stop the checkout; its own errors echo the fetch's and are dropped."""
+        if self.checkout is not None:
+            self.checkout.wait(fetch_failed=True)
+
+    def finish(self) -> str | None:
+        """After the fetch (every blob flushed): wait for the checkout, then move the branch,
+        HEAD and WORKDIR to it. Returns the branch (None: the remote has none)."""
+        if self.checkout is None:
+            return None
+        self.checkout.wait()
+        self.repo.refs.set_many({f"heads/{self.branch}": self.value, "HEAD": f"ref: heads/{self.branch}",
+                                 "WORKDIR": self.value})
+        return self.branch

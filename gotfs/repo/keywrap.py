@@ -30,6 +30,7 @@ from gotkv.errors import GotError, InvalidInput
 ENV = "GOT_PASSPHRASE"
 _AAD = b"got repo secret v1"
 _N, _R, _P = 1 << 17, 8, 1
+_typed: dict[str, str] = {}  # what was typed at the prompt, by variable: asked once per process
 
 
 class WrongPassphrase(GotError):
@@ -78,8 +79,9 @@ def unwrap(doc: dict, passphrase: str) -> bytes:
 
 def ask(prompt: str = "Passphrase: ", *, confirm: bool = False, env: str = ENV) -> str:
     """The passphrase from the variable `env`, else typed at the terminal (twice with
-    `confirm`); PassphraseNeeded when there is neither."""
-    given = os.environ.get(env)
+    `confirm`); PassphraseNeeded when there is neither. What was typed is remembered for the
+    rest of the process (and its forks: a background mount opens the repository again)."""
+    given = os.environ.get(env) or _typed.get(env)
     if given:
         return given
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
@@ -87,4 +89,5 @@ def ask(prompt: str = "Passphrase: ", *, confirm: bool = False, env: str = ENV) 
     typed = getpass.getpass(prompt, stream=sys.stderr)
     if confirm and getpass.getpass("Again: ", stream=sys.stderr) != typed:
         raise InvalidInput("the two passphrases differ")
+    _typed[env] = typed
     return typed

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from gotfs.repo import merging
-from gotfs.repo.clonecheckout import CheckoutBesideFetch
+from gotfs.repo import keywrap, merging
+from gotfs.repo.clonecheckout import DefaultBranchCheckout
 from gotfs.repo.commit import Commit
 from gotfs.repo.errors import RefNotFound
 from gotfs.repo.maintenance import extent_refs
@@ -391,9 +391,10 @@ def pull(repo: Repo, name: str, branch: str | None = None, *, progress: Progress
 
 
 def clone(url: str, directory: str | os.PathLike, secret: bytes, *, name: str = "origin",
-          progress: Progress | None = None) -> tuple[Repo, Transfer, str | None]:
+          progress: Progress | None = None, passphrase: str | None = None) -> tuple[Repo, Transfer, str | None]:
     """A new repository in `directory` from the remote at `url`, checked out on its default
-    branch (main, else master, else the first). A rerun after an interruption resumes.
+    branch (main, else master, else the first), the key kept under `passphrase` if given
+    (gotfs.repo.keywrap). A rerun after an interruption resumes.
     Returns the repository (open: the caller closes it), the fetch's report and the branch.
 
     The checkout runs beside the fetch (gotfs.repo.clonecheckout), writing each file as its
@@ -409,32 +410,18 @@ def clone(url: str, directory: str | os.PathLike, secret: bytes, *, name: str = 
             settings = probe.settings
             probe.close()
         config = Config(bytes.fromhex(settings["salt"]), secret, settings["target_node_size"],
-                        settings["max_node_size"], settings["cipher"], settings["format"])
+                        settings["max_node_size"], settings["cipher"], settings["format"],
+                        keywrap.wrap(secret, passphrase) if passphrase is not None else None)
         repo = Repo.create(directory, config)
         _write_atomic(repo.dot / REMOTES_FILE, json.dumps({name: url}, indent=2))
-    chosen: list[tuple[str, str, CheckoutBesideFetch]] = []
-
-    def start_checkout(heads: dict[str, str]) -> Arrived | None:
-        branch = next((b for b in ("main", "master") if b in heads), min(heads, default=None))
-        if branch is None:
-            return None
-        checkout = CheckoutBesideFetch(repo, Ref.parse(heads[branch])).start()
-        chosen.append((branch, heads[branch], checkout))
-        return checkout.arrived
-
+    checkout = DefaultBranchCheckout(repo)
     try:
         try:
-            report = fetch(repo, name, progress=progress, beside=start_checkout)
+            report = fetch(repo, name, progress=progress, beside=checkout.start)
         except BaseException:
-            for _, _, checkout in chosen:
-                checkout.wait(fetch_failed=True)
+            checkout.abandon()
             raise
-        if not chosen:
-            return repo, report, None
-        branch, value, checkout = chosen[0]
-        checkout.wait()
-        repo.refs.set_many({f"heads/{branch}": value, "HEAD": f"ref: heads/{branch}", "WORKDIR": value})
-        return repo, report, branch
+        return repo, report, checkout.finish()
     except BaseException:
         repo.close()
         raise

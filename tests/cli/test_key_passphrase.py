@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from tests.cli.conftest import assert_clean_error, got_cmd, got_env, write
+from tests.cli.test_remote import setup_origin
 
 
 def got(cwd: Path, *args: str, passphrase: str | None = None, **extra: str) -> subprocess.CompletedProcess:
@@ -61,3 +62,15 @@ def test_an_old_repository_opens_unchanged(tmp_path):
     assert got(tmp_path, "init").returncode == 0
     assert '"secret"' in (tmp_path / ".got" / "config.json").read_text()
     assert got(tmp_path, "status").returncode == 0  # no passphrase asked, none set
+
+
+def test_clone_with_a_passphrase(tmp_path):
+    url = str(tmp_path / "remote")
+    _, key = setup_origin(tmp_path, url, {"a.txt": "hello\n"})
+    cloned = got(tmp_path, "clone", url, "b", "--key-file", str(key), "--passphrase", passphrase="clone pw")
+    assert cloned.returncode == 0, cloned.stderr
+    b = tmp_path / "b"
+    assert "wrapped_secret" in (b / ".got" / "config.json").read_text()
+    assert "protected by a passphrase" in assert_clean_error(got(b, "log"), 1)
+    assert "first" in got(b, "log", "--oneline", passphrase="clone pw").stdout
+    assert got(b, "key", "export", passphrase="clone pw").stdout == key.read_text()
