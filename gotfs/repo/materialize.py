@@ -147,12 +147,11 @@ class Materializer:
         os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
         return Info.file(info.mode, info.size), extents, h.digest()
 
-
     def _read(self, extent: Extent, scratch: list[bytearray]) -> memoryview:
-        """The bytes of `extent`: a whole raw chunk is decrypted into `scratch[0]` (replaced by
-        a larger one when too small, else reused), which spares a fresh buffer, and its page
-        faults, per chunk;
-        anything else (a slice of a shared chunk, a compressed one) via the chunk cache."""
+        """The bytes of `extent`, valid until the next call. A whole raw chunk is decrypted
+        into `scratch[0]` (replaced by a larger one when too small, else reused), which spares
+        a fresh buffer, and its page faults, per chunk; anything else (a slice of a shared
+        chunk, a compressed one) comes through the chunk cache."""
         data = self.fs.data
         if extent.offset == 0 and data.decodes_into:
             def into(stored) -> memoryview | None:
