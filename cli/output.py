@@ -204,9 +204,10 @@ def progress_enabled() -> bool:
 
 @contextlib.contextmanager
 def progress(label: str, *, unit: str = "files") -> Iterator[Callable[..., None]]:
-    """A transient progress line on stderr; yields `update(count, nbytes=None)`.
+    """A transient progress line on stderr; yields `update(count, nbytes=None, total=None)`.
 
-    Count-only work shows a spinner with the count, elapsed time and, given bytes, the volume.
+    Count-only work shows a spinner with the count, elapsed time and, given bytes, the volume
+    and rate; given the total bytes too, how much of it is done and the time left at that rate.
     Off (a no-op callback) when stderr is not a terminal.
     """
     if not progress_enabled():
@@ -223,7 +224,7 @@ def progress(label: str, *, unit: str = "files") -> Iterator[Callable[..., None]
         last = [0.0]
         started = time.monotonic()
 
-        def update(count: int | None = None, nbytes: int | None = None) -> None:
+        def update(count: int | None = None, nbytes: int | None = None, total: int | None = None) -> None:
             now = time.monotonic()
             if now - last[0] < 0.1:
                 return
@@ -232,8 +233,11 @@ def progress(label: str, *, unit: str = "files") -> Iterator[Callable[..., None]
             if count is not None:
                 parts.append(f"{count} {unit}")
             if nbytes is not None:
-                parts.append(human_size(nbytes))
-                parts.append(f"{human_size(nbytes / max(now - started, 1e-3))}/s")
+                rate = nbytes / max(now - started, 1e-3)
+                parts.append(human_size(nbytes) + (f" of {human_size(total)}" if total else ""))
+                parts.append(f"{human_size(rate)}/s")
+                if total and nbytes and total > nbytes:
+                    parts.append(f"ETA {eta_text((total - nbytes) / rate)}")
             bar.update(task, detail=", ".join(parts))
 
         yield update
@@ -242,6 +246,12 @@ def progress(label: str, *, unit: str = "files") -> Iterator[Callable[..., None]
 def transfer_progress(label: str):
     """progress() for push, fetch and clone: `update(objects, bytes)`, shown with the rate."""
     return progress(label, unit="objects")
+
+
+def eta_text(seconds: float) -> str:
+    """95 -> '1:35', 3725 -> '1:02:05'."""
+    s = int(seconds + 0.5)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 def transfer_summary(report) -> str:

@@ -12,7 +12,7 @@ interrupted sync never leaves a node whose children are missing.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 
 from gotkv.blobs.codec import Codec, content_id
 from gotkv.blobs.ref import Ref
@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # imported where used: commands that never sync do not pay fo
     from concurrent.futures import ThreadPoolExecutor
 
 ValueRefs = Callable[[bytes, bytes], Iterable[Ref]]
+Arrived = Callable[[Mapping[bytes, bytes], bool], None]
 _READERS = 4  # threads reading data blobs for sync (reads and BLAKE3 release the GIL)
 _READ_AHEAD = 8  # data blobs read ahead of the one being posted
 _BATCHES_AHEAD = 3  # copy_missing's get_many batches in flight while it writes
@@ -119,7 +120,8 @@ def reachable(nodes: NodeStore, roots: Iterable[Root], value_refs: ValueRefs = _
 
 
 def copy_missing(codec: Codec, src: Store, dst: Store, roots: Iterable[Root], value_refs: ValueRefs = _no_refs,
-                 *, batch_bytes: int = 32 << 20, progress: Callable[[int, int], None] | None = None) -> int:
+                 *, batch_bytes: int = 32 << 20, progress: Callable[[int, int, int], None] | None = None,
+                 arrived: Arrived | None = None) -> int:
     """Copy into `dst` every blob of `roots` it lacks, reading `src` in bulk; return how many.
 
     For a store where every read is a request (a remote), `sync`'s one get per blob would
@@ -132,16 +134,22 @@ def copy_missing(codec: Codec, src: Store, dst: Store, roots: Iterable[Root], va
     height (leaves first) once the walk ends, so an interrupted copy never leaves `dst` a node
     whose subtree is incomplete, and a rerun resumes where it stopped. `src` verifies what it
     returns (a remote store checks each blob's id; the codec checks each node's tag).
-    `progress(blobs, bytes)` is called as blobs are copied.
+    `progress(blobs, bytes, expected)` is called as blobs are copied; `expected` is the bytes
+    of everything found missing so far (data by the sizes `src` knows), which is the whole
+    once the walk reaches the leaves, as data is copied last. `arrived(blobs, posted)` is
+    called with what each bulk read brought, verified: a level's nodes as they are read
+    (posted=False: they reach `dst` only at the end), then each data batch once it is posted
+    to `dst` (posted=True), so a reader can work on the trees while their data still arrives.
     """
     nodes_by_height: dict[int, list[tuple[bytes, bytes]]] = {}
-    counts = [0, 0]
+    counts = [0, 0, 0]  # blobs copied, their bytes, bytes expected
 
     def copied(n: int, nbytes: int) -> None:
         counts[0] += n
         counts[1] += nbytes
+        counts[2] = max(counts[2], counts[1])
         if progress:
-            progress(counts[0], counts[1])
+            progress(counts[0], counts[1], counts[2])
 
     wanted = {r.ref.cid: r.ref for r in roots}
     level = [wanted[c] for c in set(wanted) - dst.exists(wanted)]
@@ -150,10 +158,12 @@ def copy_missing(codec: Codec, src: Store, dst: Store, roots: Iterable[Root], va
         stored = src.get_many(r.cid for r in level)
         children: dict[bytes, Ref] = {}
         data: dict[bytes, Ref] = {}
+        level_nodes: dict[bytes, bytes] = {}
         for ref in level:
             node = decode(codec.decode(ref, stored[ref.cid]), f"node {ref.short()}")
             # kept until the end: a copy, so as not to pin the whole response a view is of
-            nodes_by_height.setdefault(node.level, []).append((ref.cid, bytes(stored[ref.cid])))
+            level_nodes[ref.cid] = bytes(stored[ref.cid])
+            nodes_by_height.setdefault(node.level, []).append((ref.cid, level_nodes[ref.cid]))
             if node.level:
                 for v in node.values:
                     child = Ref.from_bytes(v)
@@ -162,10 +172,14 @@ def copy_missing(codec: Codec, src: Store, dst: Store, roots: Iterable[Root], va
                 for k, v in zip(node.keys, node.values):
                     for r in value_refs(k, v):
                         data.setdefault(r.cid, r)
+        if arrived:
+            arrived(level_nodes, False)
+        counts[2] += sum(len(d) for d in level_nodes.values())
         data_todo = [c for c in data if c not in seen]
         seen.update(data_todo)
         present = dst.exists(data_todo)
-        _copy_batches(src, dst, [c for c in data_todo if c not in present], batch_bytes, copied)
+        counts[2] += sum(src.stored_size(c) or 0 for c in data_todo if c not in present)
+        _copy_batches(src, dst, [c for c in data_todo if c not in present], batch_bytes, copied, arrived)
         fresh = [c for c in children if c not in seen]
         seen.update(fresh)
         have = dst.exists(fresh)
@@ -179,7 +193,7 @@ def copy_missing(codec: Codec, src: Store, dst: Store, roots: Iterable[Root], va
 
 
 def _copy_batches(src: Store, dst: Store, cids: list[bytes], batch_bytes: int,
-                  copied: Callable[[int, int], None]) -> None:
+                  copied: Callable[[int, int], None], arrived: Arrived | None) -> None:
     """get_many in batches of about `batch_bytes` (by the sizes the store knows) and post
     each; the next batches are fetched while the last one is written, so a remote source's
     network time and the destination's disk time overlap."""
@@ -203,3 +217,5 @@ def _copy_batches(src: Store, dst: Store, cids: list[bytes], batch_bytes: int,
             for c in batch:
                 dst.post(blobs[c], c)
             copied(len(batch), sum(len(blobs[c]) for c in batch))
+            if arrived:
+                arrived(blobs, True)

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from gotfs.repo import remotes as R
+from gotfs.repo import keywrap, remotes as R
 from gotkv.errors import InvalidInput
 
 from cli.output import emit_json, out, transfer_progress, transfer_summary
@@ -21,6 +21,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("url", metavar="URL")
     p.add_argument("directory", nargs="?", metavar="DIR")
     p.add_argument("--key-file", metavar="FILE", help="file holding the key line")
+    p.add_argument("--passphrase", action="store_true",
+                   help="keep the key under a passphrase here (from GOT_PASSPHRASE, else asked)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     return p
 
@@ -42,8 +44,9 @@ def read_key(key_file: str | None) -> bytes:
 def run(args) -> int:
     secret = read_key(args.key_file)
     directory = args.directory or args.url.rstrip("/").split("#")[0].rsplit("/", 1)[-1] or "clone"
+    passphrase = keywrap.ask("New passphrase: ", confirm=True) if args.passphrase else None
     with transfer_progress("Cloning") as update:
-        repo, report, branch = R.clone(args.url, directory, secret, progress=update)
+        repo, report, branch = R.clone(args.url, directory, secret, progress=update, passphrase=passphrase)
     repo.close()
     if args.json:
         emit_json({"url": args.url, "directory": str(repo.workdir), "branch": branch, **report.to_json()})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gotfs.repo import Repo
+from gotfs.repo import Repo, keywrap
 
 from cli.output import out
 
@@ -15,11 +15,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("dir", nargs="?", default=".", metavar="DIR")
     p.add_argument("--no-encrypt", action="store_true", help="store blobs unencrypted (still compressed)")
     p.add_argument("-b", "--initial-branch", default="main", metavar="NAME", help="name of the first branch")
+    p.add_argument("--passphrase", action="store_true",
+                   help=f"keep the key under a passphrase (from {keywrap.ENV}, else asked on the terminal)")
     return p
 
 
 def run(args) -> int:
-    repo = Repo.init(args.dir, encrypt=not args.no_encrypt, branch=args.initial_branch)
+    passphrase = keywrap.ask("New passphrase: ", confirm=True) if args.passphrase else None
+    repo = Repo.init(args.dir, encrypt=not args.no_encrypt, branch=args.initial_branch, passphrase=passphrase)
     try:
         out(f"Initialized empty got repository in {repo.dot}")
     finally:

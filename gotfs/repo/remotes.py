@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from gotfs.repo import merging
+from gotfs.repo import keywrap, merging
+from gotfs.repo.clonecheckout import DefaultBranchCheckout
 from gotfs.repo.commit import Commit
 from gotfs.repo.errors import RefNotFound
 from gotfs.repo.maintenance import extent_refs
@@ -42,12 +43,12 @@ from gotkv.blobs.remote.remote import Remote, RefMoved
 from gotkv.blobs.remote.store import RemoteStore
 from gotkv.blobs.remote.url import normalize, open_objects
 from gotkv.errors import GotError, InvalidInput
-from gotkv.sync import copy_missing
+from gotkv.sync import Arrived, copy_missing
 
 REMOTES_FILE = "remotes.json"
 KEY_PREFIX = "got-key-1:"
 TRACKING = "remotes/"
-Progress = Callable[[int, int], None]
+Progress = Callable[..., None]  # progress(objects, bytes[, expected bytes])
 
 
 class RemoteMoved(GotError):
@@ -273,8 +274,11 @@ def _requests(remote: Remote) -> int:
 # -- fetch, pull, clone -----------------------------------------------------------------------
 
 
-def fetch(repo: Repo, name: str, *, progress: Progress | None = None) -> Transfer:
+def fetch(repo: Repo, name: str, *, progress: Progress | None = None,
+          beside: Callable[[dict[str, str]], Arrived | None] | None = None) -> Transfer:
     """Bring every branch of remote `name` that this repo lacks; update `remotes/<name>/*`.
+    `beside(heads)`, given the remote's {branch: ref} before anything is copied, may return a
+    hook that is shown every blob as it arrives (gotkv.sync.copy_missing's `arrived`).
 
     Costs: the journal entries added since the last fetch; per generation of new commits one
     batched read; per level of their new subtrees one batched read; data in batches, each
@@ -285,7 +289,8 @@ def fetch(repo: Repo, name: str, *, progress: Progress | None = None) -> Transfe
     try:
         heads = {n[len("heads/"):]: v for n, v in remote.refs().items() if n.startswith("heads/")}
         store = RemoteStore(remote)
-        report = _receive(repo, store, [Ref.parse(v) for v in heads.values()], progress)
+        arrived = beside(heads) if beside else None
+        report = _receive(repo, store, [Ref.parse(v) for v in heads.values()], progress, arrived)
         tracking = repo.refs.list(f"{TRACKING}{name}/")
         updates: dict[str, str | None] = {k: None for k in tracking}
         for branch, value in heads.items():
@@ -300,7 +305,8 @@ def fetch(repo: Repo, name: str, *, progress: Progress | None = None) -> Transfe
         remote.close()
 
 
-def _receive(repo: Repo, store: RemoteStore, tips: list[Ref], progress: Progress | None) -> Transfer:
+def _receive(repo: Repo, store: RemoteStore, tips: list[Ref], progress: Progress | None,
+             arrived: Arrived | None = None) -> Transfer:
     """Copy the commits from `tips` back to those the repo holds, with their trees: trees
     first, then commits oldest first, so a commit present locally always has its history."""
     report = Transfer()
@@ -321,18 +327,21 @@ def _receive(repo: Repo, store: RemoteStore, tips: list[Ref], progress: Progress
                     seen.add(p.cid)
                     nxt.append(p)
         generations.append(generation)
+        if arrived:
+            arrived({ref.cid: data for ref, data, _ in generation}, False)
         have = local.exists(r.cid for r in nxt)
         frontier = [r for r in nxt if r.cid not in have]
     roots = [c.root for g in generations for _, _, c in g]
     counted = [0, 0]
 
-    def seen_progress(n: int, nbytes: int) -> None:
+    def seen_progress(n: int, nbytes: int, expected: int) -> None:
         counted[0], counted[1] = n, nbytes
         if progress:
-            progress(n, nbytes)
+            progress(n, nbytes, expected)
 
     with repo.writing():
-        report.blobs = copy_missing(codec, store, local, roots, extent_refs, progress=seen_progress)
+        report.blobs = copy_missing(codec, store, local, roots, extent_refs, progress=seen_progress,
+                                    arrived=arrived)
         for generation in reversed(generations):
             for ref, data, _ in generation:
                 local.post(data, ref.cid)
@@ -382,10 +391,14 @@ def pull(repo: Repo, name: str, branch: str | None = None, *, progress: Progress
 
 
 def clone(url: str, directory: str | os.PathLike, secret: bytes, *, name: str = "origin",
-          progress: Progress | None = None) -> tuple[Repo, Transfer, str | None]:
+          progress: Progress | None = None, passphrase: str | None = None) -> tuple[Repo, Transfer, str | None]:
     """A new repository in `directory` from the remote at `url`, checked out on its default
-    branch (main, else master, else the first). A rerun after an interruption resumes.
-    Returns the repository (open: the caller closes it), the fetch's report and the branch."""
+    branch (main, else master, else the first), the key kept under `passphrase` if given
+    (gotfs.repo.keywrap). A rerun after an interruption resumes.
+    Returns the repository (open: the caller closes it), the fetch's report and the branch.
+
+    The checkout runs beside the fetch (gotfs.repo.clonecheckout), writing each file as its
+    data arrives; the branch, HEAD and WORKDIR are set once both have ended."""
     directory = Path(directory).absolute()
     url = normalize(url)
     repo = _resume_clone(directory, url, name)
@@ -397,17 +410,18 @@ def clone(url: str, directory: str | os.PathLike, secret: bytes, *, name: str = 
             settings = probe.settings
             probe.close()
         config = Config(bytes.fromhex(settings["salt"]), secret, settings["target_node_size"],
-                        settings["max_node_size"], settings["cipher"], settings["format"])
+                        settings["max_node_size"], settings["cipher"], settings["format"],
+                        keywrap.wrap(secret, passphrase) if passphrase is not None else None)
         repo = Repo.create(directory, config)
         _write_atomic(repo.dot / REMOTES_FILE, json.dumps({name: url}, indent=2))
+    checkout = DefaultBranchCheckout(repo)
     try:
-        report = fetch(repo, name, progress=progress)
-        heads = {k[len(f"{TRACKING}{name}/"):]: v for k, v in repo.refs.list(f"{TRACKING}{name}/").items()}
-        branch = next((b for b in ("main", "master") if b in heads), min(heads, default=None))
-        if branch is not None:
-            repo.refs.set_many({f"heads/{branch}": heads[branch], "HEAD": f"ref: heads/{branch}"})
-            repo.checkout(branch, force=True)
-        return repo, report, branch
+        try:
+            report = fetch(repo, name, progress=progress, beside=checkout.start)
+        except BaseException:
+            checkout.abandon()
+            raise
+        return repo, report, checkout.finish()
     except BaseException:
         repo.close()
         raise

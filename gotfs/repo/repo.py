@@ -1,7 +1,8 @@
 """Repo: a got repository embedded in `.got/` beside a working directory.
 
-    .got/config.json   format, tree-shape salt, encryption secret (never leaves this machine),
-                       cipher; the format is the codec's blob layout (see gotkv/blobs/codec.py)
+    .got/config.json   format, tree-shape salt, encryption secret (never leaves this machine;
+                       in plain text, or wrapped under a passphrase: keywrap.py), cipher; the
+                       format is the codec's blob layout (see gotkv/blobs/codec.py)
     .got/store/        the LocalStore (packs + SQLite index) holding every blob
     .got/refs.sqlite   branches, tags, HEAD, working roots (Refs, compare-and-swap)
     .got/workcopy.sqlite  the stat cache of the working directory
@@ -15,17 +16,19 @@ leaves every ref at a complete commit, old or new.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import functools
 import heapq
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from gotkv.blobs.codec import DEFAULT_CIPHER, DEFAULT_LAYOUT, LAYOUTS, Codec
+from gotfs.repo import keywrap
 from gotfs.repo.commit import Commit, commit_id
 from gotfs.repo.errors import (BranchExists, BranchMoved, MergeInProgress, NothingToCommit, RefNotFound,
                                RepoExists, RepoLocked, RepoNotFound, WorkdirBehind)
@@ -54,23 +57,33 @@ class Config:
     max_node_size: int = 65536
     cipher: str = DEFAULT_CIPHER
     format: int = FORMAT
+    wrapped: dict | None = field(default=None, compare=False)  # the secret under a passphrase (keywrap.wrap)
 
     def to_json(self) -> str:
-        return json.dumps({"format": self.format, "salt": self.salt.hex(),
-                           "secret": self.secret.hex() if self.secret else None,
-                           "target_node_size": self.target_node_size,
-                           "max_node_size": self.max_node_size, "cipher": self.cipher}, indent=2)
+        doc = {"format": self.format, "salt": self.salt.hex()}
+        if self.wrapped is not None:
+            doc["wrapped_secret"] = self.wrapped
+        else:
+            doc["secret"] = self.secret.hex() if self.secret else None
+        doc.update(target_node_size=self.target_node_size, max_node_size=self.max_node_size, cipher=self.cipher)
+        return json.dumps(doc, indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> Config:
+    def from_json(cls, text: str, passphrase: Callable[[], str] = keywrap.ask) -> Config:
+        """The config in config.json's `text`; a wrapped secret is opened with `passphrase()`
+        (keywrap.WrongPassphrase if it does not open it)."""
         doc = json.loads(text)
         fmt = doc.get("format", 1)
         if fmt not in LAYOUTS:
             raise ValueError(f"format {fmt!r} is not one this version of got reads "
                              f"({', '.join(map(str, LAYOUTS))}); it was made by a newer got")
-        return cls(bytes.fromhex(doc["salt"]), bytes.fromhex(doc["secret"]) if doc["secret"] else None,
-                   doc["target_node_size"], doc["max_node_size"],
-                   doc.get("cipher", LEGACY_CIPHER), fmt)
+        wrapped = doc.get("wrapped_secret")
+        if wrapped is not None:
+            secret = keywrap.unwrap(wrapped, passphrase())
+        else:
+            secret = bytes.fromhex(doc["secret"]) if doc["secret"] else None
+        return cls(bytes.fromhex(doc["salt"]), secret, doc["target_node_size"], doc["max_node_size"],
+                   doc.get("cipher", LEGACY_CIPHER), fmt, wrapped)
 
 
 def check_ref_name(name: str, what: str = "branch") -> str:
@@ -116,11 +129,17 @@ class Repo:
     # -- opening -----------------------------------------------------------------------
 
     @classmethod
-    def init(cls, workdir: str | os.PathLike, *, encrypt: bool = True, branch: str = DEFAULT_BRANCH) -> Repo:
-        """Create `.got/` in `workdir` with a fresh secret; HEAD points at an unborn branch."""
+    def init(cls, workdir: str | os.PathLike, *, encrypt: bool = True, branch: str = DEFAULT_BRANCH,
+             passphrase: str | None = None) -> Repo:
+        """Create `.got/` in `workdir` with a fresh secret (kept under `passphrase` if given);
+        HEAD points at an unborn branch."""
         import secrets  # here: only init needs it, and it costs every command's start (hmac, hashlib)
 
-        config = Config(secrets.token_bytes(32), secrets.token_bytes(32) if encrypt else None)
+        if passphrase is not None and not encrypt:
+            raise InvalidInput("a passphrase protects the key of an encrypted repository: drop --no-encrypt")
+        secret = secrets.token_bytes(32) if encrypt else None
+        wrapped = keywrap.wrap(secret, passphrase) if passphrase is not None else None
+        config = Config(secrets.token_bytes(32), secret, wrapped=wrapped)
         return cls.create(workdir, config, branch=branch)
 
     @classmethod
@@ -138,17 +157,35 @@ class Repo:
         return repo
 
     @classmethod
-    def open(cls, start: str | os.PathLike = ".") -> Repo:
-        """The repo whose `.got/` is in `start` or its nearest ancestor."""
+    def open(cls, start: str | os.PathLike = ".", passphrase: Callable[[], str] = keywrap.ask) -> Repo:
+        """The repo whose `.got/` is in `start` or its nearest ancestor; `passphrase()` is
+        asked only if its key is under one (default: GOT_PASSPHRASE, else a terminal prompt)."""
         here = Path(start).absolute()
         for d in (here, *here.parents):
             cfg = d / DOT / "config.json"
             if cfg.exists():
                 try:
-                    return cls(d, Config.from_json(cfg.read_text()))
+                    return cls(d, Config.from_json(cfg.read_text(), passphrase))
                 except (ValueError, KeyError) as e:
                     raise RepoNotFound(f"{cfg} is unreadable ({e})") from None
         raise RepoNotFound(here)
+
+    def set_passphrase(self, passphrase: str | None) -> None:
+        """Keep the secret under `passphrase` from now on (None: in plain text again). The
+        secret itself, and so every blob and remote, is unchanged. One atomic file write."""
+        if self.config.secret is None:
+            raise InvalidInput("this repository is not encrypted: it has no key to protect")
+        wrapped = keywrap.wrap(self.config.secret, passphrase) if passphrase is not None else None
+        config = dataclasses.replace(self.config, wrapped=wrapped)
+        path = self.dot / "config.json"
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable by others
+        with os.fdopen(fd, "w") as f:
+            f.write(config.to_json())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        self.config = config
 
     def close(self) -> None:
         self.store.close()
@@ -342,9 +379,10 @@ class Repo:
 
     # -- the working directory ---------------------------------------------------------
 
-    def workcopy(self):
+    def workcopy(self, fs: FS | None = None):
+        """The working directory; `fs` (default: the repo's) is where a checkout reads from."""
         from gotfs.repo.workcopy import WorkCopy
-        return WorkCopy(self)
+        return WorkCopy(self, fs)
 
     def status(self):
         """Changes in the working directory against HEAD."""

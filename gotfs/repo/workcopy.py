@@ -113,9 +113,9 @@ class _HashingReader:
 class WorkCopy:
     """The working directory of a Repo."""
 
-    def __init__(self, repo):
+    def __init__(self, repo, fs=None):
         self.repo = repo
-        self.fs = repo.fs
+        self.fs = fs or repo.fs
         self.root = repo.workdir
         self.db = sqlite3.connect(repo.dot / "workcopy.sqlite", timeout=60, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")

@@ -55,6 +55,11 @@ class Journal:
                     seq += 1
                 width = min(width * 2, _READ_AHEAD)
 
+    def read(self, seq: int) -> dict | None:
+        """Entry `seq`, or None if there is none yet. One GET."""
+        data = self._try_get(seq)
+        return None if data is None else self._open(seq, data)
+
     def _try_get(self, seq: int) -> bytes | None:
         try:
             return self.objects.get(entry_key(seq))

@@ -7,6 +7,8 @@ What a remote holds (keys under its bucket prefix or directory):
                         are sealed with the repo secret, so opening them checks the key
     packs/<id>          sealed blobs, many MiB per object (packs.py)
     journal/<seq>       one sealed record per push: pack places, branch moves (journal.py)
+    checkpoint/<seq>    every checkpoint.EVERY entries, the state they amount to, sealed, so
+                        a fresh reader reads it and the entries after it (checkpoint.py)
 
 Which branches exist and what they point at is known only to holders of the secret; names
 and values travel inside sealed journal records. A branch moves by compare-and-swap through
@@ -24,6 +26,8 @@ import threading
 import time
 from pathlib import Path
 
+from gotkv.blobs.remote import checkpoint
+from gotkv.blobs.remote.checkpoint import Checkpoints
 from gotkv.blobs.remote.journal import Journal
 from gotkv.blobs.remote.objects import (ContainerNotFound, ObjectExists, ObjectNotFound, ObjectStore, RemoteError,
                                          probe_create_only)
@@ -55,6 +59,7 @@ class Remote:
         self.sealer = Sealer(secret)
         self.settings = settings
         self.journal = Journal(objects, self.sealer)
+        self.checkpoints = Checkpoints(objects, self.sealer)
         self.state = RemoteState(state_path)
         self.packs = PackWriter(objects, uploads=self.state)
         self._append_lock = threading.Lock()
@@ -106,8 +111,22 @@ class Remote:
     # -- the journal ----------------------------------------------------------------------
 
     def refresh(self) -> int:
-        """Read journal entries this machine has not seen; return how many."""
+        """Read journal entries this machine has not seen; return how many (a checkpoint counts
+        for the entries it stands for). A mirror that has
+        read nothing yet starts from the latest checkpoint (checkpoint.py), if there is one;
+        it looks for one only once the journal has an entry, so an empty remote costs no more."""
         n = 0
+        if self.state.position == 0:
+            first = self.journal.read(0)
+            if first is None:
+                return 0
+            position = self.checkpoints.latest()
+            found = self.checkpoints.read(position) if position else None
+            if found is not None and self.state.load(*found):
+                n += position
+            else:
+                self.state.apply(0, first)
+                n += 1
         for seq, record in self.journal.read_from(self.state.position):
             self.state.apply(seq, record)
             n += 1
@@ -129,7 +148,22 @@ class Remote:
                 entry = {**record, "time": time.time(), "refs": [[n, o, v] for n, (o, v) in refs.items()]}
                 if self.journal.try_append(seq, entry):
                     self.state.apply(seq, entry)
+                    self._checkpoint(seq + 1)
                     return seq
+
+    def _checkpoint(self, position: int) -> None:
+        """Leave a checkpoint at `position` if one is due there and the mirror is exactly
+        there (another process of this machine may have read further). Best effort: the
+        entry is in, so a failure here only leaves readers more entries to read."""
+        if not self.checkpoints.due(position):
+            return
+        at, refs, blobs = self.state.snapshot()
+        if at != position:
+            return
+        try:
+            self.checkpoints.write(position, checkpoint.encode(position, refs, blobs))
+        except GotError:
+            pass
 
     def publish(self, refs: dict[str, tuple[str | None, str | None]] | None = None,
                 touched: set[bytes] | None = None, dropped: set[bytes] | None = None) -> int | None:

@@ -111,6 +111,41 @@ class RemoteState:
             db.execute("ROLLBACK")
             raise
 
+    def snapshot(self) -> tuple[int, dict[str, str], list[tuple[bytes, str, int, int, float]]]:
+        """(position, branches, every blob's (cid, pack, offset, length, time)), read in one
+        transaction: what entries 0..position-1 amount to (a checkpoint's content)."""
+        db = self._db()
+        db.execute("BEGIN")
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key='position'").fetchone()
+            refs = dict(db.execute("SELECT name, value FROM refs").fetchall())
+            blobs = db.execute("SELECT cid, pack, offset, length, time FROM blobs").fetchall()
+        finally:
+            db.execute("COMMIT")
+        return (int(row[0]) if row else 0), refs, blobs
+
+    def load(self, position: int, refs: dict[str, str], blobs: list[tuple[bytes, str, int, int, float]]) -> bool:
+        """Take a checkpoint's state as this mirror's, if the mirror is behind `position`
+        (one transaction, as apply); False if it was not (another process got further)."""
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key='position'").fetchone()
+            if (int(row[0]) if row else 0) >= position:
+                db.execute("ROLLBACK")
+                return False
+            db.execute("DELETE FROM blobs")
+            db.executemany("INSERT INTO blobs VALUES (?, ?, ?, ?, ?)", blobs)
+            db.executemany("DELETE FROM uploaded WHERE pack=?", ((p,) for p in {b[1] for b in blobs}))
+            db.execute("DELETE FROM refs")
+            db.executemany("INSERT INTO refs VALUES (?, ?)", refs.items())
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('position', ?)", (position,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return True
+
     @staticmethod
     def _apply_refs(db: sqlite3.Connection, updates: list) -> None:
         """A record's branch moves, all or none: a record whose `old` values do not hold is
