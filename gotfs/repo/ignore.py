@@ -2,7 +2,9 @@
 
 One pattern per line, `#` comments, gitignore's common forms: `name` matches that name at
 any depth, `/name` only at the top, `dir/` only directories, `*`, `?` and `[...]` globs within
-a component, `**` across components, and `!pattern` re-includes. `.got/` is always ignored.
+a component, `**` across components, and `!pattern` re-includes. `.got/` (the repository) is
+always ignored, and so is `.git` at any depth: a git repository (or submodule link) sharing
+the directory is git's own state, as `.got/` is got's.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class Ignore:
     def ignored(self, relpath: str, is_dir: bool) -> bool:
         """True if `relpath` ('a/b/c', no leading slash) is excluded."""
         if relpath == ".got" or relpath.startswith(".got/"):
+            return True
+        if relpath == ".git" or relpath.endswith("/.git") or relpath.startswith(".git/") or "/.git/" in relpath:
             return True
         result = False
         for regex, dir_only, negate in self._rules:

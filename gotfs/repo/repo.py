@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from gotfs.diff import diff as fs_diff
 from gotfs.fs import DEFAULT_CIPHER, FS
 from gotkv.blobs.codec import DEFAULT_LAYOUT, LAYOUTS
 from gotfs.repo.commit import Commit, commit_id
@@ -124,9 +125,16 @@ class Repo:
 
     @classmethod
     def open(cls, start: str | os.PathLike = ".") -> Repo:
-        """The repo whose `.got/` is in `start` or its nearest ancestor."""
+        """The repo whose `.got/` is in `start` or its nearest ancestor; inside a mount of a
+        repository (`got mount`), that repository, whatever directory the mount sits in.
+        Costs a few stats and one read of the kernel's mount table."""
+        from gotfs.repo.mounttable import enclosing_mount
+
         here = Path(start).absolute()
+        mount = enclosing_mount(here)
         for d in (here, *here.parents):
+            if mount is not None and mount.workdir is not None and d == mount.mountpoint.parent:
+                d = mount.workdir
             cfg = d / DOT / "config.json"
             if cfg.exists():
                 try:
@@ -332,12 +340,18 @@ class Repo:
         return WorkCopy(self)
 
     def status(self):
-        """Changes in the working directory against HEAD."""
+        """Changes in the working directory against the commit it holds (workdir_root)."""
         wc = self.workcopy()
         try:
-            return wc.status(self.head_root())
+            return wc.status(self.workdir_root())
         finally:
             wc.close()
+
+    def workdir_root(self) -> Root:
+        """The root of the commit the working directory holds: HEAD's, unless a read-write
+        mount committed to the branch since (then the directory is behind until checked out)."""
+        base = self.workdir_base()
+        return self.read_commit(base).root if base is not None else self.head_root()
 
     def _workdir_lock(self):
         """Serialises commits and checkouts of this working directory between processes."""
@@ -355,7 +369,9 @@ class Repo:
         Refuses (WorkdirBehind) when the branch has moved past the commit the working
         directory is based on — a read-write mount committed to it — because committing the
         stale directory would silently revert those changes. NothingToCommit when the
-        snapshot equals HEAD's tree, unless allow_empty.
+        snapshot holds what HEAD's tree holds, unless allow_empty: the same root, or one that
+        differs only in how unchanged bytes are laid out in blobs (a re-packed file after a
+        checkout), which no status, diff or show could name.
         """
         with self._workdir_lock(), self.writing():
             head, base = self.head(), self.workdir_base()
@@ -366,7 +382,8 @@ class Repo:
                 root = wc.snapshot(progress)
             finally:
                 wc.close()
-            if root == self.head_root() and not allow_empty:
+            head_root = self.head_root()
+            if not allow_empty and (root == head_root or next(fs_diff(self.fs, head_root, root), None) is None):
                 raise NothingToCommit()
             ref = self.commit(root, message, author=author, workdir=True)
             return ref, root

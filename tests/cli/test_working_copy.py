@@ -1,0 +1,114 @@
+"""One working copy per branch beside a live read-write mount (docs/working-copy.md): status,
+diff and commit agree on what a commit records, from the repository's directory or inside
+the mount; unmount says what it committed; a working directory the mount moved ahead of is
+named as behind, never shown as the reverse change. Real `got` commands, real FUSE mounts."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from tests.cli.conftest import Got, assert_clean_error, write
+
+HAVE_FUSE = os.path.exists("/dev/fuse") and shutil.which("fusermount3") is not None
+pytestmark = pytest.mark.skipif(not HAVE_FUSE, reason="no FUSE here")
+
+
+@pytest.fixture
+def mnt(tmp_path):
+    p = tmp_path / "mnt"
+    p.mkdir()
+    yield p
+    for _ in range(2):  # never leave a mount behind, whatever the test did
+        if os.path.ismount(p):
+            subprocess.run(["fusermount3", "-u", "-z", str(p)], capture_output=True, timeout=30)
+            time.sleep(0.2)
+
+
+def _status(got: Got, cwd=None) -> dict:
+    return json.loads(got.out("status", "--json") if cwd is None else got("status", "--json", cwd=cwd).stdout)
+
+
+def test_status_and_diff_show_what_commit_records_from_the_repo_and_inside_the_mount(got, repo_dir, mnt):
+    write(repo_dir, {"a.txt": "one\n"})
+    got("commit", "-m", "one")
+    got("mount", "--rw", "main", str(mnt))
+    write(mnt, {"m.txt": "from the mount\n", "a.txt": "one\ntwo\n"})  # no fsync: status must flush
+    expected = [{"path": "a.txt", "kind": "modified"}, {"path": "m.txt", "kind": "added"}]
+    here = _status(got)
+    assert not here["clean"] and here["changes"] == expected and here["mount"] == str(mnt)
+    inside = _status(got, cwd=mnt)
+    assert inside["changes"] == expected and inside["branch"] == "main"
+    assert "+two" in got.out("diff") and "+two" in got("diff", "--", "a.txt", cwd=mnt).stdout
+    assert "+from the mount" in got("diff", cwd=mnt).stdout
+    assert got("log", "--oneline", cwd=mnt).stdout.rstrip().endswith(" one")
+    out = got("commit", "-m", "inside", cwd=mnt).stdout
+    assert "2 files changed: 1 added, 1 modified" in out
+    assert got.out("cat", "HEAD:m.txt") == "from the mount\n"
+    assert _status(got, cwd=mnt)["clean"]
+    done = got("commit", "-m", "again", ok=False, cwd=mnt)
+    assert "nothing to commit" in assert_clean_error(done, 1)
+
+
+def test_umount_says_what_it_committed_and_the_workdir_is_named_behind(got, repo_dir, mnt):
+    write(repo_dir, {"a.txt": "one\n"})
+    got("commit", "-m", "one")
+    got("mount", "--rw", "main", str(mnt))
+    write(mnt, {"m.txt": "mine\n"})
+    out = got.out("umount", str(mnt))
+    head = got.out("log", "-n", "1", "--oneline").split()[0]
+    assert out.startswith(f"unmounted {mnt}; committed its changes as [main {head}")
+    assert got.out("cat", "HEAD:m.txt") == "mine\n"
+    status = _status(got)
+    assert status["behind"] == 1 and status["clean"], status  # not "removed: m.txt"
+    assert "behind main by 1 commit" in got.out("status")
+    assert got.out("diff") == ""
+    got("checkout", "main")
+    assert (repo_dir / "m.txt").read_text() == "mine\n"
+    assert _status(got)["behind"] == 0
+
+
+def test_commit_with_no_new_writes_after_remounting_says_nothing_to_commit(got, repo_dir, mnt):
+    write(repo_dir, {"a.txt": "one\n"})
+    got("commit", "-m", "one")
+    got("mount", "--rw", "main", str(mnt))
+    write(mnt, {"b.txt": "b\n"})
+    got("commit", "-m", "from the mount")
+    unmounted = got.out("umount", str(mnt))
+    got("mount", "--rw", "main", str(mnt))
+    done = got("commit", "-m", "nothing new", ok=False)
+    assert "nothing to commit" in assert_clean_error(done, 1)
+    assert "nothing to commit" in unmounted
+    assert _status(got)["clean"]
+    got("umount", str(mnt))
+
+
+def test_umount_of_a_directory_that_is_not_mounted_is_one_clear_line(got, repo_dir, mnt):
+    line = assert_clean_error(got("umount", str(mnt), ok=False))
+    assert line == f"got: cannot unmount {mnt}: not mounted"
+
+
+def test_mounting_on_a_non_empty_directory_is_refused_unless_asked(got, repo_dir, mnt):
+    got("commit", "-m", "empty", "--allow-empty")
+    write(mnt, {"hidden.txt": "would be hidden\n"})
+    line = assert_clean_error(got("mount", "main", str(mnt), ok=False), 2)
+    assert "not empty" in line and "--nonempty" in line
+    assert not os.path.ismount(mnt)
+    got("mount", "main", str(mnt), "--nonempty")
+    assert os.path.ismount(mnt)
+    got("umount", str(mnt))
+    assert (mnt / "hidden.txt").read_text() == "would be hidden\n"
+
+
+def test_inside_a_read_only_mount_status_names_the_way_out(got, repo_dir, mnt):
+    got("commit", "-m", "empty", "--allow-empty")
+    got("mount", "main", str(mnt))
+    assert got("log", "--oneline", cwd=mnt).stdout.rstrip().endswith(" empty")
+    line = assert_clean_error(got("status", ok=False, cwd=mnt))
+    assert "read-only mount" in line and str(repo_dir) in line
+    got("umount", str(mnt))
