@@ -75,15 +75,6 @@ def require_rev_path(spec: str) -> tuple[str, str]:
     return rev, path
 
 
-def flush_mount(repo: Repo, branch: str) -> None:
-    """gotfs.repo.mounting.flush_mount, its warning (a dead mount) said on stderr."""
-    from gotfs.repo.mounting import flush_mount as flush
-
-    warning = flush(repo, branch)
-    if warning:
-        print(f"got: warning: {warning}", file=sys.stderr)
-
-
 def gc_in_background(repo: Repo) -> bool:
     """Start `got gc --auto` detached when the store has doubled since the last gc
     (gotfs.repo.maintenance.gc_due): blobs only intermediate flushes reached are reclaimed

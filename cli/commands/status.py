@@ -87,7 +87,8 @@ def run(args) -> int:
                 state = f"both sides: HEAD:{c['path']}, MERGE_HEAD:{c['path']}"
             out(f"  {c['kind'] + ':':<19}{c['path']}  ({state}{'; ' + c['note'] if c['note'] else ''})")
     if not changes:
-        out("nothing to commit, working tree clean")
+        out("no changes in the working directory since the commit it holds" if wc.behind and not mounted
+            else "nothing to commit, working tree clean")
         return 0
     out("\nChanges:")
     for c, name in shown:

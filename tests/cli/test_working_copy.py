@@ -112,3 +112,39 @@ def test_inside_a_read_only_mount_status_names_the_way_out(got, repo_dir, mnt):
     line = assert_clean_error(got("status", ok=False, cwd=mnt))
     assert "read-only mount" in line and str(repo_dir) in line
     got("umount", str(mnt))
+
+
+def test_a_mount_inside_the_working_directory_is_not_new_files(got, repo_dir):
+    write(repo_dir, {"a.txt": "one\n"})
+    got("commit", "-m", "one")
+    (repo_dir / "view").mkdir()
+    got("mount", "main", "view")
+    try:
+        assert (repo_dir / "view" / "a.txt").read_text() == "one\n"
+        assert _status(got)["clean"]
+        assert "nothing to commit" in assert_clean_error(got("commit", "-m", "x", ok=False), 1)
+    finally:
+        got("umount", "view")
+
+
+def test_umount_of_a_killed_read_write_mount_commits_what_it_published(got, repo_dir, mnt):
+    import signal
+
+    got("commit", "-m", "empty", "--allow-empty")
+    got("mount", "--rw", "main", str(mnt))
+    write(mnt, {"kept.txt": "published\n"})
+    assert _status(got)["changes"] == [{"path": "kept.txt", "kind": "added"}]  # publishes it
+    pids = subprocess.run(["pgrep", "-f", f"mount --rw main {mnt}"], capture_output=True, text=True).stdout.split()
+    assert len(pids) == 1
+    os.kill(int(pids[0]), signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.stat(mnt)
+            time.sleep(0.05)
+        except OSError:
+            break
+    out = got.out("umount", str(mnt))
+    assert "committed its changes as [main " in out and not os.path.ismount(mnt)
+    assert got.out("cat", "HEAD:kept.txt") == "published\n"
+    assert "no problems found" in got.out("fsck")
