@@ -427,8 +427,7 @@ class Repo:
         if not paths and self.refs.get("MERGE_STATE"):
             raise MergeInProgress()  # switching away would strand the merge's working state
         with self._workdir_lock():
-            base = self.workdir_base()
-            base_root = self.read_commit(base).root if base is not None else self.head_root()
+            base_root = self.workdir_root()
             wc = self.workcopy()
             try:
                 changes = wc.checkout(base_root, target, force=force, paths=paths)
