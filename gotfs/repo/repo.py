@@ -32,6 +32,7 @@ from gotfs.repo.commit import Commit, commit_id
 from gotfs.repo.errors import (BranchExists, BranchMoved, MergeInProgress, NothingToCommit, RefNotFound,
                                RepoExists, RepoLocked, RepoNotFound, WorkdirBehind)
 from gotfs.repo.refs import Refs
+from gotfs.repo.unrecorded import keep_unrecorded
 from gotkv.blobs.local import LocalStore
 from gotkv.blobs.ref import Ref
 from gotkv.errors import InvalidInput
@@ -371,7 +372,8 @@ class Repo:
         stale directory would silently revert those changes. NothingToCommit when the
         snapshot holds what HEAD's tree holds, unless allow_empty: the same root, or one that
         differs only in how unchanged bytes are laid out in blobs (a re-packed file after a
-        checkout), which no status, diff or show could name.
+        checkout), which no status, diff or show could name. Metadata the working directory
+        does not record (mtimes, xattrs) is kept from HEAD's tree (gotfs.repo.unrecorded).
         """
         with self._workdir_lock(), self.writing():
             head, base = self.head(), self.workdir_base()
@@ -383,6 +385,7 @@ class Repo:
             finally:
                 wc.close()
             head_root = self.head_root()
+            root = keep_unrecorded(self.fs, head_root, root)
             if not allow_empty and (root == head_root or next(fs_diff(self.fs, head_root, root), None) is None):
                 raise NothingToCommit()
             ref = self.commit(root, message, author=author, workdir=True)
@@ -408,11 +411,12 @@ class Repo:
             return ref
 
     def snapshot(self, progress=None) -> Root:
-        """The working directory as a root (changed files' data is stored, nothing published)."""
+        """The working directory as a root, as a commit would record it against the commit the
+        directory holds (changed files' data is stored, nothing published)."""
         wc = self.workcopy()
         try:
             with self.writing():
-                return wc.snapshot(progress)
+                return keep_unrecorded(self.fs, self.workdir_root(), wc.snapshot(progress))
         finally:
             wc.close()
 

@@ -303,8 +303,9 @@ class WorkCopy:
 
     def _same(self, e: HostEntry, info: Info, extents, row, now: int, refreshed: list) -> bool:
         """Does the host path hold what the tree records? Reads content only when it must."""
-        if e.is_dir or not e.is_file:
-            return e.info().to_bytes() == info.to_bytes()
+        if e.is_dir or not e.is_file:  # what a commit records of it (gotfs.repo.unrecorded)
+            mine = e.info()
+            return mine.kind == info.kind and mine.mode == info.mode and mine.target == info.target
         if not info.is_file or st.S_IMODE(e.stat.st_mode) != info.mode or e.stat.st_size != info.size:
             return False
         stored = _encode_entries(Info.file(info.mode, info.size), extents)

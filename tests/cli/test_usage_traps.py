@@ -35,9 +35,17 @@ def test_a_metadata_only_change_is_shown(got, repo_dir):
     got("commit", "-m", "one")
     with Repo.open(repo_dir) as repo:
         root = repo.fs.set_xattr(repo.head_root(), "a.txt", b"user.tag", b"x")
-        repo.commit(root, "xattr only", author="t")
+        repo.commit(root, "xattr only", author="t", workdir=True)  # the directory holds its bytes
     shown = got.out("show", "HEAD")
     assert "diff --got a/a.txt b/a.txt\nxattrs changed\n" in shown
+    # The working directory does not record xattrs: status and commit agree that it changed
+    # nothing, and a commit of another file keeps the xattr rather than dropping it unseen.
+    assert got.out("status", "--short") == ""
+    assert "nothing to commit" in assert_clean_error(got("commit", "-m", "x", ok=False), 1)
+    write(repo_dir, {"b.txt": "other\n"})
+    assert "1 file changed: 1 added, 0 modified" in got.out("commit", "-m", "b")
+    with Repo.open(repo_dir) as repo:
+        assert repo.fs.stat(repo.head_root(), "a.txt").xattrs == ((b"user.tag", b"x"),)
 
 
 def test_checkout_of_a_path_refuses_to_overwrite_local_edits(got, repo_dir):

@@ -148,3 +148,22 @@ def test_umount_of_a_killed_read_write_mount_commits_what_it_published(got, repo
     assert "committed its changes as [main " in out and not os.path.ismount(mnt)
     assert got.out("cat", "HEAD:kept.txt") == "published\n"
     assert "no problems found" in got.out("fsck")
+
+
+def test_what_a_mount_records_beyond_the_working_directory_is_no_change_after_checkout(got, repo_dir, mnt):
+    """A mount stores mtimes, the working directory does not: after checking out a mount's
+    commit, status is clean and a commit records nothing (it used to list `d/` as modified
+    and record every file the mount had written as modified)."""
+    write(repo_dir, {"a.txt": "one\n"})
+    got("commit", "-m", "one")
+    got("mount", "--rw", "main", str(mnt))
+    write(mnt, {"d/x.txt": "x\n"})
+    os.utime(mnt / "a.txt")
+    got("commit", "-m", "through the mount")
+    got("umount", str(mnt))
+    got("checkout", "main")
+    assert got.out("status", "--short") == "" and got.out("diff") == ""
+    assert "nothing to commit" in assert_clean_error(got("commit", "-m", "x", ok=False), 1)
+    write(repo_dir, {"d/x.txt": "y\n"})
+    assert got.out("status", "--short") == "M d/x.txt\n"
+    assert "1 file changed: 0 added, 1 modified" in got.out("commit", "-m", "y")
