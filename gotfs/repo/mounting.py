@@ -154,7 +154,7 @@ def flush_mount(repo: Repo, branch: str) -> str | None:
     except OSError as e:
         if e.errno in (errno.ENOTCONN, errno.EACCES, errno.EPERM):
             return (f"the read-write mount of {branch} at {path} does not answer ({os.strerror(e.errno)}); "
-                    f"committing what it last published" + ("; `got umount` it" if e.errno == errno.ENOTCONN else ""))
+                    f"a commit records what it last published" + ("; `got umount` it" if e.errno == errno.ENOTCONN else ""))
         return None
     if not os.path.ismount(path):
         return None
@@ -210,12 +210,7 @@ class WorkingCopy:
 
     branch: str | None  # HEAD's branch (None: detached); inside a mount, the mount's branch
     mounted: MountedWork | None  # set when a read-write mount holds the branch's working state
-    behind: int  # commits of the branch the working directory lacks (0 if it is up to date)
-
-    @property
-    def base(self) -> str:
-        """What the changes are counted against: a revision `Repo.resolve` takes."""
-        return self.branch if self.mounted is not None else "HEAD"
+    behind: int  # commits HEAD's branch has that the working directory lacks (-1: not counted)
 
 
 def working_copy(repo: Repo, start: str | os.PathLike = ".") -> WorkingCopy:
