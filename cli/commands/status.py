@@ -36,10 +36,13 @@ def run(args) -> int:
             changes = mounted_changes(repo, mount)
             dirs = {c.path for c in changes if c.new is not None and c.new.is_dir}
             head = repo.branches().get(branch)
+            # the working directory's own edits wait while the mount is the working copy
+            set_aside = repo.status() if branch == repo.head_branch() else []
         else:
             changes = repo.status()
             dirs = {c.path for c in changes if c.kind != REMOVED and (repo.workdir / c.path).is_dir()}
             head = repo.head()
+            set_aside = []
         mounted = mount is not None
         merge = merging.state(repo)
         unmerged = [dict(c, markers=merging.still_marked(repo, c["path"])) for c in merge.conflicts] if merge else []
@@ -49,6 +52,7 @@ def run(args) -> int:
                    "behind": wc.behind,
                    "clean": not changes,
                    "changes": [{"path": c.path, "kind": c.kind} for c in changes],
+                   "set_aside": [{"path": c.path, "kind": c.kind} for c in set_aside],
                    "merge": {"merging": merge.name, "theirs": commit_id(merge.theirs), "conflicts": unmerged}
                    if merge else None})
         return 0
@@ -86,6 +90,11 @@ def run(args) -> int:
             else:
                 state = f"both sides: HEAD:{c['path']}, MERGE_HEAD:{c['path']}"
             out(f"  {c['kind'] + ':':<19}{c['path']}  ({state}{'; ' + c['note'] if c['note'] else ''})")
+    if set_aside:
+        out(f"\nSet aside in the working directory {repo.workdir} (not in the next commit while {branch} "
+            f"is mounted read-write):")
+        for c in set_aside:
+            out(f"  {c.kind + ':':<10}{c.path}")
     if not changes:
         out("no changes in the working directory since the commit it holds" if wc.behind and not mounted
             else "nothing to commit, working tree clean")

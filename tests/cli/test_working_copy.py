@@ -39,9 +39,12 @@ def test_status_and_diff_show_what_commit_records_from_the_repo_and_inside_the_m
     got("commit", "-m", "one")
     got("mount", "--rw", "main", str(mnt))
     write(mnt, {"m.txt": "from the mount\n", "a.txt": "one\ntwo\n"})  # no fsync: status must flush
+    write(repo_dir, {"w.txt": "edited in the working directory\n"})
     expected = [{"path": "a.txt", "kind": "modified"}, {"path": "m.txt", "kind": "added"}]
     here = _status(got)
     assert not here["clean"] and here["changes"] == expected and here["mount"] == str(mnt)
+    assert here["set_aside"] == [{"path": "w.txt", "kind": "added"}]  # named, not committed
+    assert "Set aside in the working directory" in got.out("status")
     inside = _status(got, cwd=mnt)
     assert inside["changes"] == expected and inside["branch"] == "main"
     assert "+two" in got.out("diff") and "+two" in got("diff", "--", "a.txt", cwd=mnt).stdout
@@ -50,6 +53,7 @@ def test_status_and_diff_show_what_commit_records_from_the_repo_and_inside_the_m
     out = got("commit", "-m", "inside", cwd=mnt).stdout
     assert "2 files changed: 1 added, 1 modified" in out
     assert got.out("cat", "HEAD:m.txt") == "from the mount\n"
+    assert (repo_dir / "w.txt").exists() and "w.txt" not in got.out("ls", "HEAD")
     assert _status(got, cwd=mnt)["clean"]
     done = got("commit", "-m", "again", ok=False, cwd=mnt)
     assert "nothing to commit" in assert_clean_error(done, 1)
