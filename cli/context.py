@@ -44,11 +44,14 @@ def _git_config(key: str) -> str:
 
 def worktree_path(repo: Repo, path: str) -> str:
     """A path given on the command line (relative to the current directory) as a repo path."""
-    from gotfs.repo.mounttable import enclosing_mount
+    from gotfs.repo.mounttable import canonical, enclosing_mount
 
     full = Path(os.path.abspath(path))
     inside = enclosing_mount(full)  # inside a mount of this repository, paths start at its top
-    top = inside.mountpoint if inside is not None and inside.workdir == repo.workdir else repo.workdir
+    if inside is not None and inside.workdir == canonical(repo.workdir):
+        full, top = canonical(full), inside.mountpoint
+    else:
+        top = repo.workdir
     try:
         rel = full.relative_to(top)
     except ValueError:

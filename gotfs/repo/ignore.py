@@ -10,11 +10,10 @@ directory (`got mount main ./view`): its files are a commit's or a branch's, not
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
-from gotfs.repo.mounttable import got_mounts
+from gotfs.repo.mounttable import canonical, got_mounts
 
 
 class Ignore:
@@ -38,7 +37,7 @@ class Ignore:
     def load(cls, workdir: Path) -> Ignore:
         """The rules of `workdir`'s .gotignore, and the got mounts below it. Costs a read of
         that file and of the kernel's mount table."""
-        top = Path(os.path.abspath(workdir))
+        top = canonical(workdir)
         mounts = frozenset(m.mountpoint.relative_to(top).as_posix() for m in got_mounts()
                            if top in m.mountpoint.parents)
         try:

@@ -29,12 +29,11 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator
 
 from gotfs.diff import diff
 from gotfs.repo.commit import commit_id
-from gotfs.repo.mounttable import enclosing_mount, mount_at, source_name
+from gotfs.repo.mounttable import canonical, enclosing_mount, mount_at, source_name
 from gotfs.repo.repo import Repo
 from gotkv.blobs.ref import Ref
 from gotkv.errors import GotError, InvalidInput
@@ -193,7 +192,7 @@ def mounted_work(repo: Repo, branch: str) -> MountedWork | None:
     warning = flush_mount(repo, branch)
     path = repo.mount_point(branch)
     table = mount_at(path) if path is not None else None
-    live = table is not None and table.workdir == repo.workdir and not table.readonly
+    live = table is not None and table.workdir == canonical(repo.workdir) and not table.readonly
     work = repo.working_root(branch)
     head = repo.branches().get(branch)
     head_root = repo.read_commit(head).root if head is not None else repo.fs.new()
@@ -221,7 +220,7 @@ def working_copy(repo: Repo, start: str | os.PathLike = ".") -> WorkingCopy:
     InvalidInput inside a read-only mount (a view of a commit has nothing to commit).
     Cost: that of mounted_work, plus a walk of the commits the working directory lacks."""
     inside = enclosing_mount(start)
-    if inside is not None and inside.workdir == repo.workdir and inside.readonly:
+    if inside is not None and inside.workdir == canonical(repo.workdir) and inside.readonly:
         raise InvalidInput(f"{inside.mountpoint} is a read-only mount of a commit; run this in "
                            f"{repo.workdir} or in a read-write mount (`got mount --rw BRANCH DIR`)")
     branch = mounted_branch_at(repo, start)
@@ -236,10 +235,10 @@ def mounted_branch_at(repo: Repo, start: str | os.PathLike = ".") -> str | None:
     """The branch of the read-write mount of this repository that `start` lies in, or None
     (`got log` inside a mount starts there). Cost: one read of the mount table."""
     inside = enclosing_mount(start)
-    if inside is None or inside.workdir != repo.workdir or inside.readonly:
+    if inside is None or inside.workdir != canonical(repo.workdir) or inside.readonly:
         return None
     for name, where in repo.refs.list("mount/").items():
-        if Path(where) == inside.mountpoint:
+        if canonical(where) == inside.mountpoint:
             return name[len("mount/"):]
     return None
 
@@ -271,7 +270,7 @@ def _behind(repo: Repo, limit: int = 10_000) -> int:
 def check_mountpoint(path: str, *, nonempty: bool = False) -> str:
     """`path` as an absolute mount point, or InvalidInput: not a directory, already a mount
     point, or not empty (a mount would hide what it holds) unless `nonempty`."""
-    full = os.path.abspath(path)
+    full = str(canonical(path))
     if not os.path.isdir(full):
         raise InvalidInput(f"mount point {path} is not a directory")
     if os.path.ismount(full) or mount_at(full) is not None:
@@ -318,7 +317,7 @@ def unmount(path: str, *, author: str = "got", timeout: float = 120.0) -> Unmoun
             repo.record_mount(branch, None)
             return Unmounted(path, branch, ref, False)
         deadline = time.monotonic() + timeout
-        while repo.mount_point(branch) is not None and Path(repo.mount_point(branch)) == table.mountpoint:
+        while repo.mount_point(branch) is not None and canonical(repo.mount_point(branch)) == table.mountpoint:
             if time.monotonic() > deadline:
                 return Unmounted(path, branch, None, True)
             time.sleep(0.05)
@@ -338,7 +337,7 @@ def _writable_branch_at(table) -> tuple[Repo | None, str | None]:
     except GotError:
         return None, None
     for name, where in repo.refs.list("mount/").items():
-        if Path(where) == table.mountpoint:
+        if canonical(where) == table.mountpoint:
             return repo, name[len("mount/"):]
     return repo, None
 

@@ -32,6 +32,12 @@ class GotMount:
     readonly: bool
 
 
+def canonical(path: str | os.PathLike) -> Path:
+    """`path` as the kernel names it (absolute, symlinks resolved where they can be: a dead
+    mount on the way is kept as written), so that two spellings of one place compare equal."""
+    return Path(os.path.realpath(path))
+
+
 def source_name(workdir: str | os.PathLike) -> str:
     """The FUSE source name for a mount of the repository at `workdir`."""
     return PREFIX + quote(os.fspath(Path(workdir).absolute()), safe=_SAFE)
@@ -58,22 +64,21 @@ def got_mounts(table: str | None = None) -> list[GotMount]:
         if not sep or len(fields) < 6 or len(rest) < 2 or rest[0] != FSTYPE:
             continue
         source = _unescape(rest[1])
-        workdir = Path(unquote(source[len(PREFIX):])) if source.startswith(PREFIX) else None
+        workdir = canonical(unquote(source[len(PREFIX):])) if source.startswith(PREFIX) else None
         out.append(GotMount(Path(_unescape(fields[4])), workdir, "ro" in fields[5].split(",")))
     return out
 
 
 def mount_at(path: str | os.PathLike) -> GotMount | None:
     """The got mount whose mount point is exactly `path`, or None (not mounted, or not got's)."""
-    target = Path(os.path.abspath(path))
+    target = canonical(path)
     found = [m for m in got_mounts() if m.mountpoint == target]
     return found[-1] if found else None  # the last one listed is the one on top
 
 
 def enclosing_mount(path: str | os.PathLike) -> GotMount | None:
-    """The got mount that `path` lies in (the deepest), or None. Lexical: symlinks in
-    `path` are not resolved, so that a dead mount (ENOTCONN on every stat) is still found."""
-    target = Path(os.path.abspath(path))
+    """The got mount that `path` lies in (the deepest), or None."""
+    target = canonical(path)
     best = None
     for m in got_mounts():
         if (target == m.mountpoint or m.mountpoint in target.parents) and (

@@ -134,7 +134,7 @@ class Repo:
         here = Path(start).absolute()
         mount = enclosing_mount(here)
         for d in (here, *here.parents):
-            if mount is not None and mount.workdir is not None and d == mount.mountpoint.parent:
+            if mount is not None and mount.workdir is not None and d.resolve() == mount.mountpoint.parent:
                 d = mount.workdir
             cfg = d / DOT / "config.json"
             if cfg.exists():

@@ -171,3 +171,15 @@ def test_what_a_mount_records_beyond_the_working_directory_is_no_change_after_ch
     write(repo_dir, {"d/x.txt": "y\n"})
     assert got.out("status", "--short") == "M d/x.txt\n"
     assert "1 file changed: 0 added, 1 modified" in got.out("commit", "-m", "y")
+
+
+def test_a_mount_made_through_a_symlink_is_still_found(got, repo_dir, mnt, tmp_path):
+    """The kernel names a mount point with symlinks resolved; got compares places that way."""
+    got("commit", "-m", "empty", "--allow-empty")
+    link = tmp_path / "link"
+    link.symlink_to(mnt)
+    got("mount", "--rw", "main", str(link))
+    write(mnt, {"n.txt": "n\n"})
+    assert _status(got)["changes"] == [{"path": "n.txt", "kind": "added"}]
+    assert _status(got, cwd=link)["changes"] == [{"path": "n.txt", "kind": "added"}]
+    assert "committed its changes" in got.out("umount", str(link))
