@@ -309,7 +309,7 @@ def unmount(path: str, *, author: str = "got", timeout: float = 120.0) -> Unmoun
     try:
         dead = not _answers(str(table.mountpoint))
         before = repo.branches().get(branch) if branch else None
-        _fusermount(path)
+        _fusermount(str(table.mountpoint))  # fusermount3 does not follow a symlink to it
         if branch is None:
             return Unmounted(path, None, None, False)
         if dead:  # no process left to commit: do what it would have done
