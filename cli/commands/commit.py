@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import Counter
 
 from gotfs.diff import ADDED, MODIFIED, REMOVED
-import sys
-
 from gotfs.repo import merging
 from gotfs.repo.errors import NothingToCommit
 from gotfs.repo.mounting import working_copy
