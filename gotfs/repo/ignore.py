@@ -4,8 +4,9 @@ One pattern per line, `#` comments, gitignore's common forms: `name` matches tha
 any depth, `/name` only at the top, `dir/` only directories, `*`, `?` and `[...]` globs within
 a component, `**` across components, and `!pattern` re-includes. `.got/` (the repository) is
 always ignored, and so is `.git` at any depth: a git repository (or submodule link) sharing
-the directory is git's own state, as `.got/` is got's. So is a got mount below the working
-directory (`got mount main ./view`): its files are a commit's or a branch's, not new ones.
+the directory is git's own state, as `.got/` is got's. So is what a got mount below the working
+directory shows (`got mount main ./view`): its files are a commit's or a branch's, not new
+ones; the mount point itself stays the directory it is, mounted or not.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Ignore:
             return True
         if relpath == ".git" or relpath.endswith("/.git") or relpath.startswith(".git/") or "/.git/" in relpath:
             return True
-        if relpath in self._mounts:
+        if self._mounts and any(relpath.startswith(m + "/") for m in self._mounts):
             return True
         result = False
         for regex, dir_only, negate in self._rules:

@@ -120,8 +120,8 @@ def test_inside_a_read_only_mount_status_names_the_way_out(got, repo_dir, mnt):
 
 def test_a_mount_inside_the_working_directory_is_not_new_files(got, repo_dir):
     write(repo_dir, {"a.txt": "one\n"})
+    (repo_dir / "view").mkdir()  # a directory of the tree, mounted on or not
     got("commit", "-m", "one")
-    (repo_dir / "view").mkdir()
     got("mount", "main", "view")
     try:
         assert (repo_dir / "view" / "a.txt").read_text() == "one\n"
