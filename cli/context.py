@@ -47,9 +47,16 @@ def _git_config(key: str) -> str:
 
 def worktree_path(repo: Repo, path: str) -> str:
     """A path given on the command line (relative to the current directory) as a repo path."""
+    from gotfs.repo.mounttable import canonical, enclosing_mount
+
     full = Path(os.path.abspath(path))
+    inside = enclosing_mount(full)  # inside a mount of this repository, paths start at its top
+    if inside is not None and inside.workdir == canonical(repo.workdir):
+        full, top = canonical(full), inside.mountpoint
+    else:
+        top = repo.workdir
     try:
-        rel = full.relative_to(repo.workdir)
+        rel = full.relative_to(top)
     except ValueError:
         raise InvalidPath(path, f"outside the repository at {repo.workdir}") from None
     text = rel.as_posix()
@@ -72,15 +79,6 @@ def require_rev_path(spec: str) -> tuple[str, str]:
     if path is None:
         raise InvalidInput(f"expected REV:PATH, got {spec!r} (e.g. HEAD:README.md)")
     return rev, path
-
-
-def flush_mount(repo: Repo, branch: str) -> None:
-    """gotfs.repo.mounting.flush_mount, its warning (a dead mount) said on stderr."""
-    from gotfs.repo.mounting import flush_mount as flush
-
-    warning = flush(repo, branch)
-    if warning:
-        print(f"got: warning: {warning}", file=sys.stderr)
 
 
 def gc_in_background(repo: Repo) -> bool:

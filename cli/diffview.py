@@ -109,6 +109,12 @@ def _patch_lines(fs: FS, a: Root, b: Root, c: PathChange) -> Iterator[str]:
         yield f"new mode {mode_text(new)}"
     if (new or old).is_dir and (old is None or new is None or old.is_dir == new.is_dir):
         return
+    if not c.content_changed and old is not None and new is not None and old.kind == new.kind:
+        if old.mtime_ns != new.mtime_ns:  # the same bytes: say what else a commit records
+            yield "mtime changed"
+        if old.xattrs != new.xattrs:
+            yield "xattrs changed"
+        return
     a_side, b_side = _side(fs, a, c.path, old), _side(fs, b, c.path, new)
     a_name = quote_path(f"a/{c.path}") if old is not None and not old.is_dir else "/dev/null"
     b_name = quote_path(f"b/{c.path}") if new is not None and not new.is_dir else "/dev/null"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import Counter
 
 from gotfs.diff import ADDED, MODIFIED, REMOVED
 from gotfs.repo import merging
+from gotfs.repo.errors import NothingToCommit
+from gotfs.repo.mounting import working_copy
 from gotkv.errors import InvalidInput
 
-from cli.context import author, flush_mount, gc_in_background, open_repo
+from cli.context import author, gc_in_background, open_repo
 from cli.diffview import is_file_like, tree_changes
 from cli.output import change_lines, emit_json, first_line, out, progress, short_id
 
@@ -17,8 +20,9 @@ from cli.output import change_lines, emit_json, first_line, out, progress, short
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("commit", help="record changes as a new commit",
                        description="Snapshot the working directory (honouring .gotignore) and "
-                                   "record it on the current branch. When the branch is mounted "
-                                   "read-write, its mounted working root is committed instead. During a "
+                                   "record it on the current branch. While the branch is mounted "
+                                   "read-write, the mount is its working copy: its mounted working root "
+                                   "is committed instead (inside a mount, the mount's branch). During a "
                                    "merge, this concludes it (as `got merge --continue`).")
     p.add_argument("-m", "--message", required=True, metavar="MSG", help="the commit message")
     p.add_argument("--allow-empty", action="store_true", help="commit even if nothing changed")
@@ -30,17 +34,21 @@ def run(args) -> int:
     if not args.message.strip():
         raise InvalidInput("empty commit message; give one with -m")
     with open_repo() as repo:
-        branch = repo.head_branch()
-        if branch:
-            flush_mount(repo, branch)  # a live mount's last writes belong in this commit
-        work = repo.working_root(branch) if branch else None
-        if merging.state(repo) is not None:  # concludes the merge, as `got merge --continue`
+        wc = working_copy(repo)  # a live mount publishes first: its last writes belong in this commit
+        branch, mount = wc.branch, wc.mounted
+        if mount is not None and mount.warning:
+            print(f"got: warning: {mount.warning}", file=sys.stderr)
+        if mount is None and merging.state(repo) is not None:  # concludes the merge, as `got merge --continue`
             ref = merging.continue_merge(repo, message=args.message, author=author())
             root = repo.read_commit(ref).root
-        elif work is not None and work != repo.head_root():
-            out(f"committing the mounted working root of {branch}")
+        elif mount is not None:
             ref = repo.commit_working_root(branch, args.message, author=author())
-            root = work
+            if ref is None and not args.allow_empty:
+                raise NothingToCommit()
+            out(f"committing the mounted working root of {branch}")
+            if ref is None:
+                ref = repo.commit(mount.root, args.message, author=author(), branch=branch)
+            root = mount.root
         else:
             with progress("Committing", unit="files stored") as update:
                 ref, root = repo.commit_workdir(args.message, author=author(), allow_empty=args.allow_empty,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from gotfs.repo.mounting import working_copy
 from gotkv.errors import InvalidInput
 
 from cli.context import open_repo, worktree_path
@@ -13,8 +14,9 @@ from cli.output import emit_json, is_quiet, out, quote_path
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("diff", help="show changes between commits or against the working directory",
-                       description="No REV: HEAD against the working directory. One REV: REV against "
-                                   "the working directory. Two: A against B. After `--`, only PATHs.")
+                       description="No REV: HEAD against the working copy (what `got commit` would "
+                                   "record; while the branch is mounted read-write, the mount). One REV: "
+                                   "REV against the working copy. Two: A against B. After `--`, only PATHs.")
     p.add_argument("revs", nargs="*", metavar="REV", help="zero, one or two revisions")
     form = p.add_mutually_exclusive_group()
     form.add_argument("--stat", action="store_true", help="per-file insertions/deletions and a summary")
@@ -36,8 +38,13 @@ def run(args) -> int:
         if len(args.revs) == 2:
             a, b = repo.root_of(args.revs[0]), repo.root_of(args.revs[1])
         else:
-            a = repo.root_of(args.revs[0]) if args.revs else repo.head_root()
-            b = repo.snapshot()
+            wc = working_copy(repo)
+            if wc.mounted is not None:
+                a = repo.root_of(args.revs[0] if args.revs else wc.branch)
+                b = wc.mounted.root
+            else:
+                a = repo.root_of(args.revs[0]) if args.revs else repo.workdir_root()
+                b = repo.snapshot()
         changes = tree_changes(repo.fs, a, b, paths)
         status = 1 if (args.exit_code or is_quiet()) and any(map(is_file_like, changes)) else 0
         if is_quiet():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import itertools
 
+from gotfs.repo.mounting import mounted_branch_at
 from gotkv.blobs.ref import Ref
 
 from cli.context import open_repo, worktree_path
@@ -13,9 +14,10 @@ from cli.output import commit_header, commit_json, emit_json, first_line, out, p
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("log", help="show commit history",
-                       description="Commits reachable from REV (default HEAD), newest first. "
+                       description="Commits reachable from REV (default HEAD; inside a read-write "
+                                   "mount, its branch), newest first. "
                                    "After `--`, only commits that changed PATH (against their first parent).")
-    p.add_argument("rev", nargs="?", default="HEAD", metavar="REV")
+    p.add_argument("rev", nargs="?", metavar="REV")
     p.add_argument("--oneline", action="store_true", help="one line per commit: short id and subject")
     p.add_argument("-n", "--max-count", type=int, metavar="N", help="show at most N commits")
     p.add_argument("--graph", action="store_true", help="draw the commit graph beside the log")
@@ -26,7 +28,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def run(args) -> int:
     with open_repo() as repo:
         paths = [worktree_path(repo, p) for p in args.pathspec or ()]
-        commits = repo.log(args.rev)
+        commits = repo.log(args.rev or mounted_branch_at(repo) or "HEAD")
         if paths:
             from cli.diffview import tree_changes
 

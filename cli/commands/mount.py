@@ -25,7 +25,8 @@ import sys
 
 from gotfs.repo import Repo, commit_id
 from gotfs.repo import lazy
-from gotfs.repo.mounting import RepoRootSource, commit_at_unmount, recorded, source_for
+from gotfs.repo.mounting import RepoRootSource, check_mountpoint, commit_at_unmount, recorded, source_for
+from gotfs.repo.mounttable import source_name
 from gotkv.blobs.remote.url import is_url, normalize, split_branch
 from gotkv.errors import GotError, InvalidInput
 
@@ -69,6 +70,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--rw", action="store_true", help="writable mount of branch BRANCH")
     p.add_argument("-f", "--foreground", action="store_true", help="stay in the foreground")
     p.add_argument("--debug", action="store_true", help="log FUSE requests (with -f)")
+    p.add_argument("--nonempty", action="store_true",
+                   help="mount on a directory that is not empty (hiding its files while mounted)")
     p.add_argument("--remote", action="append", default=[], metavar="NAME|URL",
                    help="read blobs from this remote (repeat: tried in order, falling back when one "
                         "fails or lacks a blob); with a URL#BRANCH, after it")
@@ -122,24 +125,24 @@ def _lazy_in_repo(repo: Repo, args) -> bool:
 @contextlib.contextmanager
 def _serving(args, mountpoint: str, workdir=None):
     """Open what the mount serves, for as long as it serves: yields (fs, source, label,
-    warnings); commits a writable mount's changes at the end."""
+    warnings, the source name for the mount table); commits a writable mount's changes at the end."""
     cache_size = parse_size(args.cache_size)
     if _remote_url(args) is not None:
         urls, branch, secret = _check_url_mode(args)
         with lazy.open_remote_snapshot(urls, secret, branch, cache_dir=args.cache_dir,
                                        cache_size=cache_size) as snap:
-            yield snap.fs, snap, snap.label, snap.skipped
+            yield snap.fs, snap, snap.label, snap.skipped, "got"
         return
     with (Repo.open(workdir) if workdir is not None else open_repo()) as repo:
         if _lazy_in_repo(repo, args):
             with lazy.open_repo_snapshot(repo, args.rev, args.remote, cache_dir=args.cache_dir,
                                          cache_size=cache_size) as snap:
-                yield snap.fs, snap, snap.label, snap.skipped
+                yield snap.fs, snap, snap.label, snap.skipped, source_name(repo.workdir)
             return
         source, label = _source(repo, args)
-        with _recorded(repo, args, mountpoint):
-            yield repo.fs, source, label, []
-        _commit_at_unmount(repo, args, mountpoint)
+        with _recorded(repo, args, mountpoint):  # dropped after the commit: `got umount` waits for it
+            yield repo.fs, source, label, [], source_name(repo.workdir)
+            _commit_at_unmount(repo, args, mountpoint)
         workdir = repo.workdir
     if args.rw:  # reclaim what only the mount's flushes reached, once its packs are released
         with Repo.open(workdir) as repo:
@@ -157,16 +160,12 @@ def _source(repo: Repo, args) -> tuple[RepoRootSource, str]:
 
 def run(args) -> int:
     mount = engine()
-    mountpoint = os.path.abspath(args.dir)
-    if not os.path.isdir(mountpoint):
-        raise InvalidInput(f"mount point {args.dir} is not a directory")
-    if os.path.ismount(mountpoint):
-        raise InvalidInput(f"{args.dir} is already a mount point; `got umount {args.dir}` first")
+    mountpoint = check_mountpoint(args.dir, nonempty=args.nonempty)
     parse_size(args.cache_size)
     if args.foreground:
-        with _serving(args, mountpoint) as (fs, source, label, warnings):
+        with _serving(args, mountpoint) as (fs, source, label, warnings, fsname):
             _warn(warnings)
-            mount(fs, source, mountpoint, writable=args.rw, foreground=True, debug=args.debug)
+            mount(fs, source, mountpoint, writable=args.rw, foreground=True, debug=args.debug, fsname=fsname)
         return 0
     workdir, label = None, args.rev
     if _remote_url(args) is not None:
@@ -231,10 +230,10 @@ def _daemon(mount, workdir, args, mountpoint: str, status: int) -> int:
         os.close(null)
 
     try:
-        with _serving(args, mountpoint, workdir) as (fs, source, label, warnings):
+        with _serving(args, mountpoint, workdir) as (fs, source, label, warnings, fsname):
             _warn(warnings)
             mount(fs, source, mountpoint, writable=args.rw, foreground=True,
-                  ready=lambda: ready(label))
+                  ready=lambda: ready(label), fsname=fsname)
         return 0
     except GotError as e:
         tell(str(e).encode(errors="replace"))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from gotfs.diff import ADDED, MODIFIED, REMOVED
 from gotfs.repo import commit_id, merging
+from gotfs.repo.mounting import mounted_changes, working_copy
 
 from cli.context import open_repo
 from cli.output import emit_json, out, quote_path, short_id
@@ -15,8 +17,9 @@ _LETTER = {ADDED: "A", MODIFIED: "M", REMOVED: "D"}
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="show changes in the working directory",
-                       description="Paths added, modified or removed in the working directory "
-                                   "against HEAD (.gotignore honoured).")
+                       description="Paths added, modified or removed in the working copy against "
+                                   "HEAD (.gotignore honoured): what `got commit` would record. While "
+                                   "the branch is mounted read-write, the mount is its working copy.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-s", "--short", action="store_true", help="one line per path: A/M/D and the path")
     return p
@@ -24,19 +27,31 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     with open_repo() as repo:
-        changes = repo.status()
-        branch = repo.head_branch()
-        head = repo.head()
-        work = repo.working_root(branch) if branch else None
-        mounted = work is not None and work != repo.head_root()
-        dirs = {c.path for c in changes if c.kind != REMOVED and (repo.workdir / c.path).is_dir()}
+        wc = working_copy(repo)
+        branch, mount = wc.branch, wc.mounted
+        if mount is not None:
+            if mount.warning:
+                print(f"got: warning: {mount.warning}", file=sys.stderr)
+            changes = mounted_changes(repo, mount)
+            dirs = {c.path for c in changes if c.new is not None and c.new.is_dir}
+            head = repo.branches().get(branch)
+            # the working directory's own edits wait while the mount is the working copy
+            set_aside = repo.status() if branch == repo.head_branch() else []
+        else:
+            changes = repo.status()
+            dirs = {c.path for c in changes if c.kind != REMOVED and (repo.workdir / c.path).is_dir()}
+            head = repo.head()
+            set_aside = []
+        mounted = mount is not None
         merge = merging.state(repo)
         unmerged = [dict(c, markers=merging.still_marked(repo, c["path"])) for c in merge.conflicts] if merge else []
     if args.json:
         emit_json({"branch": branch, "head": commit_id(head) if head else None,
-                   "mounted_working_root": mounted,
+                   "mounted_working_root": mounted, "mount": mount.path if mount else None,
+                   "behind": wc.behind,
                    "clean": not changes,
                    "changes": [{"path": c.path, "kind": c.kind} for c in changes],
+                   "set_aside": [{"path": c.path, "kind": c.kind} for c in set_aside],
                    "merge": {"merging": merge.name, "theirs": commit_id(merge.theirs), "conflicts": unmerged}
                    if merge else None})
         return 0
@@ -53,8 +68,17 @@ def run(args) -> int:
         out(f"HEAD detached at {short_id(head)}")
     if head is None:
         out("\nNo commits yet")
-    if mounted:
-        out(f"\nbranch {branch} has a mounted working root with uncommitted changes; `got commit` records it")
+    if mount is not None and mount.path is not None:
+        out(f"\n{branch} is mounted read-write at {mount.path}: its mounted working root is the working "
+            f"copy, and `got commit` records what it holds")
+    elif mount is not None:
+        out(f"\n{branch} has a mounted working root left by a read-write mount that has ended; "
+            f"`got commit` records it")
+    if wc.behind:
+        count = f"{wc.behind} commit{'s' if wc.behind != 1 else ''}" if wc.behind > 0 else "commits"
+        out(f"\nThe working directory is behind {branch or 'HEAD'} by {count} made through a read-write "
+            f"mount; `got checkout {branch or 'HEAD'}` brings it up to date"
+            + ("" if mounted else " (changes below are against the commit it holds)"))
     if merge:
         out(f"\nMerging {merge.name}: " + ("fix the conflicts, then `got merge --continue` (or `got merge --abort`)"
                                            if unmerged else "run `got merge --continue`"))
@@ -65,8 +89,14 @@ def run(args) -> int:
             else:
                 state = f"both sides: HEAD:{c['path']}, MERGE_HEAD:{c['path']}"
             out(f"  {c['kind'] + ':':<19}{c['path']}  ({state}{'; ' + c['note'] if c['note'] else ''})")
+    if set_aside:
+        out(f"\nSet aside in the working directory {repo.workdir} (not in the next commit while {branch} "
+            f"is mounted read-write):")
+        for c in set_aside:
+            out(f"  {c.kind + ':':<10}{c.path}")
     if not changes:
-        out("nothing to commit, working tree clean")
+        out("no changes in the working directory since the commit it holds" if wc.behind and not mounted
+            else "nothing to commit, working tree clean")
         return 0
     out("\nChanges:")
     for c, name in shown:

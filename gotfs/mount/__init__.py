@@ -64,14 +64,16 @@ CLOSE_DELAY = 0.05  # a flush asked for by close() waits this long to batch seve
 
 
 def mount(fs: FS, source: RootSource, mountpoint: str, *, writable: bool = False, foreground: bool = True,
-          debug: bool = False, flush_interval: float = 5.0, ready: Callable[[], None] | None = None) -> None:
+          debug: bool = False, flush_interval: float = 5.0, ready: Callable[[], None] | None = None,
+          fsname: str = "got") -> None:
     """Mount `source.current()` at `mountpoint` and serve it until unmounted. Blocking.
 
     Read-only by default (writes fail with EROFS). With writable=True, writes are buffered
     and flushed — soon after a written file is closed (in the background, batching the files
     closed meanwhile), on fsync and fsyncdir (which return only once published), every
     `flush_interval` seconds, and when 64 MiB are buffered — each flush committing everything
-    pending as one new root and calling `source.publish(root)`.
+    pending as one new root and calling `source.publish(root)`. `fsname` is the source the
+    kernel's mount table shows (no commas or whitespace: the caller encodes them).
 
     Returns when the filesystem is unmounted (`fusermount3 -u DIR`) or on SIGINT/SIGTERM,
     after a final flush and publish and a clean unmount. `ready()` is called (on the event
@@ -94,7 +96,7 @@ def mount(fs: FS, source: RootSource, mountpoint: str, *, writable: bool = False
     if writable:
         keep_freed_memory()
     core = Writeback(fs, source) if writable else Snapshot(fs, source.current())
-    options = set(pyfuse3.default_options) | {"fsname=got", "subtype=got"}
+    options = set(pyfuse3.default_options) | {f"fsname={fsname}", "subtype=got"}
     if not writable:
         options.add("ro")
     if debug:

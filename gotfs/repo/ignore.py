@@ -2,7 +2,11 @@
 
 One pattern per line, `#` comments, gitignore's common forms: `name` matches that name at
 any depth, `/name` only at the top, `dir/` only directories, `*`, `?` and `[...]` globs within
-a component, `**` across components, and `!pattern` re-includes. `.got/` is always ignored.
+a component, `**` across components, and `!pattern` re-includes. `.got/` (the repository) is
+always ignored, and so is `.git` at any depth: a git repository (or submodule link) sharing
+the directory is git's own state, as `.got/` is got's. So is what a got mount below the working
+directory shows (`got mount main ./view`): its files are a commit's or a branch's, not new
+ones; the mount point itself stays the directory it is, mounted or not.
 """
 
 from __future__ import annotations
@@ -10,9 +14,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from gotfs.repo.mounttable import canonical, got_mounts
+
 
 class Ignore:
-    def __init__(self, lines: list[str]):
+    def __init__(self, lines: list[str], mounts: frozenset[str] = frozenset()):
+        self._mounts = mounts  # relative paths of got mounts below the working directory
         self._rules: list[tuple[re.Pattern, bool, bool]] = []  # (regex, dir_only, negate)
         for raw in lines:
             line = raw.rstrip("\n").rstrip()
@@ -29,15 +36,23 @@ class Ignore:
 
     @classmethod
     def load(cls, workdir: Path) -> Ignore:
-        path = workdir / ".gotignore"
+        """The rules of `workdir`'s .gotignore, and the got mounts below it. Costs a read of
+        that file and of the kernel's mount table."""
+        top = canonical(workdir)
+        mounts = frozenset(m.mountpoint.relative_to(top).as_posix() for m in got_mounts()
+                           if top in m.mountpoint.parents)
         try:
-            return cls(path.read_text(errors="surrogateescape").splitlines())
+            return cls((top / ".gotignore").read_text(errors="surrogateescape").splitlines(), mounts)
         except FileNotFoundError:
-            return cls([])
+            return cls([], mounts)
 
     def ignored(self, relpath: str, is_dir: bool) -> bool:
         """True if `relpath` ('a/b/c', no leading slash) is excluded."""
         if relpath == ".got" or relpath.startswith(".got/"):
+            return True
+        if relpath == ".git" or relpath.endswith("/.git") or relpath.startswith(".git/") or "/.git/" in relpath:
+            return True
+        if self._mounts and any(relpath.startswith(m + "/") for m in self._mounts):
             return True
         result = False
         for regex, dir_only, negate in self._rules:

@@ -29,10 +29,12 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from gotkv.blobs.codec import DEFAULT_CIPHER, DEFAULT_LAYOUT, LAYOUTS, Codec
 from gotfs.repo import keywrap
+from gotfs.diff import diff as fs_diff
 from gotfs.repo.commit import Commit, commit_id
 from gotfs.repo.errors import (BranchExists, BranchMoved, MergeInProgress, NothingToCommit, RefNotFound,
                                RepoExists, RepoLocked, RepoNotFound, WorkdirBehind)
 from gotfs.repo.refs import Refs
+from gotfs.repo.unrecorded import keep_unrecorded
 from gotkv.blobs.local import LocalStore
 from gotkv.blobs.ref import Ref
 from gotkv.errors import InvalidInput
@@ -158,10 +160,17 @@ class Repo:
 
     @classmethod
     def open(cls, start: str | os.PathLike = ".", passphrase: Callable[[], str] = keywrap.ask) -> Repo:
-        """The repo whose `.got/` is in `start` or its nearest ancestor; `passphrase()` is
-        asked only if its key is under one (default: GOT_PASSPHRASE, else a terminal prompt)."""
+        """The repo whose `.got/` is in `start` or its nearest ancestor; inside a mount of a
+        repository (`got mount`), that repository, whatever directory the mount sits in.
+        `passphrase()` is asked only if its key is under one (default: GOT_PASSPHRASE, else a
+        terminal prompt). Costs a few stats and one read of the kernel's mount table."""
+        from gotfs.repo.mounttable import enclosing_mount
+
         here = Path(start).absolute()
+        mount = enclosing_mount(here)
         for d in (here, *here.parents):
+            if mount is not None and mount.workdir is not None and d.resolve() == mount.mountpoint.parent:
+                d = mount.workdir
             cfg = d / DOT / "config.json"
             if cfg.exists():
                 try:
@@ -385,12 +394,18 @@ class Repo:
         return WorkCopy(self, fs)
 
     def status(self):
-        """Changes in the working directory against HEAD."""
+        """Changes in the working directory against the commit it holds (workdir_root)."""
         wc = self.workcopy()
         try:
-            return wc.status(self.head_root())
+            return wc.status(self.workdir_root())
         finally:
             wc.close()
+
+    def workdir_root(self) -> Root:
+        """The root of the commit the working directory holds: HEAD's, unless a read-write
+        mount committed to the branch since (then the directory is behind until checked out)."""
+        base = self.workdir_base()
+        return self.read_commit(base).root if base is not None else self.head_root()
 
     def _workdir_lock(self):
         """Serialises commits and checkouts of this working directory between processes."""
@@ -408,7 +423,10 @@ class Repo:
         Refuses (WorkdirBehind) when the branch has moved past the commit the working
         directory is based on — a read-write mount committed to it — because committing the
         stale directory would silently revert those changes. NothingToCommit when the
-        snapshot equals HEAD's tree, unless allow_empty.
+        snapshot holds what HEAD's tree holds, unless allow_empty: the same root, or one that
+        differs only in how unchanged bytes are laid out in blobs (a re-packed file after a
+        checkout), which no status, diff or show could name. Metadata the working directory
+        does not record (mtimes, xattrs) is kept from HEAD's tree (gotfs.repo.unrecorded).
         """
         with self._workdir_lock(), self.writing():
             head, base = self.head(), self.workdir_base()
@@ -419,7 +437,9 @@ class Repo:
                 root = wc.snapshot(progress)
             finally:
                 wc.close()
-            if root == self.head_root() and not allow_empty:
+            head_root = self.head_root()
+            root = keep_unrecorded(self.fs, head_root, root)
+            if not allow_empty and (root == head_root or next(fs_diff(self.fs, head_root, root), None) is None):
                 raise NothingToCommit()
             ref = self.commit(root, message, author=author, workdir=True)
             return ref, root
@@ -444,11 +464,12 @@ class Repo:
             return ref
 
     def snapshot(self, progress=None) -> Root:
-        """The working directory as a root (changed files' data is stored, nothing published)."""
+        """The working directory as a root, as a commit would record it against the commit the
+        directory holds (changed files' data is stored, nothing published)."""
         wc = self.workcopy()
         try:
             with self.writing():
-                return wc.snapshot(progress)
+                return keep_unrecorded(self.fs, self.workdir_root(), wc.snapshot(progress))
         finally:
             wc.close()
 
@@ -463,8 +484,7 @@ class Repo:
         if not paths and self.refs.get("MERGE_STATE"):
             raise MergeInProgress()  # switching away would strand the merge's working state
         with self._workdir_lock():
-            base = self.workdir_base()
-            base_root = self.read_commit(base).root if base is not None else self.head_root()
+            base_root = self.workdir_root()
             wc = self.workcopy()
             try:
                 changes = wc.checkout(base_root, target, force=force, paths=paths)

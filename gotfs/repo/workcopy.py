@@ -303,8 +303,9 @@ class WorkCopy:
 
     def _same(self, e: HostEntry, info: Info, extents, row, now: int, refreshed: list) -> bool:
         """Does the host path hold what the tree records? Reads content only when it must."""
-        if e.is_dir or not e.is_file:
-            return e.info().to_bytes() == info.to_bytes()
+        if e.is_dir or not e.is_file:  # what a commit records of it (gotfs.repo.unrecorded)
+            mine = e.info()
+            return mine.kind == info.kind and mine.mode == info.mode and mine.target == info.target
         if not info.is_file or st.S_IMODE(e.stat.st_mode) != info.mode or e.stat.st_size != info.size:
             return False
         stored = _encode_entries(Info.file(info.mode, info.size), extents)
@@ -346,6 +347,8 @@ class WorkCopy:
         if paths:
             wanted = [keys.parse_path(p) for p in paths]
             plan = self._plan_paths(target, wanted)
+            if not force:  # as for a whole checkout: local edits are never overwritten unasked
+                self._refuse_overwrites(base, target, [c.path for c in plan])
         else:
             plan = [Change(c.path, c.kind) for c in fs_diff(self.fs, base, target)]
             dirty = {c.path for c in self.status(base)}
@@ -356,6 +359,15 @@ class WorkCopy:
                 plan = self._with_dirty_resets(plan, dirty, target)
         self._apply(plan, target)
         return plan
+
+    def _refuse_overwrites(self, base: Root, target: Root, paths: list[str]) -> None:
+        """DirtyWorkingCopy naming those of `paths` that hold uncommitted changes (against
+        `base`) which writing `target`'s version would lose; a path already holding exactly
+        what `target` holds loses nothing. Costs dirty()'s lstats and reads, twice at most."""
+        edited = self.dirty(base, paths)
+        lost = self.dirty(target, edited) if edited else []
+        if lost:
+            raise DirtyWorkingCopy(lost)
 
     def write_paths(self, target: Root, plan: list[Change]) -> None:
         """Make each path of `plan` hold what `target` holds (REMOVED: delete it from the host),

@@ -113,8 +113,9 @@ def test_mount_is_placeholder_or_real(committed, tmp_path):
     else:
         # the real mount validates before it forks
         assert "not a directory" in assert_clean_error(committed("mount", "HEAD", str(tmp_path / "none"), ok=False))
+        (tmp_path / "empty").mkdir()
         assert "--rw needs a branch" in assert_clean_error(
-            committed("mount", "--rw", "HEAD~0", str(tmp_path), ok=False))
+            committed("mount", "--rw", "HEAD~0", str(tmp_path / "empty"), ok=False))
 
 
 def test_unexpected_failure_is_internal_error_70(committed, repo_dir):
