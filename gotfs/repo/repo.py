@@ -29,12 +29,10 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from gotkv.blobs.codec import DEFAULT_CIPHER, DEFAULT_LAYOUT, LAYOUTS, Codec
 from gotfs.repo import keywrap
-from gotfs.diff import diff as fs_diff
 from gotfs.repo.commit import Commit, commit_id
 from gotfs.repo.errors import (BranchExists, BranchMoved, MergeInProgress, NothingToCommit, RefNotFound,
                                RepoExists, RepoLocked, RepoNotFound, WorkdirBehind)
 from gotfs.repo.refs import Refs
-from gotfs.repo.unrecorded import keep_unrecorded
 from gotkv.blobs.local import LocalStore
 from gotkv.blobs.ref import Ref
 from gotkv.errors import InvalidInput
@@ -428,6 +426,9 @@ class Repo:
         checkout), which no status, diff or show could name. Metadata the working directory
         does not record (mtimes, xattrs) is kept from HEAD's tree (gotfs.repo.unrecorded).
         """
+        from gotfs.diff import diff as fs_diff  # here, not at the top: read commands never load the FS layer
+        from gotfs.repo.unrecorded import keep_unrecorded
+
         with self._workdir_lock(), self.writing():
             head, base = self.head(), self.workdir_base()
             if head is not None and base is not None and head != base:
@@ -466,6 +467,8 @@ class Repo:
     def snapshot(self, progress=None) -> Root:
         """The working directory as a root, as a commit would record it against the commit the
         directory holds (changed files' data is stored, nothing published)."""
+        from gotfs.repo.unrecorded import keep_unrecorded
+
         wc = self.workcopy()
         try:
             with self.writing():
