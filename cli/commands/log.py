@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import itertools
 
-from gotfs.repo.mounting import mounted_branch_at
+from gotfs.repo.mounttable import mounted_branch_at
 from gotkv.blobs.ref import Ref
 
 from cli.context import open_repo, worktree_path

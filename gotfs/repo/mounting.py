@@ -33,7 +33,7 @@ from typing import Callable, Iterator
 
 from gotfs.diff import diff
 from gotfs.repo.commit import commit_id
-from gotfs.repo.mounttable import canonical, enclosing_mount, mount_at, source_name
+from gotfs.repo.mounttable import canonical, enclosing_mount, mount_at, mounted_branch_at, source_name
 from gotfs.repo.repo import Repo
 from gotkv.blobs.ref import Ref
 from gotkv.errors import GotError, InvalidInput
@@ -229,18 +229,6 @@ def working_copy(repo: Repo, start: str | os.PathLike = ".") -> WorkingCopy:
     branch = repo.head_branch()
     mounted = mounted_work(repo, branch) if branch else None
     return WorkingCopy(branch, mounted, _behind(repo))
-
-
-def mounted_branch_at(repo: Repo, start: str | os.PathLike = ".") -> str | None:
-    """The branch of the read-write mount of this repository that `start` lies in, or None
-    (`got log` inside a mount starts there). Cost: one read of the mount table."""
-    inside = enclosing_mount(start)
-    if inside is None or inside.workdir != canonical(repo.workdir) or inside.readonly:
-        return None
-    for name, where in repo.refs.list("mount/").items():
-        if canonical(where) == inside.mountpoint:
-            return name[len("mount/"):]
-    return None
 
 
 def mounted_changes(repo: Repo, work: MountedWork) -> list:
