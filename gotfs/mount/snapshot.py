@@ -37,6 +37,7 @@ from gotfs.tx import Tx
 from gotkv.errors import GotError
 from gotkv.root import Root
 
+SUBDIR_CACHE = 1 << 18  # directories whose subdirectory count (for st_nlink) is remembered
 READAHEAD_WINDOW = 8 << 20  # bytes prefetched ahead of a sequential reader (~8 chunks)
 HINT_SPAN = 64 << 20  # chunks located at once, ahead of a reader (one store query per span)
 
@@ -61,12 +62,24 @@ class ReadOnly(GotError):
 
 @dataclass(slots=True)
 class Stat:
-    """What the kernel is told about an inode."""
+    """What the kernel is told about an inode (owner: see attrs.owner_of)."""
 
     ino: int
     info: Info
     size: int
     mtime_ns: int
+    nlink: int = 1  # a directory: 2 + its subdirectories; a file removed while open: 0
+
+    @property
+    def atime_ns(self) -> int:
+        """As set by utimensat, else the mtime (noatime: see attrs.py)."""
+        return self.info.atime_ns if self.info.atime_ns is not None else self.mtime_ns
+
+    @property
+    def ctime_ns(self) -> int:
+        """The last metadata change; never before the mtime (absent: the mtime)."""
+        c = self.info.ctime_ns
+        return self.mtime_ns if c is None or c < self.mtime_ns else c
 
 
 @dataclass(slots=True)
@@ -81,13 +94,19 @@ class Handle:
 
 
 def child_path(parent: Path, name: bytes) -> Path:
-    """parent + name, with the checks the kernel leaves to the filesystem (ENAMETOOLONG)."""
+    """parent + name, with the checks the kernel leaves to the filesystem (ENAMETOOLONG).
+
+    A path from the mount root is at most keys.MAX_PATH (4085) bytes, slashes between names
+    included: its gotkv key (a slash before and after, and an extent's NUL and offset) must
+    fit MAX_KEY_SIZE (4096). The kernel's own PATH_MAX (4096, for one path argument) does not
+    bound depth, since programs walk down with relative paths (openat, chdir); this limit of
+    the key layout does, and its error is ENAMETOOLONG at exactly MAX_PATH + 1 bytes."""
     if len(name) > MAX_NAME:
         raise InvalidPath(os.fsdecode(name[:40]) + "...", f"a name is at most {MAX_NAME} bytes", errno.ENAMETOOLONG)
     if name in (b"", b".", b"..") or b"/" in name:
         raise InvalidPath(os.fsdecode(name), "not a valid file name")
     path = parent + (name,)
-    if sum(map(len, path)) + len(path) > MAX_PATH:
+    if sum(map(len, path)) + len(path) - 1 > MAX_PATH:
         raise InvalidPath(keys.show(path)[:60] + "...", f"a path is at most {MAX_PATH} bytes", errno.ENAMETOOLONG)
     return path
 
@@ -108,7 +127,9 @@ class Snapshot:
         self.fetcher = Fetcher(fs.data, threads=readahead_threads, offload=offload)
         self.window = readahead_window
         self.mount_ns = time.time_ns()
+        self.uid, self.gid = os.getuid(), os.getgid()  # the owner of entries that store none
         self._fh = itertools.count(1)
+        self._subdirs: dict[int, int] = {}  # directory inode -> subdirectories (see _links)
 
     def close(self) -> None:
         self.fetcher.close()
@@ -117,7 +138,22 @@ class Snapshot:
 
     def _stat(self, ino: int, info: Info) -> Stat:
         mtime = info.mtime_ns if info.mtime_ns is not None else self.mount_ns
-        return Stat(ino, info, info.size, mtime)
+        return Stat(ino, info, info.size, mtime, self._links(ino) if info.is_dir else 1)
+
+    def _links(self, ino: int) -> int:
+        """st_nlink of directory `ino`: 2 + its subdirectories (each one's '..' links it).
+
+        Counted by listing the directory once (O(entries) seeks), then remembered: a root
+        never changes, and the writable mount forgets a count when an entry of that
+        directory is made, removed or renamed (`_moved`).
+        """
+        n = self._subdirs.get(ino)
+        if n is None:
+            n = sum(1 for _, info in dirs.listdir(self.tx, self._path(ino)) if info.is_dir)
+            if len(self._subdirs) >= SUBDIR_CACHE:
+                self._subdirs.clear()
+            self._subdirs[ino] = n
+        return 2 + n
 
     def _path(self, ino: int) -> Path:
         with self.lock:
