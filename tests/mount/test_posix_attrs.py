@@ -324,6 +324,20 @@ def test_without_allow_other_others_are_kept_out(tmp_path, mnt):
         shutil.rmtree(top, ignore_errors=True)
 
 
+def test_allow_other_needs_fuse_conf_unless_root(tmp_path, monkeypatch):
+    """A user other than root gets a clear refusal, not fusermount3's, without user_allow_other."""
+    import gotfs.mount as package
+    from gotkv.errors import InvalidInput
+    conf = tmp_path / "fuse.conf"
+    conf.write_text("# user_allow_other\nmount_max = 1000\n")
+    monkeypatch.setattr(package, "FUSE_CONF", str(conf))
+    monkeypatch.setattr(package.os, "getuid", lambda: 1000)
+    with pytest.raises(InvalidInput, match="user_allow_other in .*fuse.conf"):
+        package.mount(None, None, str(tmp_path), allow_other=True)
+    conf.write_text("user_allow_other\n")
+    assert package._fuse_conf_allows_other()
+
+
 # -- path length ----------------------------------------------------------------------
 
 
