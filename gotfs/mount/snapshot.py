@@ -24,6 +24,7 @@ import itertools
 import os
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from gotfs import dirs, files, keys
@@ -38,6 +39,7 @@ from gotkv.errors import GotError
 from gotkv.root import Root
 
 SUBDIR_CACHE = 1 << 18  # directories whose subdirectory count (for st_nlink) is remembered
+LISTINGS_KEPT = 1 << 16  # entries of listings kept from counting them to the readdir that follows
 READAHEAD_WINDOW = 8 << 20  # bytes prefetched ahead of a sequential reader (~8 chunks)
 HINT_SPAN = 64 << 20  # chunks located at once, ahead of a reader (one store query per span)
 
@@ -130,6 +132,8 @@ class Snapshot:
         self.uid, self.gid = os.getuid(), os.getgid()  # the owner of entries that store none
         self._fh = itertools.count(1)
         self._subdirs: dict[int, int] = {}  # directory inode -> subdirectories (see _links)
+        self._listed: OrderedDict[int, list[tuple[bytes, Info]]] = OrderedDict()  # see _links
+        self._listed_entries = 0
 
     def close(self) -> None:
         self.fetcher.close()
@@ -143,17 +147,44 @@ class Snapshot:
     def _links(self, ino: int) -> int:
         """st_nlink of directory `ino`: 2 + its subdirectories (each one's '..' links it).
 
-        Counted by listing the directory once (O(entries) seeks), then remembered: a root
-        never changes, and the writable mount forgets a count when an entry of that
-        directory is made, removed or renamed (`_moved`).
+        Counted by listing the directory (O(entries) seeks), or taken from a listing made
+        anyway (listdir), then remembered: a root never changes, and the writable mount keeps
+        counts right as it makes, removes and renames directories. A directory is usually
+        counted just before it is read (a readdir of its parent, then find or ls going
+        down): the listing is kept for that read, so that it is made once, not twice
+        (LISTINGS_KEPT entries at most, oldest dropped first; see _listing).
         """
         n = self._subdirs.get(ino)
         if n is None:
-            n = sum(1 for _, info in dirs.listdir(self.tx, self._path(ino)) if info.is_dir)
-            if len(self._subdirs) >= SUBDIR_CACHE:
-                self._subdirs.clear()
-            self._subdirs[ino] = n
+            entries = list(dirs.listdir(self.tx, self._path(ino)))
+            n = self._count_subdirs_of(ino, entries)
+            with self.lock:
+                self._listed[ino] = entries
+                self._listed_entries += len(entries)
+                while self._listed_entries > LISTINGS_KEPT and self._listed:
+                    self._listed_entries -= len(self._listed.popitem(last=False)[1])
         return 2 + n
+
+    def _count_subdirs_of(self, ino: int, entries: list[tuple[bytes, Info]]) -> int:
+        n = sum(1 for _, info in entries if info.is_dir)
+        if len(self._subdirs) >= SUBDIR_CACHE:
+            self._subdirs.clear()
+        self._subdirs[ino] = n
+        return n
+
+    def _listing(self, ino: int, path: Path, *, kept: bool = True) -> list[tuple[bytes, Info]]:
+        """(name, Info) of each entry of a directory: the listing kept by _links, or a new one.
+
+        A writable mount forgets kept listings when names change, but not when attributes
+        do: there, only the names of a kept listing may be used (kept=False: a new one)."""
+        with self.lock:
+            entries = self._listed.pop(ino, None)
+            if entries is not None:
+                self._listed_entries -= len(entries)
+        if entries is None or not kept:
+            entries = list(dirs.listdir(self.tx, path))
+            self._count_subdirs_of(ino, entries)
+        return entries
 
     def _path(self, ino: int) -> Path:
         with self.lock:
@@ -200,7 +231,7 @@ class Snapshot:
     def listdir(self, ino: int) -> list[tuple[bytes, Stat]]:
         """'.', '..' and every entry of a directory, with attributes (no references taken)."""
         path = self._path(ino)
-        entries = list(dirs.listdir(self.tx, path))
+        entries = self._listing(ino, path, kept=not self.writable)
         with self.lock:
             up = self.table.parent(ino)
             inos = [self.table.child(ino, name) for name, _ in entries]

@@ -156,8 +156,8 @@ class Writeback(Snapshot):
         attributes taken at opendir (a file written since, a name renamed since) would
         overwrite fresher ones. Positions stay stable: they index this list of names.
         """
-        with self.lock:
-            return ino, [name for name, _ in super().listdir(ino)]
+        with self.lock:  # names only, so a kept listing will do
+            return ino, [b".", b".."] + [name for name, _ in self._listing(ino, self.table.path(ino))]
 
     def readdir(self, listing, start: int, count: int) -> tuple[list[tuple[int, bytes, Stat]], int | None]:
         """Current attributes of the listed names from `start`; names removed since are skipped."""
@@ -289,6 +289,7 @@ class Writeback(Snapshot):
         self.tx.put_info(ppath, attrs.touched(pinfo, now))
         if made.is_dir:
             self._count_subdirs(parent, 1)
+        self._forget_listings()
         ino = self.table.child(parent, name)
         self.table.ref(ino)
         return self._stat(ino, made)
@@ -376,6 +377,12 @@ class Writeback(Snapshot):
         for ino in set(parents):
             path = self.table.path(ino)
             self.tx.put_info(path, attrs.touched(self.tx.require(path), now))
+        self._forget_listings()
+
+    def _forget_listings(self) -> None:
+        """Names changed: listings kept for readdir (Snapshot._links) may be stale."""
+        self._listed.clear()
+        self._listed_entries = 0
 
     def _count_subdirs(self, ino: int, delta: int) -> None:
         """Keep a remembered subdirectory count (Snapshot._links) right: O(1)."""
