@@ -18,7 +18,8 @@ BLOCK_DEVICE). An Info that uses none of them is still written as version 1, byt
 as before, so trees made before version 2 keep their roots (history independence across the
 upgrade) and old Info bytes decode unchanged. Every extra is stored only when it says
 something: an absent owner reads as the user serving the tree (the mount's uid/gid), an
-absent atime or ctime as the mtime, and an atime or ctime equal to the mtime is dropped.
+absent atime or ctime as the mtime; an atime equal to the mtime, and a ctime not after it
+(a ctime never reads earlier than the mtime), are dropped.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ class Info:
     """Metadata of one path. `mode` holds permission bits only (type is `kind`).
 
     uid and gid are both set or both None (the owner serving the tree); atime_ns and ctime_ns
-    None mean "the same as mtime_ns" (and are normalised to None when equal to it); rdev is
-    a device number, for device nodes only.
+    None mean "the same as mtime_ns" (normalised to None when equal to it, and a ctime when
+    before it too); rdev is a device number, for device nodes only.
     """
 
     kind: Kind
@@ -98,10 +99,10 @@ class Info:
             raise InvalidInput("uid and gid are set together")
         if self.uid is not None and not (0 <= self.uid <= _U32_MAX and 0 <= self.gid <= _U32_MAX):
             raise InvalidInput(f"owner {self.uid}:{self.gid} out of range")
-        for name in ("atime_ns", "ctime_ns"):
-            t = getattr(self, name)
-            if t is not None and t == self.mtime_ns:
-                object.__setattr__(self, name, None)
+        if self.atime_ns is not None and self.atime_ns == self.mtime_ns:
+            object.__setattr__(self, "atime_ns", None)
+        if self.ctime_ns is not None and self.mtime_ns is not None and self.ctime_ns <= self.mtime_ns:
+            object.__setattr__(self, "ctime_ns", None)
         names = [n for n, _ in self.xattrs]
         if names != sorted(set(names)):
             object.__setattr__(self, "xattrs", tuple(sorted(dict(self.xattrs).items())))
@@ -219,7 +220,8 @@ class Info:
                 o += 4 + vlen
             if o != len(data) or len(target) != tlen:
                 raise CorruptNode("info", "length mismatch")
-            if ((flags & _RDEV_F and not rdev) or (mtime is not None and mtime in (atime, ctime))
+            redundant = mtime is not None and (atime == mtime or (ctime is not None and ctime <= mtime))
+            if ((flags & _RDEV_F and not rdev) or redundant
                     or (version != 1 and not flags & ~_V1_FLAGS and kind <= Kind.SYMLINK)):
                 raise CorruptNode("info", "not in canonical form")  # two encodings of one Info
             return cls(Kind(kind), mode, size, target, tuple(xattrs), mtime, uid, gid, atime, ctime, rdev)

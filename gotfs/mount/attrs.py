@@ -58,7 +58,5 @@ def touched(info: Info, now_ns: int) -> Info:
 
 
 def changed(info: Info, now_ns: int) -> Info:
-    """An entry whose metadata changed: ctime now (a ctime never goes before the mtime)."""
-    if info.mtime_ns is not None and now_ns <= info.mtime_ns:
-        return info.with_(ctime_ns=None)
+    """An entry whose metadata changed: ctime now (dropped if not after the mtime: see Info)."""
     return info.with_(ctime_ns=now_ns)
