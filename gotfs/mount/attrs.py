@@ -52,6 +52,18 @@ def new_entry(info: Info, parent: Info, caller: tuple[int, int], default: tuple[
     return with_owner(info, uid, gid, default)
 
 
+def set_rest(info: Info, now_ns: int, default: tuple[int, int], *, atime_ns: int | None = None,
+             uid: int | None = None, gid: int | None = None) -> Info:
+    """What a setattr asks beyond mode, size and mtime: owner (None: unchanged) and atime;
+    and the ctime that every setattr moves."""
+    if uid is not None or gid is not None:
+        old_uid, old_gid = owner_of(info, default)
+        info = with_owner(info, old_uid if uid is None else uid, old_gid if gid is None else gid, default)
+    if atime_ns is not None:
+        info = info.with_(atime_ns=atime_ns)
+    return changed(info, now_ns)
+
+
 def touched(info: Info, now_ns: int) -> Info:
     """A directory whose entries changed: mtime and ctime now."""
     return info.with_(mtime_ns=now_ns, ctime_ns=None)

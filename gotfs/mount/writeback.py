@@ -27,7 +27,9 @@ for reads happen outside it.
 
 A file removed (or renamed over) while open keeps its contents for its open handles: its
 Info and extent map are kept aside as an *orphan* until the last handle is released, and
-writes to it are buffered but never published — as POSIX has it.
+writes to it are buffered but never published — as POSIX has it (fstat says nlink 0).
+
+Owners of new entries and which change moves which timestamp: see attrs.py.
 """
 
 from __future__ import annotations
@@ -440,19 +442,9 @@ class Writeback(Snapshot):
             if mtime_ns is not None:
                 self.buffers.clear_mtime(ino)  # an explicit time (or a truncate's) beats the last write's
             info = files.set_attrs(self.tx, path, mode=mode, mtime_ns=mtime_ns)
-            info = self._more_attrs(info, atime_ns, uid, gid, now)
+            info = attrs.set_rest(info, now, (self.uid, self.gid), atime_ns=atime_ns, uid=uid, gid=gid)
             self.tx.put_info(path, info)
             return self._stat(ino, info)
-
-    def _more_attrs(self, info: Info, atime_ns: int | None, uid: int | None, gid: int | None, now: int) -> Info:
-        """The owner and atime changes of a setattr, and its ctime."""
-        if uid is not None or gid is not None:
-            old_uid, old_gid = attrs.owner_of(info, (self.uid, self.gid))
-            info = attrs.with_owner(info, old_uid if uid is None else uid, old_gid if gid is None else gid,
-                                    (self.uid, self.gid))
-        if atime_ns is not None:
-            info = info.with_(atime_ns=atime_ns)
-        return attrs.changed(info, now)
 
     def _setattr_orphan(self, ino: int, orphan: Orphan, mode, size, mtime_ns, atime_ns, uid, gid, now) -> Stat:
         info = orphan.info
@@ -464,7 +456,7 @@ class Writeback(Snapshot):
             info = info.with_(mode=mode & 0o7777)
         if mtime_ns is not None:
             info = info.with_(mtime_ns=mtime_ns)
-        orphan.info = info = self._more_attrs(info, atime_ns, uid, gid, now)
+        orphan.info = info = attrs.set_rest(info, now, (self.uid, self.gid), atime_ns=atime_ns, uid=uid, gid=gid)
         return self._stat(ino, info)
 
     def setxattr(self, ino: int, name: bytes, value: bytes) -> None:
