@@ -27,6 +27,9 @@ def test_special_files_are_committed_and_checked_out(got, repo_dir):
     for name in names[1:]:
         os.unlink(repo_dir / name)
     assert got.out("status", "--short").splitlines() == [f"D {n}" for n in names[1:]]
+    assert "removed:  pipe" in got.out("status")  # no bytes to count: no "is a fifo" error
+    assert "deleted file mode 010640" in got.out("diff")
+    assert "pipe" in got.out("diff", "--stat")
     got.out("checkout", "-f", "main")
     assert stat.S_ISFIFO(os.lstat(repo_dir / "pipe").st_mode)
     assert stat.S_IMODE(os.lstat(repo_dir / "pipe").st_mode) == 0o640
