@@ -105,7 +105,10 @@ class Ops(pyfuse3.Operations):
         a.attr_timeout = self.timeout
         info = st.info
         a.st_mode = info.st_mode()
-        a.st_nlink = st.nlink
+        if st.nlink is None:  # a directory not counted yet: the kernel must ask (getattr) before use
+            a.st_nlink, a.attr_timeout = 2, 0
+        else:
+            a.st_nlink = st.nlink
         if info.uid is None:  # the serving user's (see attrs.py)
             a.st_uid, a.st_gid = self.uid, self.gid
         else:

@@ -70,7 +70,8 @@ class Stat:
     info: Info
     size: int
     mtime_ns: int
-    nlink: int = 1  # a directory: 2 + its subdirectories; a file removed while open: 0
+    nlink: int | None = 1  # a directory: 2 + its subdirectories (None: not counted yet, see
+    # Snapshot.listdir); a file removed while open: 0
 
     @property
     def atime_ns(self) -> int:
@@ -140,9 +141,18 @@ class Snapshot:
 
     # -- names -------------------------------------------------------------------------
 
-    def _stat(self, ino: int, info: Info) -> Stat:
+    def _stat(self, ino: int, info: Info, *, count: bool = True) -> Stat:
+        """The Stat of `ino`; a directory's link count is counted now unless count=False
+        (then it is None when not known yet)."""
         mtime = info.mtime_ns if info.mtime_ns is not None else self.mount_ns
-        return Stat(ino, info, info.size, mtime, self._links(ino) if info.is_dir else 1)
+        if not info.is_dir:
+            nlink = 1
+        elif count:
+            nlink = self._links(ino)
+        else:
+            n = self._subdirs.get(ino)
+            nlink = None if n is None else 2 + n
+        return Stat(ino, info, info.size, mtime, nlink)
 
     def _links(self, ino: int) -> int:
         """st_nlink of directory `ino`: 2 + its subdirectories (each one's '..' links it).
@@ -229,15 +239,18 @@ class Snapshot:
         return self._stat(ino, self.tx.require(self._path(ino)))
 
     def listdir(self, ino: int) -> list[tuple[bytes, Stat]]:
-        """'.', '..' and every entry of a directory, with attributes (no references taken)."""
+        """'.', '..' and every entry of a directory, with attributes (no references taken).
+
+        Subdirectories not counted yet get no link count (the kernel is told to ask again):
+        counting them here would list every grandchild to answer one readdir."""
         path = self._path(ino)
         entries = self._listing(ino, path, kept=not self.writable)
         with self.lock:
             up = self.table.parent(ino)
             inos = [self.table.child(ino, name) for name, _ in entries]
         dots = [(b".", self._stat(ino, self.tx.require(path))),
-                (b"..", self._stat(up, self.tx.require(path[:-1])))]
-        return dots + [(name, self._stat(i, info)) for i, (name, info) in zip(inos, entries)]
+                (b"..", self._stat(up, self.tx.require(path[:-1]), count=False))]
+        return dots + [(name, self._stat(i, info, count=False)) for i, (name, info) in zip(inos, entries)]
 
     def opendir(self, ino: int):
         """A listing to page through with readdir: on an immutable root, the entries themselves."""

@@ -124,8 +124,8 @@ class Writeback(Snapshot):
 
     # -- reads (the same as a snapshot, but under the lock, and with buffers on top) ----
 
-    def _stat(self, ino: int, info: Info) -> Stat:
-        st = super()._stat(ino, info)
+    def _stat(self, ino: int, info: Info, *, count: bool = True) -> Stat:
+        st = super()._stat(ino, info, count=count)
         if info.is_file and self.buffers:
             st.size = max(st.size, self.buffers.end(ino))
             mtime = self.buffers.mtime(ino)
@@ -173,12 +173,12 @@ class Writeback(Snapshot):
                 if name == b".":
                     st = self._stat(ino, self.tx.require(path))
                 elif name == b"..":
-                    st = self._stat(self.table.parent(ino), self.tx.require(path[:-1]))
+                    st = self._stat(self.table.parent(ino), self.tx.require(path[:-1]), count=False)
                 else:
                     info = self.tx.info(path + (name,))
                     if info is None:
                         continue
-                    st = self._stat(self.table.child(ino, name), info)
+                    st = self._stat(self.table.child(ino, name), info, count=False)  # see Snapshot.listdir
                 out.append((i + 1, name, st))
         return out, (stop if stop < len(names) else None)
 
