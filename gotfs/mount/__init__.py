@@ -99,8 +99,8 @@ def mount(fs: FS, source: RootSource, mountpoint: str, *, writable: bool = False
     SQLite connection must not cross a fork): so foreground=False is refused.
 
     Raises InvalidInput for foreground=False, a bad mountpoint, or allow_other that
-    /etc/fuse.conf does not allow; RuntimeError if the kernel
-    mount fails; whatever publish() raises on the final flush.
+    /etc/fuse.conf does not allow; RuntimeError if the kernel mount fails; whatever
+    publish() raises on the final flush.
     """
     if not foreground:
         raise InvalidInput("mount() serves in the calling process: to run in the background, fork "

@@ -160,9 +160,9 @@ class Snapshot:
         Counted by listing the directory (O(entries) seeks), or taken from a listing made
         anyway (listdir), then remembered: a root never changes, and the writable mount keeps
         counts right as it makes, removes and renames directories. A directory is usually
-        counted just before it is read (a readdir of its parent, then find or ls going
-        down): the listing is kept for that read, so that it is made once, not twice
-        (LISTINGS_KEPT entries at most, oldest dropped first; see _listing).
+        counted just before it is read (find and ls -R stat a directory, then read it): the
+        listing is kept for that read, so that it is made once, not twice (LISTINGS_KEPT
+        entries at most, oldest dropped first; see _listing).
         """
         n = self._subdirs.get(ino)
         if n is None:
