@@ -23,7 +23,7 @@ import pytest
 
 from gotfs.keys import MAX_PATH
 
-from .conftest import MountProc, need_fuse, run
+from .conftest import MountProc, need_fuse, published, run
 
 NOBODY = 65534
 PAST = 1_000_000_000_000_000_000  # 2001-09-09, in ns
@@ -396,6 +396,16 @@ def test_zz_read_only_mount_shows_the_same(mnt):
     assert any(v[1] == NOBODY for v in before.values())
     assert mnt.stop() == 0
     assert not mnt.errors(), mnt.errors()
+    # owners are stored only where they are not the serving user's (root here): trees made
+    # by one user carry no owner fields
+    fs, root = published(mnt.storedir)
+    try:
+        assert fs.stat(root, "test_owners/f").uid == NOBODY
+        assert fs.stat(root, "test_owners/dir-by-nobody").uid == NOBODY
+        for made_by_root in ("test_owners", "test_atime_is_kept_as_set/f", "test_owners/by-nobody"):  # the last given back
+            assert fs.stat(root, made_by_root).uid is None, made_by_root
+    finally:
+        fs.store.close()
     ro = MountProc(mnt.storedir, mnt.top / "ro", rw=False).start()
     try:
         assert full_listing(ro.mnt) == before
