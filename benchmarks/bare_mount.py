@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("mountpoint")
     p.add_argument("--flush-interval", type=float, default=5.0)
     p.add_argument("--debug", action="store_true")
+    p.add_argument("--allow-other", action="store_true", help="let other users in (modes permitting)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -97,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     source = FileRootSource(fs, args.storedir)
     try:
         mount(fs, source, args.mountpoint, writable=args.rw, debug=args.debug,
-              flush_interval=args.flush_interval, ready=lambda: print("ready", flush=True))
+              flush_interval=args.flush_interval, ready=lambda: print("ready", flush=True),
+              allow_other=args.allow_other)
     except GotError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

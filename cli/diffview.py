@@ -50,7 +50,7 @@ class Side:
 
 
 def _side(fs: FS, root: Root, path: str, info: Info | None) -> Side:
-    if info is None or info.is_dir:
+    if info is None or info.is_dir or info.is_special:  # no bytes (a FIFO, socket or device: its kind)
         return Side(b"", False)
     if info.is_symlink:
         return Side(info.target, False)

@@ -134,7 +134,7 @@ def mode_text(info: Info) -> str:
 
 
 def kind_name(info: Info) -> str:
-    return {1: "dir", 2: "file", 3: "symlink"}[int(info.kind)]
+    return {1: "dir", 2: "file", 3: "symlink", 4: "fifo", 5: "socket", 6: "char-device", 7: "block-device"}[int(info.kind)]
 
 
 def entry_json(path: str, info: Info) -> dict:

@@ -1,11 +1,25 @@
-"""Info: what a path is — type, mode, size, symlink target, xattrs, optional mtime.
+"""Info: what a path is — kind, mode, size, symlink target, xattrs, and optional POSIX extras
+(mtime, owner, atime, ctime, device number).
 
 Canonical bytes: the same Info always encodes to the same bytes (xattrs sorted by name), so
 equal metadata dedups and diffs compare by bytes. Layout (little endian):
 
-    u8 version | u8 type | u32 mode | u64 size | u8 flags | [i64 mtime_ns if flags & 1]
+    u8 version | u8 kind | u32 mode | u64 size | u8 flags
+    [i64 mtime_ns if flags & 1]
+    [u32 uid | u32 gid if flags & 2]      version 2 only, as are the fields below
+    [i64 atime_ns if flags & 4]
+    [i64 ctime_ns if flags & 8]
+    [u64 rdev if flags & 16]
     u16 target length | target
     u16 xattr count | per xattr: u8 name length | name | u32 value length | value
+
+Version 2 added the owner, atime, ctime, rdev and the special kinds (FIFO, SOCKET, CHAR_DEVICE,
+BLOCK_DEVICE). An Info that uses none of them is still written as version 1, byte for byte
+as before, so trees made before version 2 keep their roots (history independence across the
+upgrade) and old Info bytes decode unchanged. Every extra is stored only when it says
+something: an absent owner reads as the user serving the tree (the mount's uid/gid), an
+absent atime or ctime as the mtime; an atime equal to the mtime, and a ctime not after it
+(a ctime never reads earlier than the mtime), are dropped.
 """
 
 from __future__ import annotations
@@ -19,9 +33,13 @@ from gotkv.errors import CorruptNode, InvalidInput
 
 _HEAD = struct.Struct("<BBIQB")
 _MTIME = struct.Struct("<q")
+_OWNER = struct.Struct("<II")
+_RDEV = struct.Struct("<Q")
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
-VERSION = 1
+VERSION = 2  # the newest this code writes; see the module docstring for what 1 lacks
+_V1_FLAGS = 1  # mtime: all a version-1 Info can carry
+_MTIME_F, _OWNER_F, _ATIME_F, _CTIME_F, _RDEV_F = 1, 2, 4, 8, 16
 MAX_XATTR_VALUE = 64 << 10
 
 
@@ -29,11 +47,28 @@ class Kind(IntEnum):
     DIR = 1
     FILE = 2
     SYMLINK = 3
+    FIFO = 4  # version 2 on
+    SOCKET = 5
+    CHAR_DEVICE = 6
+    BLOCK_DEVICE = 7
+
+
+_IFMT = {Kind.DIR: stat.S_IFDIR, Kind.FILE: stat.S_IFREG, Kind.SYMLINK: stat.S_IFLNK, Kind.FIFO: stat.S_IFIFO,
+         Kind.SOCKET: stat.S_IFSOCK, Kind.CHAR_DEVICE: stat.S_IFCHR, Kind.BLOCK_DEVICE: stat.S_IFBLK}
+_KIND_OF_IFMT = {v: k for k, v in _IFMT.items()}
+SPECIAL = frozenset({Kind.FIFO, Kind.SOCKET, Kind.CHAR_DEVICE, Kind.BLOCK_DEVICE})
+_DEVICES = frozenset({Kind.CHAR_DEVICE, Kind.BLOCK_DEVICE})
+_U32_MAX = (1 << 32) - 1
 
 
 @dataclass(frozen=True, slots=True)
 class Info:
-    """Metadata of one path. `mode` holds permission bits only (type is `kind`)."""
+    """Metadata of one path. `mode` holds permission bits only (type is `kind`).
+
+    uid and gid are both set or both None (the owner serving the tree); atime_ns and ctime_ns
+    None mean "the same as mtime_ns" (normalised to None when equal to it, and a ctime when
+    before it too); rdev is a device number, for device nodes only.
+    """
 
     kind: Kind
     mode: int = 0o644
@@ -41,6 +76,11 @@ class Info:
     target: bytes = b""
     xattrs: tuple[tuple[bytes, bytes], ...] = field(default=())
     mtime_ns: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    atime_ns: int | None = None
+    ctime_ns: int | None = None
+    rdev: int = 0
 
     def __post_init__(self) -> None:
         if self.mode & ~0o7777:
@@ -49,6 +89,20 @@ class Info:
             raise InvalidInput(f"size {self.size} out of range")
         if self.kind != Kind.SYMLINK and self.target:
             raise InvalidInput("only a symlink has a target")
+        if self.kind in SPECIAL and self.size:
+            raise InvalidInput(f"a {self.kind.name.lower()} has no size")
+        if self.rdev and self.kind not in _DEVICES:
+            raise InvalidInput("only a device node has a device number")
+        if not 0 <= self.rdev < 1 << 64:
+            raise InvalidInput(f"device number {self.rdev} out of range")
+        if (self.uid is None) != (self.gid is None):
+            raise InvalidInput("uid and gid are set together")
+        if self.uid is not None and not (0 <= self.uid <= _U32_MAX and 0 <= self.gid <= _U32_MAX):
+            raise InvalidInput(f"owner {self.uid}:{self.gid} out of range")
+        if self.atime_ns is not None and self.atime_ns == self.mtime_ns:
+            object.__setattr__(self, "atime_ns", None)
+        if self.ctime_ns is not None and self.mtime_ns is not None and self.ctime_ns <= self.mtime_ns:
+            object.__setattr__(self, "ctime_ns", None)
         names = [n for n, _ in self.xattrs]
         if names != sorted(set(names)):
             object.__setattr__(self, "xattrs", tuple(sorted(dict(self.xattrs).items())))
@@ -76,13 +130,26 @@ class Info:
     def is_file(self) -> bool:
         return self.kind == Kind.FILE
 
+    @classmethod
+    def special(cls, st_mode: int, rdev: int = 0, **kw) -> Info:
+        """A FIFO, socket or device node from an st_mode (type bits and permissions)."""
+        kind = _KIND_OF_IFMT.get(stat.S_IFMT(st_mode))
+        if kind not in SPECIAL:
+            raise InvalidInput(f"st_mode {st_mode:o} is not a FIFO, socket or device node")
+        return cls(kind, stat.S_IMODE(st_mode), rdev=rdev if kind in _DEVICES else 0, **kw)
+
     @property
     def is_symlink(self) -> bool:
         return self.kind == Kind.SYMLINK
 
+    @property
+    def is_special(self) -> bool:
+        """A FIFO, socket or device node: an Info and nothing else (no data)."""
+        return self.kind in SPECIAL
+
     def st_mode(self) -> int:
         """The POSIX st_mode (type bits and permissions)."""
-        return {Kind.DIR: stat.S_IFDIR, Kind.FILE: stat.S_IFREG, Kind.SYMLINK: stat.S_IFLNK}[self.kind] | self.mode
+        return _IFMT[self.kind] | self.mode
 
     def with_(self, **changes) -> Info:
         return replace(self, **changes)
@@ -91,10 +158,21 @@ class Info:
         return dict(self.xattrs).get(name)
 
     def to_bytes(self) -> bytes:
-        flags = 0 if self.mtime_ns is None else 1
-        parts = [_HEAD.pack(VERSION, self.kind, self.mode, self.size, flags)]
-        if flags:
+        flags = ((self.mtime_ns is not None) * _MTIME_F | (self.uid is not None) * _OWNER_F
+                 | (self.atime_ns is not None) * _ATIME_F | (self.ctime_ns is not None) * _CTIME_F
+                 | bool(self.rdev) * _RDEV_F)
+        version = 1 if flags & ~_V1_FLAGS == 0 and self.kind <= Kind.SYMLINK else VERSION
+        parts = [_HEAD.pack(version, self.kind, self.mode, self.size, flags)]
+        if flags & _MTIME_F:
             parts.append(_MTIME.pack(self.mtime_ns))
+        if flags & _OWNER_F:
+            parts.append(_OWNER.pack(self.uid, self.gid))
+        if flags & _ATIME_F:
+            parts.append(_MTIME.pack(self.atime_ns))
+        if flags & _CTIME_F:
+            parts.append(_MTIME.pack(self.ctime_ns))
+        if flags & _RDEV_F:
+            parts.append(_RDEV.pack(self.rdev))
         parts += [_U16.pack(len(self.target)), self.target, _U16.pack(len(self.xattrs))]
         for n, v in self.xattrs:
             parts += [bytes([len(n)]), n, _U32.pack(len(v)), v]
@@ -105,12 +183,27 @@ class Info:
         """Parse; raises CorruptNode on any malformed or trailing bytes."""
         try:
             version, kind, mode, size, flags = _HEAD.unpack_from(data)
-            if version != VERSION:
+            if version not in (1, VERSION):
                 raise CorruptNode("info", f"unknown version {version}")
+            if flags & ~(_V1_FLAGS if version == 1 else 31) or (version == 1 and kind > Kind.SYMLINK):
+                raise CorruptNode("info", f"flags {flags:#x} or kind {kind} unknown in version {version}")
             o = _HEAD.size
-            mtime = None
-            if flags & 1:
+            mtime = uid = gid = atime = ctime = None
+            rdev = 0
+            if flags & _MTIME_F:
                 mtime = _MTIME.unpack_from(data, o)[0]
+                o += 8
+            if flags & _OWNER_F:
+                uid, gid = _OWNER.unpack_from(data, o)
+                o += 8
+            if flags & _ATIME_F:
+                atime = _MTIME.unpack_from(data, o)[0]
+                o += 8
+            if flags & _CTIME_F:
+                ctime = _MTIME.unpack_from(data, o)[0]
+                o += 8
+            if flags & _RDEV_F:
+                rdev = _RDEV.unpack_from(data, o)[0]
                 o += 8
             (tlen,) = _U16.unpack_from(data, o)
             target = data[o + 2:o + 2 + tlen]
@@ -127,6 +220,10 @@ class Info:
                 o += 4 + vlen
             if o != len(data) or len(target) != tlen:
                 raise CorruptNode("info", "length mismatch")
-            return cls(Kind(kind), mode, size, target, tuple(xattrs), mtime)
-        except (struct.error, IndexError, ValueError) as e:
+            redundant = mtime is not None and (atime == mtime or (ctime is not None and ctime <= mtime))
+            if ((flags & _RDEV_F and not rdev) or redundant
+                    or (version != 1 and not flags & ~_V1_FLAGS and kind <= Kind.SYMLINK)):
+                raise CorruptNode("info", "not in canonical form")  # two encodings of one Info
+            return cls(Kind(kind), mode, size, target, tuple(xattrs), mtime, uid, gid, atime, ctime, rdev)
+        except (struct.error, IndexError, ValueError, InvalidInput) as e:
             raise CorruptNode("info", f"malformed ({e})") from None

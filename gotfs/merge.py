@@ -400,12 +400,19 @@ def _three(b, o, t):
 
 
 def _merge_meta(b: Info | None, o: Info, t: Info, favor: str | None) -> tuple[Info, bool]:
-    """Mode three-way, xattrs name by name, the later mtime. Returns (Info, clean);
-    on a conflict each field holds the favored side's value (ours' by default)."""
+    """Mode, owner and device number three-way, xattrs name by name, the later mtime.
+    Returns (Info, clean); on a conflict each field holds the favored side's value (ours' by
+    default)."""
     pick = t if favor == THEIRS else o
     mode, ok = _three(b.mode if b else None, o.mode, t.mode)
     if not ok:
         mode = pick.mode
+    owner, clean = _three((b.uid, b.gid) if b else None, (o.uid, o.gid), (t.uid, t.gid))
+    rdev, clean_rdev = _three(b.rdev if b else None, o.rdev, t.rdev)
+    if not (clean and clean_rdev):
+        ok = False
+        owner = owner if clean else (pick.uid, pick.gid)
+        rdev = rdev if clean_rdev else pick.rdev
     bx, ox, tx = dict(b.xattrs) if b else {}, dict(o.xattrs), dict(t.xattrs)
     xattrs = {}
     for name in sorted(set(bx) | set(ox) | set(tx)):
@@ -419,4 +426,5 @@ def _merge_meta(b: Info | None, o: Info, t: Info, favor: str | None) -> tuple[In
     mtime, clean = _three(b.mtime_ns if b else None, o.mtime_ns, t.mtime_ns)
     if not clean:
         mtime = max(mtimes)
-    return o.with_(mode=mode, xattrs=tuple(xattrs.items()), mtime_ns=mtime), ok
+    return o.with_(mode=mode, xattrs=tuple(xattrs.items()), mtime_ns=mtime, uid=owner[0], gid=owner[1],
+                   rdev=rdev), ok

@@ -72,6 +72,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="log FUSE requests (with -f)")
     p.add_argument("--nonempty", action="store_true",
                    help="mount on a directory that is not empty (hiding its files while mounted)")
+    p.add_argument("--allow-other", action="store_true",
+                   help="let other users in, as the stored modes and owners permit (as root, or with "
+                        "user_allow_other in /etc/fuse.conf)")
     p.add_argument("--remote", action="append", default=[], metavar="NAME|URL",
                    help="read blobs from this remote (repeat: tried in order, falling back when one "
                         "fails or lacks a blob); with a URL#BRANCH, after it")
@@ -165,7 +168,8 @@ def run(args) -> int:
     if args.foreground:
         with _serving(args, mountpoint) as (fs, source, label, warnings, fsname):
             _warn(warnings)
-            mount(fs, source, mountpoint, writable=args.rw, foreground=True, debug=args.debug, fsname=fsname)
+            mount(fs, source, mountpoint, writable=args.rw, foreground=True, debug=args.debug, fsname=fsname,
+                  allow_other=args.allow_other)
         return 0
     workdir, label = None, args.rev
     if _remote_url(args) is not None:
@@ -233,7 +237,8 @@ def _daemon(mount, workdir, args, mountpoint: str, status: int) -> int:
         with _serving(args, mountpoint, workdir) as (fs, source, label, warnings, fsname):
             _warn(warnings)
             mount(fs, source, mountpoint, writable=args.rw, foreground=True,
-                  ready=lambda: ready(label), fsname=fsname)
+                  ready=lambda: ready(label), fsname=fsname,
+                  allow_other=args.allow_other)
         return 0
     except GotError as e:
         tell(str(e).encode(errors="replace"))

@@ -58,6 +58,18 @@ def _quiet_interrupted_replies() -> None:
     if not any(isinstance(f, _InterruptedReplyFilter) for f in logger.filters):
         logger.addFilter(_InterruptedReplyFilter())
 
+FUSE_CONF = "/etc/fuse.conf"
+
+
+def _fuse_conf_allows_other() -> bool:
+    """True if fuse.conf lets users other than root mount with allow_other."""
+    try:
+        with open(FUSE_CONF) as f:
+            return any(line.split("#")[0].strip() == "user_allow_other" for line in f)
+    except OSError:
+        return False
+
+
 THREADS = 8  # worker threads for core calls (they mostly wait on the store or release the GIL)
 DECODER_START = 5.0  # seconds ready() waits at most for the decoding child to be up
 CLOSE_DELAY = 0.05  # a flush asked for by close() waits this long to batch several files
@@ -65,7 +77,7 @@ CLOSE_DELAY = 0.05  # a flush asked for by close() waits this long to batch seve
 
 def mount(fs: FS, source: RootSource, mountpoint: str, *, writable: bool = False, foreground: bool = True,
           debug: bool = False, flush_interval: float = 5.0, ready: Callable[[], None] | None = None,
-          fsname: str = "got") -> None:
+          fsname: str = "got", allow_other: bool = False) -> None:
     """Mount `source.current()` at `mountpoint` and serve it until unmounted. Blocking.
 
     Read-only by default (writes fail with EROFS). With writable=True, writes are buffered
@@ -79,17 +91,26 @@ def mount(fs: FS, source: RootSource, mountpoint: str, *, writable: bool = False
     after a final flush and publish and a clean unmount. `ready()` is called (on the event
     loop: keep it quick) once the kernel has completed the mount and requests are served.
 
+    Only the serving user may enter the mount unless allow_other=True (FUSE's allow_other);
+    either way the kernel checks every access against the stored modes and owners
+    (default_permissions). For a user other than root, allow_other needs `user_allow_other`
+    in /etc/fuse.conf.
+
     Daemonizing is the caller's job and must happen before the repository is opened (an open
     SQLite connection must not cross a fork): so foreground=False is refused.
 
-    Raises InvalidInput for foreground=False or a bad mountpoint; RuntimeError if the kernel
-    mount fails; whatever publish() raises on the final flush.
+    Raises InvalidInput for foreground=False, a bad mountpoint, or allow_other that
+    /etc/fuse.conf does not allow; RuntimeError if the kernel mount fails; whatever
+    publish() raises on the final flush.
     """
     if not foreground:
         raise InvalidInput("mount() serves in the calling process: to run in the background, fork "
                            "(and setsid) before opening the repository, then call mount(foreground=True)")
     if not os.path.isdir(mountpoint):
         raise InvalidInput(f"mount point {mountpoint!r} is not a directory")
+    if allow_other and os.getuid() != 0 and not _fuse_conf_allows_other():
+        raise InvalidInput(f"allowing other users into a mount needs the line user_allow_other in {FUSE_CONF} "
+                           "(ask an administrator), or mounting as root")
     _quiet_interrupted_replies()
     if debug:
         logging.getLogger("gotfs.mount").setLevel(logging.DEBUG)
@@ -99,6 +120,8 @@ def mount(fs: FS, source: RootSource, mountpoint: str, *, writable: bool = False
     options = set(pyfuse3.default_options) | {f"fsname={fsname}", "subtype=got"}
     if not writable:
         options.add("ro")
+    if allow_other:
+        options.add("allow_other")
     if debug:
         options.add("debug")
     state = _State(core, mountpoint, flush_interval, ready)

@@ -85,7 +85,7 @@ class Ops(pyfuse3.Operations):
         self.kick = kick  # asks for a background flush (writable mounts); publish=False: a spill
         self.writable = core.writable
         self.timeout = RW_TIMEOUT if self.writable else RO_TIMEOUT
-        self.uid, self.gid = os.getuid(), os.getgid()
+        self.uid, self.gid = core.uid, core.gid  # the owner of entries that store none
         self.dirs: dict[int, list[tuple[bytes, Stat]]] = {}
         self.xattr_names: dict[int, frozenset[bytes]] = {}  # see _note_xattrs
         self.xattrs_changed: set[int] = set()
@@ -103,15 +103,23 @@ class Ops(pyfuse3.Operations):
         a.generation = 0
         a.entry_timeout = self.timeout
         a.attr_timeout = self.timeout
-        a.st_mode = st.info.st_mode()
-        a.st_nlink = 2 if st.info.is_dir else 1
-        a.st_uid = self.uid
-        a.st_gid = self.gid
-        a.st_rdev = 0
+        info = st.info
+        a.st_mode = info.st_mode()
+        if st.nlink is None:  # a directory not counted yet: the kernel must ask (getattr) before use
+            a.st_nlink, a.attr_timeout = 2, 0
+        else:
+            a.st_nlink = st.nlink
+        if info.uid is None:  # the serving user's (see attrs.py)
+            a.st_uid, a.st_gid = self.uid, self.gid
+        else:
+            a.st_uid, a.st_gid = info.uid, info.gid
+        a.st_rdev = info.rdev
         a.st_size = st.size
         a.st_blksize = BLKSIZE
         a.st_blocks = -(-st.size // 512)
-        a.st_atime_ns = a.st_mtime_ns = a.st_ctime_ns = st.mtime_ns
+        a.st_mtime_ns = st.mtime_ns
+        a.st_atime_ns = st.atime_ns
+        a.st_ctime_ns = st.ctime_ns
         return a
 
     def _need_writable(self) -> None:
@@ -143,11 +151,13 @@ class Ops(pyfuse3.Operations):
             changes["size"] = attr.st_size
         if fields.update_mtime:
             changes["mtime_ns"] = attr.st_mtime_ns
+        if fields.update_atime:
+            changes["atime_ns"] = attr.st_atime_ns
         if fields.update_uid:
             changes["uid"] = attr.st_uid
         if fields.update_gid:
             changes["gid"] = attr.st_gid
-        if not changes:  # atime or ctime only: nothing gotfs stores
+        if not changes:  # ctime only: set by every change anyway
             return await self.getattr(inode, ctx)
         self._need_writable()
         return self._attrs(await self._run(functools.partial(self.core.setattr, inode, **changes)))
@@ -314,23 +324,23 @@ class Ops(pyfuse3.Operations):
     @_handler
     async def create(self, parent_inode, name, mode, flags, ctx):
         self._need_writable()
-        fh, st = await self._run(self.core.create, parent_inode, name, mode)
+        fh, st = await self._run(self.core.create, parent_inode, name, mode, ctx.uid, ctx.gid)
         return pyfuse3.FileInfo(fh=fh, keep_cache=False), self._attrs(st)
 
     @_handler
     async def mknod(self, parent_inode, name, mode, rdev, ctx):
         self._need_writable()
-        return self._attrs(await self._run(self.core.mknod, parent_inode, name, mode))
+        return self._attrs(await self._run(self.core.mknod, parent_inode, name, mode, rdev, ctx.uid, ctx.gid))
 
     @_handler
     async def mkdir(self, parent_inode, name, mode, ctx):
         self._need_writable()
-        return self._attrs(await self._run(self.core.mkdir, parent_inode, name, mode))
+        return self._attrs(await self._run(self.core.mkdir, parent_inode, name, mode, ctx.uid, ctx.gid))
 
     @_handler
     async def symlink(self, parent_inode, name, target, ctx):
         self._need_writable()
-        return self._attrs(await self._run(self.core.symlink, parent_inode, name, target))
+        return self._attrs(await self._run(self.core.symlink, parent_inode, name, target, ctx.uid, ctx.gid))
 
     @_handler
     async def link(self, inode, new_parent_inode, new_name, ctx):

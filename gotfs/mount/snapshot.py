@@ -24,6 +24,7 @@ import itertools
 import os
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from gotfs import dirs, files, keys
@@ -37,6 +38,8 @@ from gotfs.tx import Tx
 from gotkv.errors import GotError
 from gotkv.root import Root
 
+SUBDIR_CACHE = 1 << 18  # directories whose subdirectory count (for st_nlink) is remembered
+LISTINGS_KEPT = 1 << 16  # entries of listings kept from counting them to the readdir that follows
 READAHEAD_WINDOW = 8 << 20  # bytes prefetched ahead of a sequential reader (~8 chunks)
 HINT_SPAN = 64 << 20  # chunks located at once, ahead of a reader (one store query per span)
 
@@ -61,12 +64,25 @@ class ReadOnly(GotError):
 
 @dataclass(slots=True)
 class Stat:
-    """What the kernel is told about an inode."""
+    """What the kernel is told about an inode (owner: see attrs.owner_of)."""
 
     ino: int
     info: Info
     size: int
     mtime_ns: int
+    nlink: int | None = 1  # a directory: 2 + its subdirectories (None: not counted yet, see
+    # Snapshot.listdir); a file removed while open: 0
+
+    @property
+    def atime_ns(self) -> int:
+        """As set by utimensat, else the mtime (noatime: see attrs.py)."""
+        return self.info.atime_ns if self.info.atime_ns is not None else self.mtime_ns
+
+    @property
+    def ctime_ns(self) -> int:
+        """The last metadata change; never before the mtime (absent: the mtime)."""
+        c = self.info.ctime_ns
+        return self.mtime_ns if c is None or c < self.mtime_ns else c
 
 
 @dataclass(slots=True)
@@ -81,13 +97,19 @@ class Handle:
 
 
 def child_path(parent: Path, name: bytes) -> Path:
-    """parent + name, with the checks the kernel leaves to the filesystem (ENAMETOOLONG)."""
+    """parent + name, with the checks the kernel leaves to the filesystem (ENAMETOOLONG).
+
+    A path from the mount root is at most keys.MAX_PATH (4085) bytes, slashes between names
+    included: its gotkv key (a slash before and after, and an extent's NUL and offset) must
+    fit MAX_KEY_SIZE (4096). The kernel's own PATH_MAX (4096, for one path argument) does not
+    bound depth, since programs walk down with relative paths (openat, chdir); this limit of
+    the key layout does, and its error is ENAMETOOLONG at exactly MAX_PATH + 1 bytes."""
     if len(name) > MAX_NAME:
         raise InvalidPath(os.fsdecode(name[:40]) + "...", f"a name is at most {MAX_NAME} bytes", errno.ENAMETOOLONG)
     if name in (b"", b".", b"..") or b"/" in name:
         raise InvalidPath(os.fsdecode(name), "not a valid file name")
     path = parent + (name,)
-    if sum(map(len, path)) + len(path) > MAX_PATH:
+    if sum(map(len, path)) + len(path) - 1 > MAX_PATH:
         raise InvalidPath(keys.show(path)[:60] + "...", f"a path is at most {MAX_PATH} bytes", errno.ENAMETOOLONG)
     return path
 
@@ -108,16 +130,71 @@ class Snapshot:
         self.fetcher = Fetcher(fs.data, threads=readahead_threads, offload=offload)
         self.window = readahead_window
         self.mount_ns = time.time_ns()
+        self.uid, self.gid = os.getuid(), os.getgid()  # the owner of entries that store none
         self._fh = itertools.count(1)
+        self._subdirs: dict[int, int] = {}  # directory inode -> subdirectories (see _links)
+        self._listed: OrderedDict[int, list[tuple[bytes, Info]]] = OrderedDict()  # see _links
+        self._listed_entries = 0
 
     def close(self) -> None:
         self.fetcher.close()
 
     # -- names -------------------------------------------------------------------------
 
-    def _stat(self, ino: int, info: Info) -> Stat:
+    def _stat(self, ino: int, info: Info, *, count: bool = True) -> Stat:
+        """The Stat of `ino`; a directory's link count is counted now unless count=False
+        (then it is None when not known yet)."""
         mtime = info.mtime_ns if info.mtime_ns is not None else self.mount_ns
-        return Stat(ino, info, info.size, mtime)
+        if not info.is_dir:
+            nlink = 1
+        elif count:
+            nlink = self._links(ino)
+        else:
+            n = self._subdirs.get(ino)
+            nlink = None if n is None else 2 + n
+        return Stat(ino, info, info.size, mtime, nlink)
+
+    def _links(self, ino: int) -> int:
+        """st_nlink of directory `ino`: 2 + its subdirectories (each one's '..' links it).
+
+        Counted by listing the directory (O(entries) seeks), or taken from a listing made
+        anyway (listdir), then remembered: a root never changes, and the writable mount keeps
+        counts right as it makes, removes and renames directories. A directory is usually
+        counted just before it is read (find and ls -R stat a directory, then read it): the
+        listing is kept for that read, so that it is made once, not twice (LISTINGS_KEPT
+        entries at most, oldest dropped first; see _listing).
+        """
+        n = self._subdirs.get(ino)
+        if n is None:
+            entries = list(dirs.listdir(self.tx, self._path(ino)))
+            n = self._count_subdirs_of(ino, entries)
+            with self.lock:
+                self._listed[ino] = entries
+                self._listed_entries += len(entries)
+                while self._listed_entries > LISTINGS_KEPT and self._listed:
+                    self._listed_entries -= len(self._listed.popitem(last=False)[1])
+        return 2 + n
+
+    def _count_subdirs_of(self, ino: int, entries: list[tuple[bytes, Info]]) -> int:
+        n = sum(1 for _, info in entries if info.is_dir)
+        if len(self._subdirs) >= SUBDIR_CACHE:
+            self._subdirs.clear()
+        self._subdirs[ino] = n
+        return n
+
+    def _listing(self, ino: int, path: Path, *, kept: bool = True) -> list[tuple[bytes, Info]]:
+        """(name, Info) of each entry of a directory: the listing kept by _links, or a new one.
+
+        A writable mount forgets kept listings when names change, but not when attributes
+        do: there, only the names of a kept listing may be used (kept=False: a new one)."""
+        with self.lock:
+            entries = self._listed.pop(ino, None)
+            if entries is not None:
+                self._listed_entries -= len(entries)
+        if entries is None or not kept:
+            entries = list(dirs.listdir(self.tx, path))
+            self._count_subdirs_of(ino, entries)
+        return entries
 
     def _path(self, ino: int) -> Path:
         with self.lock:
@@ -162,15 +239,18 @@ class Snapshot:
         return self._stat(ino, self.tx.require(self._path(ino)))
 
     def listdir(self, ino: int) -> list[tuple[bytes, Stat]]:
-        """'.', '..' and every entry of a directory, with attributes (no references taken)."""
+        """'.', '..' and every entry of a directory, with attributes (no references taken).
+
+        Subdirectories not counted yet get no link count (the kernel is told to ask again):
+        counting them here would list every grandchild to answer one readdir."""
         path = self._path(ino)
-        entries = list(dirs.listdir(self.tx, path))
+        entries = self._listing(ino, path, kept=not self.writable)
         with self.lock:
             up = self.table.parent(ino)
             inos = [self.table.child(ino, name) for name, _ in entries]
         dots = [(b".", self._stat(ino, self.tx.require(path))),
-                (b"..", self._stat(up, self.tx.require(path[:-1])))]
-        return dots + [(name, self._stat(i, info)) for i, (name, info) in zip(inos, entries)]
+                (b"..", self._stat(up, self.tx.require(path[:-1]), count=False))]
+        return dots + [(name, self._stat(i, info, count=False)) for i, (name, info) in zip(inos, entries)]
 
     def opendir(self, ino: int):
         """A listing to page through with readdir: on an immutable root, the entries themselves."""

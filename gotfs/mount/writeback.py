@@ -27,7 +27,9 @@ for reads happen outside it.
 
 A file removed (or renamed over) while open keeps its contents for its open handles: its
 Info and extent map are kept aside as an *orphan* until the last handle is released, and
-writes to it are buffered but never published — as POSIX has it.
+writes to it are buffered but never published — as POSIX has it (fstat says nlink 0).
+
+Owners of new entries and which change moves which timestamp: see attrs.py.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -45,6 +48,7 @@ from gotfs.errors import AlreadyExists, IsADirectory
 from gotfs.fs import FS
 from gotfs.info import Info
 from gotfs.keys import Path
+from gotfs.mount import attrs
 from gotfs.mount import spill
 from gotfs.mount.dirty import Buffers
 from gotfs.mount.inodes import StaleInode
@@ -84,7 +88,7 @@ class RootSource(Protocol):
 
 
 class Refused(GotError):
-    """An operation gotfs does not support (hard links, device nodes, RENAME_EXCHANGE)."""
+    """An operation gotfs does not support (hard links, RENAME_EXCHANGE, ACLs)."""
 
     def __init__(self, what: str, err: int):
         super().__init__(f"{what} is not supported by gotfs")
@@ -117,12 +121,11 @@ class Writeback(Snapshot):
         self.wants_flush = False  # buffers are full: the caller should start a flush
         self.published = self.root
         self.flushes = 0
-        self.uid, self.gid = os.getuid(), os.getgid()
 
     # -- reads (the same as a snapshot, but under the lock, and with buffers on top) ----
 
-    def _stat(self, ino: int, info: Info) -> Stat:
-        st = super()._stat(ino, info)
+    def _stat(self, ino: int, info: Info, *, count: bool = True) -> Stat:
+        st = super()._stat(ino, info, count=count)
         if info.is_file and self.buffers:
             st.size = max(st.size, self.buffers.end(ino))
             mtime = self.buffers.mtime(ino)
@@ -138,7 +141,9 @@ class Writeback(Snapshot):
         with self.lock:
             orphan = self.orphans.get(ino)
             if orphan is not None:
-                return self._stat(ino, orphan.info)
+                st = self._stat(ino, orphan.info)
+                st.nlink = 0  # removed while open: fstat says so
+                return st
             return super().getattr(ino)
 
     def listdir(self, ino: int) -> list[tuple[bytes, Stat]]:
@@ -153,8 +158,8 @@ class Writeback(Snapshot):
         attributes taken at opendir (a file written since, a name renamed since) would
         overwrite fresher ones. Positions stay stable: they index this list of names.
         """
-        with self.lock:
-            return ino, [name for name, _ in super().listdir(ino)]
+        with self.lock:  # names only, so a kept listing will do
+            return ino, [b".", b".."] + [name for name, _ in self._listing(ino, self.table.path(ino))]
 
     def readdir(self, listing, start: int, count: int) -> tuple[list[tuple[int, bytes, Stat]], int | None]:
         """Current attributes of the listed names from `start`; names removed since are skipped."""
@@ -168,12 +173,12 @@ class Writeback(Snapshot):
                 if name == b".":
                     st = self._stat(ino, self.tx.require(path))
                 elif name == b"..":
-                    st = self._stat(self.table.parent(ino), self.tx.require(path[:-1]))
+                    st = self._stat(self.table.parent(ino), self.tx.require(path[:-1]), count=False)
                 else:
                     info = self.tx.info(path + (name,))
                     if info is None:
                         continue
-                    st = self._stat(self.table.child(ino, name), info)
+                    st = self._stat(self.table.child(ino, name), info, count=False)  # see Snapshot.listdir
                 out.append((i + 1, name, st))
         return out, (stop if stop < len(names) else None)
 
@@ -273,38 +278,60 @@ class Writeback(Snapshot):
 
     # -- names -------------------------------------------------------------------------
 
-    def _new_entry(self, parent: int, name: bytes, info: Info) -> Stat:
+    def _new_entry(self, parent: int, name: bytes, path: Path, info: Info, caller: tuple[int | None, int | None],
+                   now: int) -> Stat:
+        """Give the entry just made at `path` its owner, touch its directory, number it."""
+        ppath = path[:-1]
+        pinfo = self.tx.require(ppath)
+        uid, gid = caller
+        made = attrs.new_entry(info, pinfo, (self.uid if uid is None else uid, self.gid if gid is None else gid),
+                               (self.uid, self.gid))
+        if made != info:
+            self.tx.put_info(path, made)
+        self.tx.put_info(ppath, attrs.touched(pinfo, now))
+        if made.is_dir:
+            self._count_subdirs(parent, 1)
+        self._forget_listings()
         ino = self.table.child(parent, name)
         self.table.ref(ino)
-        return self._stat(ino, info)
+        return self._stat(ino, made)
 
-    def create(self, parent: int, name: bytes, mode: int) -> tuple[int, Stat]:
-        """Create and open an empty regular file."""
+    def create(self, parent: int, name: bytes, mode: int, uid: int | None = None,
+               gid: int | None = None) -> tuple[int, Stat]:
+        """Create and open an empty regular file owned by uid:gid (default: the serving user)."""
         with self.lock:
             path = child_path(self.table.path(parent), name)
-            info = files.create(self.tx, path, mode & 0o7777, mtime_ns=time.time_ns())
-            st = self._new_entry(parent, name, info)
+            now = time.time_ns()
+            info = files.create(self.tx, path, mode & 0o7777, mtime_ns=now)
+            st = self._new_entry(parent, name, path, info, (uid, gid), now)
             return self._new_handle(Handle(st.ino)), st
 
-    def mknod(self, parent: int, name: bytes, mode: int) -> Stat:
-        if (mode & 0o170000) not in (0, 0o100000):
-            raise Refused("special files (devices, FIFOs, sockets)", errno.EPERM)
+    def mknod(self, parent: int, name: bytes, mode: int, rdev: int = 0, uid: int | None = None,
+              gid: int | None = None) -> Stat:
+        """A regular file, FIFO, socket or device node (`mode` holds the type bits)."""
         with self.lock:
             path = child_path(self.table.path(parent), name)
-            info = files.create(self.tx, path, mode & 0o7777, mtime_ns=time.time_ns())
-            return self._new_entry(parent, name, info)
+            now = time.time_ns()
+            if stat.S_IFMT(mode) in (0, stat.S_IFREG):
+                info = files.create(self.tx, path, mode & 0o7777, mtime_ns=now)
+            else:
+                info = files.mknod(self.tx, path, mode, rdev, mtime_ns=now)
+            return self._new_entry(parent, name, path, info, (uid, gid), now)
 
-    def mkdir(self, parent: int, name: bytes, mode: int) -> Stat:
+    def mkdir(self, parent: int, name: bytes, mode: int, uid: int | None = None, gid: int | None = None) -> Stat:
         with self.lock:
             path = child_path(self.table.path(parent), name)
-            dirs.mkdir(self.tx, path, mode & 0o7777, mtime_ns=time.time_ns())
-            return self._new_entry(parent, name, self.tx.require(path))
+            now = time.time_ns()
+            dirs.mkdir(self.tx, path, mode & 0o7777, mtime_ns=now)
+            return self._new_entry(parent, name, path, self.tx.require(path), (uid, gid), now)
 
-    def symlink(self, parent: int, name: bytes, target: bytes) -> Stat:
+    def symlink(self, parent: int, name: bytes, target: bytes, uid: int | None = None,
+                gid: int | None = None) -> Stat:
         with self.lock:
             path = child_path(self.table.path(parent), name)
-            info = files.symlink(self.tx, path, target, mtime_ns=time.time_ns())
-            return self._new_entry(parent, name, info)
+            now = time.time_ns()
+            info = files.symlink(self.tx, path, target, mtime_ns=now)
+            return self._new_entry(parent, name, path, info, (uid, gid), now)
 
     def link(self, *args) -> Stat:
         raise Refused("hard links", errno.EPERM)
@@ -321,6 +348,7 @@ class Writeback(Snapshot):
     def _orphan(self, ino: int, orphan: Orphan | None) -> None:
         """The path of `ino` is gone: keep its contents for its open handles, else drop its buffers."""
         if orphan is not None:
+            orphan.info = attrs.changed(orphan.info, time.time_ns())  # its link count fell to 0
             self.orphans[ino] = orphan
         else:
             self.buffers.drop(ino)
@@ -335,13 +363,33 @@ class Writeback(Snapshot):
             dirs.remove(self.tx, path)
             if gone is not None:
                 self._orphan(*gone)
+            self._moved(time.time_ns(), parent)
             self.table.detach(parent, name)
 
     def rmdir(self, parent: int, name: bytes) -> None:
         with self.lock:
             path = child_path(self.table.path(parent), name)
             dirs.rmdir(self.tx, path)
+            self._count_subdirs(parent, -1)
+            self._moved(time.time_ns(), parent)
             self.table.detach(parent, name)
+
+    def _moved(self, now: int, *parents: int) -> None:
+        """Entries of these directories were removed or renamed: mtime and ctime now."""
+        for ino in set(parents):
+            path = self.table.path(ino)
+            self.tx.put_info(path, attrs.touched(self.tx.require(path), now))
+        self._forget_listings()
+
+    def _forget_listings(self) -> None:
+        """Names changed: listings kept for readdir (Snapshot._links) may be stale."""
+        self._listed.clear()
+        self._listed_entries = 0
+
+    def _count_subdirs(self, ino: int, delta: int) -> None:
+        """Keep a remembered subdirectory count (Snapshot._links) right: O(1)."""
+        if ino in self._subdirs:
+            self._subdirs[ino] += delta
 
     def rename(self, parent: int, name: bytes, new_parent: int, new_name: bytes, *,
                noreplace: bool = False, exchange: bool = False) -> None:
@@ -360,31 +408,45 @@ class Writeback(Snapshot):
             dirs.rename(self.tx, src, dst)  # checks everything before it changes anything
             if replaced is not None:
                 self._orphan(*replaced)
+            if src != dst:
+                if self.tx.require(dst).is_dir:
+                    self._count_subdirs(parent, -1)
+                    self._count_subdirs(new_parent, 1)
+                if target is not None and target.is_dir:
+                    self._count_subdirs(new_parent, -1)
+                now = time.time_ns()
+                self.tx.put_info(dst, attrs.changed(self.tx.require(dst), now))
+                self._moved(now, parent, new_parent)
             self.table.rename(parent, name, new_parent, new_name)
 
     # -- attributes --------------------------------------------------------------------
 
     def setattr(self, ino: int, *, mode: int | None = None, size: int | None = None,
-                mtime_ns: int | None = None, uid: int | None = None, gid: int | None = None) -> Stat:
-        """chmod, truncate, utimens (and chown to the owner it already has)."""
-        if (uid is not None and uid != self.uid) or (gid is not None and gid != self.gid):
-            raise Refused("changing the owner (every file belongs to the mounting user)", errno.EPERM)
+                mtime_ns: int | None = None, atime_ns: int | None = None, uid: int | None = None,
+                gid: int | None = None) -> Stat:
+        """chmod, chown, truncate, utimens; each also sets the ctime (see attrs.py).
+
+        Whether the caller may change the owner is checked by the kernel (default_permissions).
+        """
         with self.lock:
+            now = time.time_ns()
             orphan = self.orphans.get(ino)
             if orphan is not None:
-                return self._setattr_orphan(ino, orphan, mode, size, mtime_ns)
+                return self._setattr_orphan(ino, orphan, mode, size, mtime_ns, atime_ns, uid, gid, now)
             path = self.table.path(ino)
             if size is not None:
                 self.buffers.truncate(ino, size)
                 files.truncate(self.tx, path, size)
                 if mtime_ns is None:
-                    mtime_ns = time.time_ns()
+                    mtime_ns = now
             if mtime_ns is not None:
                 self.buffers.clear_mtime(ino)  # an explicit time (or a truncate's) beats the last write's
             info = files.set_attrs(self.tx, path, mode=mode, mtime_ns=mtime_ns)
+            info = attrs.set_rest(info, now, (self.uid, self.gid), atime_ns=atime_ns, uid=uid, gid=gid)
+            self.tx.put_info(path, info)
             return self._stat(ino, info)
 
-    def _setattr_orphan(self, ino: int, orphan: Orphan, mode, size, mtime_ns) -> Stat:
+    def _setattr_orphan(self, ino: int, orphan: Orphan, mode, size, mtime_ns, atime_ns, uid, gid, now) -> Stat:
         info = orphan.info
         if size is not None:
             self.buffers.truncate(ino, size)
@@ -394,21 +456,24 @@ class Writeback(Snapshot):
             info = info.with_(mode=mode & 0o7777)
         if mtime_ns is not None:
             info = info.with_(mtime_ns=mtime_ns)
-        orphan.info = info
+        orphan.info = info = attrs.set_rest(info, now, (self.uid, self.gid), atime_ns=atime_ns, uid=uid, gid=gid)
         return self._stat(ino, info)
 
     def setxattr(self, ino: int, name: bytes, value: bytes) -> None:
         if name in ACL_XATTRS:
             raise Refused("POSIX ACLs (set the mode instead)", errno.EOPNOTSUPP)
         with self.lock:
-            files.set_attrs(self.tx, self.table.path(ino), set_xattrs={name: value})
+            path = self.table.path(ino)
+            info = files.set_attrs(self.tx, path, set_xattrs={name: value})
+            self.tx.put_info(path, attrs.changed(info, time.time_ns()))
 
     def removexattr(self, ino: int, name: bytes) -> None:
         with self.lock:
             path = self.table.path(ino)
             if self.tx.require(path).xattr(name) is None:
                 raise NoAttribute(name)
-            files.set_attrs(self.tx, path, remove_xattrs=[name])
+            info = files.set_attrs(self.tx, path, remove_xattrs=[name])
+            self.tx.put_info(path, attrs.changed(info, time.time_ns()))
 
     # -- flushing ----------------------------------------------------------------------
 

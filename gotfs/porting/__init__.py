@@ -8,9 +8,8 @@ Import (importing.py) walks the host tree with os.scandir in sorted name order (
 tree always gives the same root) and feeds every regular file to `files.write_files` as ONE
 chunk stream: small files are packed into shared ~1 MiB blobs, and files are opened one at a
 time and streamed, never read whole into memory. Directories, symlinks (stored, never
-followed), permission bits, xattrs and, on request, mtimes are recorded; fifos, sockets and
-devices are skipped with a PortingWarning. Hard links are imported as independent files
-(their chunks dedup).
+followed), FIFOs, sockets and device nodes, permission bits, xattrs and, on request, mtimes
+are recorded. Hard links are imported as independent files (their chunks dedup).
 
 Export (exporting.py) is the reverse, and it is written to be safe against hostile stored
 trees: every name is re-validated (no '', '.', '..', '/', NUL), every creation is relative to

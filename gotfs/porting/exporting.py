@@ -42,7 +42,7 @@ class TargetNotEmpty(DirectoryNotEmpty):
 
 
 def export_dir(fs: FS, root: Root, host: HostPath, src: str = "", *, mtimes: bool = True,
-               threads: int = 4, overwrite: bool = False, setid: bool = False) -> None:
+               threads: int = 4, overwrite: bool = False, setid: bool = False, owners: bool = False) -> None:
     """Write the tree at `src` into the host directory `host` (created, with parents, if missing).
 
     `host` must be absent or empty unless overwrite=True; then existing entries that clash
@@ -55,6 +55,8 @@ def export_dir(fs: FS, root: Root, host: HostPath, src: str = "", *, mtimes: boo
     operation is one name relative to a directory fd that this export opened with O_NOFOLLOW,
     so nothing lands outside `host`, whatever the stored tree holds. Set-user/group-ID bits on
     files are dropped unless setid=True (a stored tree should not mint setuid programs).
+    With owners=True (it takes root, as for tar), stored owners are given back; an entry that
+    stores none stays the exporting user's.
 
     Why this shape: the main thread walks the key span once, in key order (parents before
     children), creating directories, symlinks and empty files; `threads` workers stream file
@@ -62,8 +64,10 @@ def export_dir(fs: FS, root: Root, host: HostPath, src: str = "", *, mtimes: boo
     unwritten so sparse files stay sparse. Small files go to workers in batches, a large
     file in ~8 MiB pieces; at most 2 x threads batches are in flight, which bounds memory and
     open files. Directory modes and mtimes are applied once their entries are all created.
-    Modes, symlinks, xattrs (where the host accepts them; refusals give one PortingWarning)
-    and, with mtimes=True, stored mtimes are restored. Nothing is fsynced.
+    Modes, symlinks, FIFOs, sockets, device nodes (where the host permits: as root; else
+    skipped with a PortingWarning), xattrs (where the host accepts them; refusals give one
+    PortingWarning) and, with mtimes=True, stored mtimes and atimes are restored. Nothing is
+    fsynced.
 
     Cost: one in-order read of the subtree's entries (O(depth + entries) node reads), one
     read of each data blob an extent refers to (decoded chunks are cached, so small files
@@ -79,7 +83,7 @@ def export_dir(fs: FS, root: Root, host: HostPath, src: str = "", *, mtimes: boo
     top = tx.require_dir(src_path)
     target = os.fsencode(host)
     root_fd = _open_target(target, overwrite)
-    ex = _Exporter(fs, target, mtimes=mtimes, threads=threads, overwrite=overwrite, setid=setid)
+    ex = _Exporter(fs, target, mtimes=mtimes, threads=threads, overwrite=overwrite, setid=setid, owners=owners)
     try:
         ex.run(root_fd, top, tx.entries(keys.subtree_span(src_path)), keys.info_key(src_path))
     finally:
@@ -142,12 +146,14 @@ class _File:
 
 
 class _Exporter:
-    def __init__(self, fs: FS, target: bytes, *, mtimes: bool, threads: int, overwrite: bool, setid: bool):
+    def __init__(self, fs: FS, target: bytes, *, mtimes: bool, threads: int, overwrite: bool, setid: bool,
+                 owners: bool):
         self.fs = fs
         self.target = target
         self.mtimes = mtimes
         self.overwrite = overwrite
         self.setid = setid
+        self.owners = owners
         self.threads = max(1, threads)
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="got-export")
         self.max_inflight = 2 * self.threads
@@ -202,6 +208,8 @@ class _Exporter:
                 self.stack.append(_Dir(path, self._make_dir(parent.fd, name), info))
             elif info.is_symlink:
                 self._make_symlink(parent.fd, name, path, info)
+            elif info.is_special:
+                self._make_special(parent.fd, name, path, info)
             else:
                 current = self._make_file(parent.fd, name, path, info)
                 current_key = key
@@ -274,8 +282,45 @@ class _Exporter:
                     os.setxattr(via, n, v, follow_symlinks=False)
                 except OSError:
                     self.xattr_failures.append(f"{keys.show(path)}:{os.fsdecode(n)}")
+        if self.owners and info.uid is not None:
+            os.chown(name, info.uid, info.gid, dir_fd=dir_fd, follow_symlinks=False)
+        self._restore_times(name, info, dir_fd)
+
+    def _make_special(self, dir_fd: int, name: bytes, path: Path, info: Info) -> None:
+        """A FIFO, socket or device node (no data); skipped where the host refuses it."""
+        mode = stat.S_IFMT(info.st_mode()) | 0o600
+        try:
+            try:
+                os.mknod(name, mode, info.rdev, dir_fd=dir_fd)
+            except FileExistsError:
+                self._clear(dir_fd, name, keep_dir=False)
+                os.mknod(name, mode, info.rdev, dir_fd=dir_fd)
+        except PermissionError:
+            self.skipped.append(f"{keys.show(path)} ({info.kind.name.lower().replace('_', ' ')}: not permitted)")
+            return
+        # chmod has no "don't follow" form: set the node's attributes through an O_PATH fd of
+        # it (/proc/self/fd/N names that very inode), so a symlink swapped in meanwhile is
+        # never followed
+        fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            if stat.S_IFMT(os.fstat(fd).st_mode) != stat.S_IFMT(mode):
+                raise UnsafeExport(f"refusing to go on: {keys.show(path)!r} was replaced while exporting")
+            via = b"/proc/self/fd/%d" % fd
+            if self.owners and info.uid is not None:
+                os.chown(via, info.uid, info.gid)
+            os.chmod(via, info.mode if self.setid else info.mode & ~(stat.S_ISUID | stat.S_ISGID))
+            self._restore_times(via, info)
+        finally:
+            os.close(fd)
+
+    def _restore_times(self, where: bytes | int, info: Info, dir_fd: int | None = None) -> None:
+        """With mtimes=True, the stored mtime and atime of `where`: a name in dir_fd (never
+        followed), an open fd, or a /proc/self/fd path. Last, after the owner and the mode
+        (chown clears set-ID bits)."""
+        nofollow = {} if dir_fd is None else {"dir_fd": dir_fd, "follow_symlinks": False}
         if self.mtimes and info.mtime_ns is not None:
-            os.utime(name, ns=(info.mtime_ns, info.mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
+            atime = info.atime_ns if info.atime_ns is not None else info.mtime_ns
+            os.utime(where, ns=(atime, info.mtime_ns), **nofollow)
 
     def _make_file(self, dir_fd: int, name: bytes, path: Path, info: Info) -> _File:
         try:
@@ -292,9 +337,10 @@ class _Exporter:
         """Apply a directory's metadata once all its entries exist (mode last but mtime)."""
         try:
             self._set_xattrs(d.fd, d.path, d.info)
+            if self.owners and d.info.uid is not None:
+                os.fchown(d.fd, d.info.uid, d.info.gid)
             os.fchmod(d.fd, d.info.mode)
-            if self.mtimes and d.info.mtime_ns is not None:
-                os.utime(d.fd, ns=(d.info.mtime_ns, d.info.mtime_ns))
+            self._restore_times(d.fd, d.info)
         finally:
             os.close(d.fd)
             d.fd = -1
@@ -379,10 +425,11 @@ class _Exporter:
             if tail < info.size:
                 os.ftruncate(f.fd, info.size)  # a trailing hole
             self._set_xattrs(f.fd, f.path, info)
+            if self.owners and info.uid is not None:
+                os.fchown(f.fd, info.uid, info.gid)
             mode = info.mode if self.setid else info.mode & ~(stat.S_ISUID | stat.S_ISGID)
             os.fchmod(f.fd, mode)
-            if self.mtimes and info.mtime_ns is not None:
-                os.utime(f.fd, ns=(info.mtime_ns, info.mtime_ns))
+            self._restore_times(f.fd, info)
         finally:
             self._forget(f)
 

@@ -76,9 +76,8 @@ def import_dir(fs: FS, root: Root, host: HostPath, dest: str = "", *, mtimes: bo
     tx.put_info(dest_path, Info.dir(stat.S_IMODE(st.st_mode), xattrs=_read_xattrs(top, skipped),
                                     mtime_ns=st.st_mtime_ns if mtimes else None))
 
-    specials: list[str] = []
     with_xattrs: list[tuple[Path, tuple]] = []  # files whose xattrs go on after write_files
-    walk = _walk(tx, top, dest_path, mtimes, ignore, specials, skipped, with_xattrs)
+    walk = _walk(tx, top, dest_path, mtimes, ignore, skipped, with_xattrs)
     n = nbytes = 0
     for info in files.write_files(tx, walk):
         n += 1
@@ -89,10 +88,6 @@ def import_dir(fs: FS, root: Root, host: HostPath, dest: str = "", *, mtimes: bo
         tx.put_info(path, tx.require(path).with_(xattrs=xattrs))
     new_root = tx.commit()
 
-    if specials:
-        more = f" and {len(specials) - 5} more" if len(specials) > 5 else ""
-        warnings.warn(f"import skipped {len(specials)} special file(s) (fifo, socket, device): "
-                      f"{', '.join(specials[:5])}{more}", PortingWarning, stacklevel=2)
     if skipped:
         warnings.warn(f"import skipped {len(skipped)} xattr(s) too large for gotfs: "
                       f"{', '.join(skipped[:5])}", PortingWarning, stacklevel=2)
@@ -100,8 +95,9 @@ def import_dir(fs: FS, root: Root, host: HostPath, dest: str = "", *, mtimes: bo
 
 
 def _walk(tx: Tx, top: bytes, dest: Path, mtimes: bool, ignore: Callable[[str], bool] | None,
-          specials: list[str], skipped: list[str], with_xattrs: list) -> Iterator[tuple]:
-    """Depth-first, sorted by name: record dirs and symlinks in `tx`, yield regular files.
+          skipped: list[str], with_xattrs: list) -> Iterator[tuple]:
+    """Depth-first, sorted by name: record dirs, symlinks and special files (FIFOs, sockets,
+    device nodes) in `tx`, yield regular files.
 
     A directory's Info is put before any file below it is yielded, because write_files
     checks (lazily, as it pulls each file) that the parent exists. An explicit stack, not
@@ -144,7 +140,8 @@ def _walk(tx: Tx, top: bytes, dest: Path, mtimes: bool, ignore: Callable[[str], 
                 with_xattrs.append((path, xattrs))
             yield path, _opener(entry.path), stat.S_IMODE(st.st_mode), st.st_mtime_ns if mtimes else None
         else:
-            specials.append(os.fsdecode(rel))
+            st = entry.stat(follow_symlinks=False)
+            tx.put_info(path, Info.special(st.st_mode, st.st_rdev, mtime_ns=st.st_mtime_ns if mtimes else None))
 
 
 def _check_name(name: bytes, rel: bytes) -> None:

@@ -280,7 +280,7 @@ class GotFileSystem(AbstractFileSystem):
             loc = self._loc(path)
             info = self._stat(loc)
             if not info.is_file:
-                raise _os_error(IsADirectory(loc.inner) if info.is_dir else NotAFile(loc.inner, "symlink"),
+                raise _os_error(IsADirectory(loc.inner) if info.is_dir else NotAFile(loc.inner, info.kind.name.lower()),
                                 self._where(loc))
             return GotFile(self, path, loc, self._entry(loc.name(loc.inner), info, loc), block_size,
                            cache_options, kwargs.get("cache_type", "none"))

@@ -116,6 +116,11 @@ class Materializer:
                 self._clear(dfd, name)
                 os.symlink(info.target, name, dir_fd=dfd)
                 return None
+            if info.is_special:  # a FIFO, socket or device node (a device takes root)
+                self._clear(dfd, name)
+                os.mknod(name, info.st_mode(), info.rdev, dir_fd=dfd)
+                _chmod_node_at(dfd, name, info.mode)
+                return None
             return self._write_file(dfd, name, path, info)
         finally:
             os.close(dfd)
@@ -172,6 +177,16 @@ def _write_all(fd: int, data) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def _chmod_node_at(dfd: int, name: bytes, mode: int) -> None:
+    """chmod a node just made (mknod applies the umask) without following a symlink: through
+    an O_PATH fd, whose /proc/self/fd link names that very inode."""
+    fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+    try:
+        os.chmod(b"/proc/self/fd/%d" % fd, mode)
+    finally:
+        os.close(fd)
 
 
 def _chmod_at(dfd: int, name: bytes, mode: int) -> None:

@@ -117,7 +117,8 @@ def commit_at_unmount(repo: Repo, branch: str, mountpoint: str, *, author: str) 
 
 
 def mount_branch(repo: Repo, rev: str, mountpoint: str, *, writable: bool = False, author: str = "got",
-                 ready: Callable[[], None] | None = None, debug: bool = False) -> Ref | None:
+                 ready: Callable[[], None] | None = None, debug: bool = False,
+                 allow_other: bool = False) -> Ref | None:
     """Serve `rev` at `mountpoint` until unmounted (blocking); writable mounts need a branch,
     publish every flush as its working root, and commit what is left at unmount (the commit
     is returned). `ready` is called once the kernel has the mount."""
@@ -127,11 +128,11 @@ def mount_branch(repo: Repo, rev: str, mountpoint: str, *, writable: bool = Fals
     fsname = source_name(repo.workdir)
     if not writable:
         mount(repo.fs, source, mountpoint, writable=False, foreground=True, debug=debug, ready=ready,
-              fsname=fsname)
+              fsname=fsname, allow_other=allow_other)
         return None
     with recorded(repo, rev, mountpoint):
         mount(repo.fs, source, mountpoint, writable=True, foreground=True, debug=debug, ready=ready,
-              fsname=fsname)
+              fsname=fsname, allow_other=allow_other)
         return commit_at_unmount(repo, rev, mountpoint, author=author)
 
 

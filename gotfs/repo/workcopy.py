@@ -60,6 +60,8 @@ class HostEntry:
             return Info.dir(mode)
         if self.is_file:
             return Info.file(mode, self.stat.st_size if size is None else size)
+        if not st.S_ISLNK(self.stat.st_mode):  # a FIFO, socket or device node
+            return Info.special(self.stat.st_mode, self.stat.st_rdev)
         return Info.symlink(self.target)
 
 
@@ -144,10 +146,10 @@ class WorkCopy:
                     if is_dir:
                         yield HostEntry(path, s)
                         stack.append(path)
-                    elif st.S_ISREG(s.st_mode):
-                        yield HostEntry(path, s)
                     elif st.S_ISLNK(s.st_mode):
                         yield HostEntry(path, s, os.fsencode(os.readlink(d.path)))
+                    else:  # a regular file, FIFO, socket or device node
+                        yield HostEntry(path, s)
 
     def host_path(self, path: keys.Path) -> Path:
         return self.root.joinpath(*[os.fsdecode(p) for p in path])
@@ -296,8 +298,6 @@ class WorkCopy:
             is_dir = i < len(path) or st.S_ISDIR(s.st_mode)
             if ignore.ignored(os.fsdecode(b"/".join(path[:i])), is_dir):
                 return None
-        if not (st.S_ISDIR(s.st_mode) or st.S_ISREG(s.st_mode) or st.S_ISLNK(s.st_mode)):
-            return None
         target = os.fsencode(os.readlink(self.host_path(path))) if st.S_ISLNK(s.st_mode) else b""
         return HostEntry(path, s, target)
 

@@ -14,6 +14,7 @@ have canonical bytes (pinned here as golden vectors), and decoding garbage raise
 from __future__ import annotations
 
 import random
+import stat
 import struct
 
 import pytest
@@ -21,7 +22,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from gotfs import keys
 from gotfs.extent import Extent
-from gotfs.info import Info, Kind
+from gotfs.info import SPECIAL, Info, Kind
 from gotkv import Span
 from gotkv.blobs.ref import Ref
 from gotkv.errors import CorruptNode, InvalidInput
@@ -141,12 +142,18 @@ xattr_lists = st.lists(st.tuples(st.binary(min_size=1, max_size=20), st.binary(m
                        unique_by=lambda t: t[0])
 
 
+times = st.one_of(st.none(), st.integers(-(1 << 63), (1 << 63) - 1))
+
+
 @st.composite
 def infos(draw):
     kind = draw(st.sampled_from(list(Kind)))
     target = draw(st.binary(min_size=1, max_size=100)) if kind == Kind.SYMLINK else b""
-    return Info(kind, draw(st.integers(0, 0o7777)), draw(st.integers(0, (1 << 63) - 1)), target,
-                tuple(draw(xattr_lists)), draw(st.one_of(st.none(), st.integers(-(1 << 63), (1 << 63) - 1))))
+    size = 0 if kind in SPECIAL else draw(st.integers(0, (1 << 63) - 1))
+    owner = draw(st.one_of(st.none(), st.tuples(st.integers(0, (1 << 32) - 1), st.integers(0, (1 << 32) - 1))))
+    rdev = draw(st.integers(0, (1 << 64) - 1)) if kind in (Kind.CHAR_DEVICE, Kind.BLOCK_DEVICE) else 0
+    return Info(kind, draw(st.integers(0, 0o7777)), size, target, tuple(draw(xattr_lists)), draw(times),
+                *(owner or (None, None)), draw(times), draw(times), rdev)
 
 
 @settings(max_examples=300)
@@ -199,6 +206,53 @@ def test_info_golden_bytes():
         "01" "03" "ff010000" "0400000000000000" "00" "0400" + b"../t".hex() + "0000")
     for info in (Info.dir(0o755), f, link):
         assert Info.from_bytes(info.to_bytes()) == info
+
+
+def test_info_version_2_golden_bytes():
+    # version 2 only when a version-2 field or kind is present; the extras follow the mtime
+    # in flag order: u32 uid, u32 gid (2) | i64 atime (4) | i64 ctime (8) | u64 rdev (16)
+    f = Info.file(0o600, 0, mtime_ns=5, uid=1000, gid=100, atime_ns=3, ctime_ns=7)
+    assert f.to_bytes() == bytes.fromhex(
+        "02" "02" "80010000" "0000000000000000" "0f" "0500000000000000" "e8030000" "64000000"
+        "0300000000000000" "0700000000000000" "0000" "0000")
+    dev = Info.special(stat.S_IFCHR | 0o620, rdev=0x0501)
+    assert dev.kind == Kind.CHAR_DEVICE and dev.st_mode() == stat.S_IFCHR | 0o620
+    assert dev.to_bytes() == bytes.fromhex("02" "06" "90010000" "0000000000000000" "10" "0105000000000000"
+                                           "0000" "0000")
+    fifo = Info.special(stat.S_IFIFO | 0o644)
+    assert fifo.to_bytes() == bytes.fromhex("02" "04" "a4010000" "0000000000000000" "00" "0000" "0000")
+    for info in (f, dev, fifo):
+        assert Info.from_bytes(info.to_bytes()) == info
+
+
+def test_info_without_new_fields_keeps_version_1_bytes_and_roots():
+    """Trees made before version 2 decode, and re-encode to the same bytes: same roots."""
+    old = bytes.fromhex("01" "02" "a4010000" "0a00000000000000" "01" "0100000000000000" "0000" "0000")
+    info = Info.from_bytes(old)
+    assert info == Info.file(0o644, 10, mtime_ns=1) and info.to_bytes() == old
+    # times equal to the mtime say nothing: dropped, so the bytes stay version 1
+    assert Info.file(0o644, 10, mtime_ns=1, atime_ns=1, ctime_ns=1).to_bytes() == old
+    fs = make_fs()
+    r = fs.write_file(fs.new(), "f", b"x")
+    assert fs.kv.get(r, keys.info_key((b"f",)))[0] == 1
+
+
+def test_info_non_canonical_or_unknown_is_corrupt():
+    v1 = Info.file(0o644, 10, mtime_ns=1).to_bytes()
+    for bad in (b"\x03" + v1[1:],  # unknown version
+                v1[:1] + b"\x04" + v1[2:],  # a FIFO in version 1
+                b"\x02" + v1[1:],  # version 2 that says nothing version 1 cannot
+                v1[:14] + b"\x20" + v1[15:]):  # an unknown flag
+        with pytest.raises(CorruptNode):
+            Info.from_bytes(bad)
+    twice = Info.file(0o644, 0, mtime_ns=1, ctime_ns=2).to_bytes()
+    for ctime in (1, 0):  # a ctime not after the mtime has one encoding: none
+        with pytest.raises(CorruptNode):
+            Info.from_bytes(twice[:23] + ctime.to_bytes(8, "little", signed=True) + twice[31:])
+    assert Info.file(0o644, 0, mtime_ns=5, ctime_ns=4) == Info.file(0o644, 0, mtime_ns=5)
+    for bad in (dict(kind=Kind.FIFO, size=1), dict(kind=Kind.FILE, rdev=1), dict(kind=Kind.FILE, uid=1)):
+        with pytest.raises(InvalidInput):
+            Info(**bad)
 
 
 def test_extent_golden_bytes():

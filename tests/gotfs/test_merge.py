@@ -248,6 +248,23 @@ def test_colliding_lines_get_markers_and_sides_stay_retrievable():
     assert fs.read(theirs, "doc.txt") == b"1\nyours\n3\n"
 
 
+def test_owners_merge_three_way():
+    """A chown on one side and an edit on the other both survive; two chowns conflict."""
+    fs, base = _fs_with({"f": b"1\n2\n3\n", "g": b"g"})
+    with fs.edit(base) as tx:
+        tx.put_info((b"f",), tx.require((b"f",)).with_(uid=1000, gid=100))
+        tx.put_info((b"g",), tx.require((b"g",)).with_(uid=5, gid=5))
+    ours = tx.root
+    theirs = fs.write_file(base, "f", b"1\n2\n3\nmore\n")
+    with fs.edit(theirs) as tx:
+        tx.put_info((b"g",), tx.require((b"g",)).with_(uid=6, gid=6))
+    root, conflicts = merge(fs, base, ours, tx.root)
+    assert fs.read(root, "f") == b"1\n2\n3\nmore\n"
+    assert (fs.stat(root, "f").uid, fs.stat(root, "f").gid) == (1000, 100)
+    assert [(c.path, c.kind) for c in conflicts] == [("g", MODE)]
+    assert fs.stat(root, "g").uid == 5  # ours, as for a mode
+
+
 def test_a_file_against_a_directory_keeps_both():
     fs, base = _fs_with({"x": b"1\n"})
     ours = fs.write_file(fs.mkdir(fs.remove(base, "x"), "x"), "x/inner", b"i")

@@ -16,7 +16,7 @@ from gotfs import FS, keys
 from gotfs.errors import UnsafeExport
 from gotfs.extent import Extent
 from gotfs.info import Info
-from gotfs.porting import PortingWarning, TargetNotEmpty, export_dir, import_dir
+from gotfs.porting import TargetNotEmpty, export_dir, import_dir
 from gotfs.tx import Tx
 from gotkv import LocalStore, MemoryStore, Params, Span
 
@@ -79,9 +79,11 @@ def compare_trees(a: bytes, b: bytes, *, mtimes: bool, xattrs: bool = False, ski
                 assert stat.S_IMODE(sa.st_mode) == stat.S_IMODE(sb.st_mode), r
                 if stat.S_ISDIR(sa.st_mode):
                     stack.append(r)
-                else:
+                elif stat.S_ISREG(sa.st_mode):
                     assert sa.st_size == sb.st_size, r
                     assert same_bytes(pa, pb), r
+                else:  # a FIFO, socket or device node: nothing to read
+                    assert sa.st_rdev == sb.st_rdev, r
             if mtimes:
                 assert sa.st_mtime_ns == sb.st_mtime_ns, r
             if xattrs and not stat.S_ISLNK(sa.st_mode):
@@ -199,14 +201,15 @@ def test_awkward_round_trip(tmp_path, threads):
     src = os.fsencode(tmp_path / "src")
     facts = build_awkward(src)
     fs = make_fs()
-    with pytest.warns(PortingWarning, match="special file.*fifo"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         root = import_dir(fs, fs.new(), src, mtimes=True)
     assert fs.read(root, "big.bin") == facts["big"]
     assert fs.readlink(root, "dangling") == b"does/not/exist"
     assert fs.stat(root, "run.sh").mode == 0o755
     assert fs.stat(root, "empty-dir").mode == 0o555
     assert fs.stat(root, b"caf\xe9-latin1").is_file
-    assert not fs.exists(root, "fifo")
+    assert fs.stat(root, "fifo").st_mode() == stat.S_IFIFO | stat.S_IMODE(os.lstat(os.path.join(src, b"fifo")).st_mode)
     if facts["xattrs"]:
         assert fs.stat(root, "run.sh").xattr(b"user.note") == b"executable \x00 bytes"
 
@@ -214,25 +217,23 @@ def test_awkward_round_trip(tmp_path, threads):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         export_dir(fs, root, out, threads=threads)
-    n = compare_trees(src, out, mtimes=True, xattrs=facts["xattrs"], skip={b"fifo"})
-    assert n == 19
+    n = compare_trees(src, out, mtimes=True, xattrs=facts["xattrs"])
+    assert n == 20
     assert os.lstat(out).st_mtime_ns == os.lstat(src).st_mtime_ns
-    assert not os.path.lexists(os.path.join(out, b"fifo"))
+    assert stat.S_ISFIFO(os.lstat(os.path.join(out, b"fifo")).st_mode)
 
 
 def test_mtimes_off_by_default_and_not_restored(tmp_path):
     src = os.fsencode(tmp_path / "src")
     build_awkward(src)
     fs = make_fs()
-    with pytest.warns(PortingWarning):
-        root = import_dir(fs, fs.new(), src)
+    root = import_dir(fs, fs.new(), src)
     assert all(info.mtime_ns is None for _, info in fs.walk(root))
-    with pytest.warns(PortingWarning):
-        with_m = import_dir(fs, fs.new(), src, mtimes=True)
+    with_m = import_dir(fs, fs.new(), src, mtimes=True)
     out = os.fsencode(tmp_path / "out")
     export_dir(fs, with_m, out, mtimes=False)
     assert os.lstat(os.path.join(out, b"run.sh")).st_mtime_ns != os.lstat(os.path.join(src, b"run.sh")).st_mtime_ns
-    compare_trees(src, out, mtimes=False, skip={b"fifo"})
+    compare_trees(src, out, mtimes=False)
 
 
 def test_stored_holes_are_seeked_over(tmp_path):
@@ -457,19 +458,50 @@ def test_export_drops_setid_bits_unless_asked(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "b" / "su").st_mode) == 0o4755
 
 
-def test_import_skips_sockets_with_a_warning(tmp_path):
+def test_special_files_round_trip(tmp_path):
+    """FIFOs, sockets and (as root) device nodes are imported and exported as what they are."""
     src = tmp_path / "src"
     src.mkdir()
     (src / "f").write_bytes(b"f")
+    os.mkfifo(src / "fifo", 0o640)
     s = socket.socket(socket.AF_UNIX)
-    try:
-        s.bind(str(src / "sock"))
-        fs = make_fs()
-        with pytest.warns(PortingWarning, match="1 special file.*sock"):
-            root = import_dir(fs, fs.new(), src)
-    finally:
-        s.close()
-    assert [p for p, _ in fs.walk(root)] == ["", "f"]
+    s.bind(str(src / "sock"))
+    s.close()
+    root_user = os.getuid() == 0
+    if root_user:
+        os.mknod(src / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    fs = make_fs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        root = import_dir(fs, fs.new(), src)
+    assert [p for p, _ in fs.walk(root)] == ["", "f", "fifo"] + (["null"] if root_user else []) + ["sock"]
+    assert fs.stat(root, "sock").is_special and fs.stat(root, "sock").size == 0
+    out = tmp_path / "out"
+    export_dir(fs, root, out)
+    compare_trees(os.fsencode(src), os.fsencode(out), mtimes=False)
+    if root_user:
+        assert os.lstat(out / "null").st_rdev == os.makedev(1, 3)
+        assert (out / "null").read_bytes() == b""  # the host's /dev/null, made again
+
+
+def test_export_restores_owners_and_atimes_when_asked(tmp_path):
+    if os.getuid() != 0:
+        pytest.skip("giving files to other users needs root")
+    fs = make_fs()
+    with fs.edit(fs.new()) as tx:
+        tx.put_info((b"d",), Info.dir(0o755, uid=65534, gid=65534))
+        tx.put_info((b"d", b"fifo"), Info.special(stat.S_IFIFO | 0o600, uid=123, gid=456, mtime_ns=10 ** 18))
+        tx.put_info((b"f",), Info.file(0o4755, 0, uid=1000, gid=100, mtime_ns=2 * 10 ** 18, atime_ns=10 ** 18))
+        tx.put_info((b"link",), Info.symlink(b"f", uid=7, gid=8))
+    export_dir(fs, tx.root, tmp_path / "plain")
+    assert {os.lstat(tmp_path / "plain" / p).st_uid for p in ("d", "d/fifo", "f", "link")} == {0}
+    export_dir(fs, tx.root, tmp_path / "owned", owners=True, setid=True)
+    got = {p: os.lstat(tmp_path / "owned" / p) for p in ("d", "d/fifo", "f", "link")}
+    assert {p: (s.st_uid, s.st_gid) for p, s in got.items()} == {
+        "d": (65534, 65534), "d/fifo": (123, 456), "f": (1000, 100), "link": (7, 8)}
+    assert stat.S_IMODE(got["f"].st_mode) == 0o4755  # the owner went on before the mode
+    assert (got["f"].st_atime_ns, got["f"].st_mtime_ns) == (10 ** 18, 2 * 10 ** 18)
+    assert got["d/fifo"].st_mtime_ns == 10 ** 18 and stat.S_IMODE(got["d/fifo"].st_mode) == 0o600
 
 
 def test_large_file_is_written_in_parallel_pieces(tmp_path):

@@ -65,9 +65,11 @@ def unmount(proc: subprocess.Popen, mnt: Path, timeout: float = 60) -> int:
 class MountProc:
     """One `python -m benchmarks.bare_mount` process serving STOREDIR at MNT."""
 
-    def __init__(self, storedir: Path, mnt: Path, *, rw: bool, flush_interval: float = 5.0):
+    def __init__(self, storedir: Path, mnt: Path, *, rw: bool, flush_interval: float = 5.0,
+                 allow_other: bool = False):
         self.storedir, self.mnt, self.rw = Path(storedir), Path(mnt), rw
         self.flush_interval = flush_interval
+        self.allow_other = allow_other
         self.proc: subprocess.Popen | None = None
         self.log = self.storedir.parent / f"mount-{self.mnt.name}-{time.monotonic_ns()}.log"
 
@@ -76,6 +78,8 @@ class MountProc:
         env = dict(os.environ, PYTHONPATH=str(REPO))
         cmd = [sys.executable, "-m", "benchmarks.bare_mount", "--rw" if self.rw else "--ro",
                "--flush-interval", str(self.flush_interval), str(self.storedir), str(self.mnt)]
+        if self.allow_other:
+            cmd.append("--allow-other")
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=env,
                                          start_new_session=True)

@@ -184,8 +184,7 @@ def test_attributes(d):
     with open(f, "ab") as fh:
         fh.write(b"!")
     assert f.stat().st_mtime_ns > before  # a write moves mtime
-    assert errno_of(os.chown, f, 12345, -1) == errno.EPERM
-    os.chown(f, os.getuid(), os.getgid())  # to the owner it has: fine
+    os.chown(f, os.getuid(), os.getgid())  # to the owner it has: fine (other owners: test_owners.py)
 
 
 def test_xattrs(d):
@@ -220,7 +219,6 @@ def test_symlinks_and_hard_links(d):
     assert errno_of(os.link, d / "target", d / "hard") in (errno.EPERM, errno.ENOTSUP)
     p = run("ln", d / "target", d / "hard2", check=False)
     assert p.returncode != 0 and not (d / "hard2").exists()
-    assert errno_of(os.mkfifo, d / "fifo") == errno.EPERM
 
 
 def test_open_unlinked_file(d):
