@@ -13,7 +13,7 @@ not reported at all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import groupby
 from typing import TYPE_CHECKING, Iterator
 
@@ -73,6 +73,15 @@ def _path_change(fs: FS, a: Root, b: Root, path: keys.Path, group: list[Change])
     if not content and old == new:
         return None
     return PathChange(keys.show(path), MODIFIED, old, new, content)
+
+
+def only_times(c: PathChange) -> bool:
+    """True for a directory whose Info changed only in its times: the trace of entries made
+    or removed in it, which listings of changes leave out (as git, which has no directories)."""
+    if c.kind != MODIFIED or not (c.old.is_dir and c.new.is_dir):
+        return False
+    untimed = {"mtime_ns": None, "atime_ns": None, "ctime_ns": None}
+    return replace(c.old, **untimed) == replace(c.new, **untimed)
 
 
 def same_content(fs: FS, a: Root, b: Root, path: keys.Path) -> bool:

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from gotfs.diff import diff
+from gotfs.diff import diff, only_times
 from gotfs.repo.commit import commit_id
 from gotfs.repo.mounttable import canonical, enclosing_mount, mount_at, mounted_branch_at, source_name
 from gotfs.repo.repo import Repo
@@ -234,9 +234,11 @@ def working_copy(repo: Repo, start: str | os.PathLike = ".") -> WorkingCopy:
 
 def mounted_changes(repo: Repo, work: MountedWork) -> list:
     """What committing `work` would record against its branch's head, as gotfs.diff
-    PathChanges in path order (content-equal files are not changes). Cost: O(changes · depth)."""
+    PathChanges in path order (content-equal files, and directories whose times alone moved,
+    are not changes). Cost: O(changes · depth)."""
     head = repo.branches().get(work.branch)
-    return list(diff(repo.fs, repo.read_commit(head).root if head else repo.fs.new(), work.root))
+    base = repo.read_commit(head).root if head else repo.fs.new()
+    return [c for c in diff(repo.fs, base, work.root) if not only_times(c)]
 
 
 def _behind(repo: Repo, limit: int = 10_000) -> int:
