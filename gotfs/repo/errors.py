@@ -86,3 +86,27 @@ class MergeInProgress(GotError):
     def __init__(self):
         super().__init__("a merge is in progress: resolve its conflicts and run `got merge --continue`, "
                          "or `got merge --abort`")
+
+
+class RefsDamaged(GotError):
+    """refs.sqlite disagrees with the ref log: refs were lost or replaced behind got's back."""
+
+    exit_code = 1
+
+    def __init__(self, names: list[str]):
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        super().__init__(f"refs.sqlite disagrees with refs.log on {shown}, so gc deletes nothing; "
+                         f"run `got fsck` to see what differs and `got fsck --repair` to restore the logged refs")
+        self.names = names
+
+
+class ConfigDamaged(GotError):
+    """`.got/config.json` exists but cannot be read: the repository is there, its settings are not."""
+
+    exit_code = 1
+
+    def __init__(self, path, cause: Exception):
+        super().__init__(f"{path} is damaged ({type(cause).__name__}: {cause}); restore it from a backup or "
+                         f"another clone's .got/config.json (it holds the repository's key, without which "
+                         f"nothing stored can be read)")
+        self.path = path

@@ -29,7 +29,7 @@ from gotfs.fs import DEFAULT_CIPHER, FS
 from gotkv.blobs.codec import DEFAULT_LAYOUT, LAYOUTS
 from gotfs.repo.commit import Commit, commit_id
 from gotfs.repo.errors import (BranchExists, BranchMoved, MergeInProgress, NothingToCommit, RefNotFound,
-                               RepoExists, RepoLocked, RepoNotFound, WorkdirBehind)
+                               RepoExists, RepoLocked, RepoNotFound, WorkdirBehind, ConfigDamaged)
 from gotfs.repo.refs import Refs
 from gotkv.blobs.local import LocalStore
 from gotkv.blobs.ref import Ref
@@ -131,8 +131,8 @@ class Repo:
             if cfg.exists():
                 try:
                     return cls(d, Config.from_json(cfg.read_text()))
-                except (ValueError, KeyError) as e:
-                    raise RepoNotFound(f"{cfg} is unreadable ({e})") from None
+                except (ValueError, KeyError, TypeError, AttributeError) as e:
+                    raise ConfigDamaged(cfg, e) from None
         raise RepoNotFound(here)
 
     def close(self) -> None:

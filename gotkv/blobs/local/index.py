@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from gotkv.dbfile import connect
 from gotkv.errors import StoreClosed
 
 Place = tuple[int, int, int]  # (pack id, offset of the stored bytes, their length)
@@ -69,7 +70,8 @@ class PackIndex:
             raise StoreClosed(f"store {self.path.parent} is closed")
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            conn = connect(self.path, "run `got fsck --repair` to rebuild it from the packs",
+                           timeout=60, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             self._local.conn = conn

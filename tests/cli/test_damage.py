@@ -1,0 +1,130 @@
+"""Damage to a repository's files: history never vanishes, every error names the file and the
+way out, and `got fsck --repair` rebuilds what can be rebuilt."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from tests.cli.conftest import assert_clean_error, manifest, write
+
+
+def _three_commits(got, repo_dir) -> list[str]:
+    for i in range(3):
+        write(repo_dir, {f"f{i}.txt": f"version {i}\n" * 50})
+        got("commit", "-m", f"commit {i}")
+    return [json.loads(line)["id"] if line.startswith("{") else line.split()[0]
+            for line in got.out("log", "--oneline").splitlines()]
+
+
+def _blobs(got) -> int:
+    return json.loads(got.out("stats", "--json"))["blobs"]
+
+
+def test_lost_refs_are_reported_kept_by_gc_and_restored(got, repo_dir):
+    ids = _three_commits(got, repo_dir)
+    expected = manifest(repo_dir)
+    before = _blobs(got)
+    with open(repo_dir / ".got/refs.sqlite", "r+b") as f:
+        f.truncate(0)
+    for name in ("refs.sqlite-wal", "refs.sqlite-shm"):
+        (repo_dir / ".got" / name).unlink(missing_ok=True)
+    done = got("fsck", "--read-data", ok=False)
+    assert done.returncode == 1, done
+    assert "heads/main is missing" in done.stdout and ids[0] in done.stdout
+    assert f"dangling commit {ids[0]}" in done.stdout
+    # gc refuses while the refs disagree with their log, and deletes nothing
+    line = assert_clean_error(got("gc", "--grace", "0", ok=False), 1)
+    assert "refs.sqlite" in line and "got fsck --repair" in line
+    assert _blobs(got) == before
+    out = got.out("fsck", "--repair")
+    assert "restored heads/main" in out and "no problems found" in out
+    assert got.out("log", "--oneline").split()[0] == ids[0]
+    assert len(got.out("log", "--oneline").splitlines()) == 3
+    got("checkout", "-f", "main")
+    assert manifest(repo_dir) == expected
+
+
+def test_a_deleted_branch_stays_recoverable_for_the_grace_period(got, repo_dir):
+    write(repo_dir, {"a.txt": "a\n"})
+    got("commit", "-m", "base")
+    got("switch", "-c", "doomed")
+    data = os.urandom(200_000)
+    write(repo_dir, {"big.bin": data})
+    got("commit", "-m", "doomed work")
+    doomed = got.out("log", "--oneline").split()[0]
+    got("switch", "main")
+    got("branch", "-d", "doomed")
+    got("gc")
+    fsck = got.out("fsck", "--read-data")
+    assert f"dangling commit {doomed}" in fsck and "no problems found" in fsck
+    got("branch", "rescued", doomed)
+    assert got("cat", "rescued:big.bin", binary=True).stdout == data
+    got("branch", "-d", "rescued")
+    assert json.loads(got.out("gc", "--grace", "0", "--json"))["deleted"] > 0
+    assert f"dangling commit {doomed}" not in got.out("fsck")
+    bad = got("gc", "--grace", "soon", ok=False)
+    assert bad.returncode == 2 and "not a duration" in bad.stderr
+
+
+def test_damaged_blob_index_names_the_file_and_is_rebuilt(got, repo_dir):
+    _three_commits(got, repo_dir)
+    expected = manifest(repo_dir)
+    index = repo_dir / ".got/store/index.sqlite"
+    got("status")  # nothing pending in the WAL
+    with open(index, "r+b") as f:
+        f.write(os.urandom(100))  # the header: "file is not a database"
+    line = assert_clean_error(got("log", ok=False), 1)
+    assert str(index) in line and "got fsck --repair" in line and "internal error" not in line
+    out = got.out("fsck", "--repair", "--read-data")
+    assert "rebuilt" in out and "no problems found" in out
+    got("checkout", "-f", "HEAD~2")
+    got("checkout", "-f", "main")
+    assert manifest(repo_dir) == expected
+
+
+def test_damaged_refs_database_names_the_file_and_is_rebuilt_from_the_log(got, repo_dir):
+    ids = _three_commits(got, repo_dir)
+    refs = repo_dir / ".got/refs.sqlite"
+    refs.write_bytes(os.urandom(8192))
+    for name in ("refs.sqlite-wal", "refs.sqlite-shm"):
+        (repo_dir / ".got" / name).unlink(missing_ok=True)
+    line = assert_clean_error(got("status", ok=False), 1)
+    assert str(refs) in line and "got fsck --repair" in line
+    out = got.out("fsck", "--repair")
+    assert "set aside" in out and "no problems found" in out
+    assert got.out("log", "--oneline").split()[0] == ids[0]
+
+
+def test_damaged_stat_cache_heals_itself(got, repo_dir):
+    _three_commits(got, repo_dir)
+    (repo_dir / ".got/workcopy.sqlite").write_bytes(os.urandom(4096))
+    assert "nothing to commit" in got.out("status")
+    write(repo_dir, {"new.txt": "new\n"})
+    got("commit", "-m", "after the cache was damaged")
+
+
+def test_garbage_config_names_the_file_not_init(got, repo_dir):
+    _three_commits(got, repo_dir)
+    (repo_dir / ".got/config.json").write_text("garbage")
+    line = assert_clean_error(got("log", ok=False), 1)
+    assert "config.json" in line and "got init" not in line and "backup" in line
+
+
+def test_fsck_goes_on_past_a_truncated_newest_pack(got, repo_dir):
+    write(repo_dir, {"old.txt": "old\n" * 100})
+    got("commit", "-m", "old")
+    old = got.out("log", "--oneline").split()[0]
+    packs = {p.name for p in (repo_dir / ".got/store/packs").glob("*.pack")}
+    # a later commit from a new process lands in a pack of its own
+    write(repo_dir, {"new.bin": os.urandom(300_000)})
+    got("commit", "-m", "new")
+    newest = max(((repo_dir / ".got/store/packs").glob("*.pack")), key=lambda p: int(p.stem))
+    assert newest.name not in packs
+    with open(newest, "r+b") as f:
+        f.truncate(1000)
+    done = got("fsck", ok=False)
+    assert done.returncode == 1, done
+    assert "checked 0 commits" not in done.stdout
+    assert f"dangling commit {old}" in done.stdout  # the older commit survives, and says how to get it
+    assert "cannot be read" in done.stdout or "new.bin" in done.stdout
