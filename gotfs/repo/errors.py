@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from gotkv.errors import GotError, InvalidInput, NotFound
+import contextlib
+from typing import Iterator
+
+from gotkv.errors import BlobNotFound, GotError, IntegrityError, InvalidInput, NotFound
 
 
 class RepoNotFound(NotFound):
@@ -110,3 +113,29 @@ class ConfigDamaged(GotError):
                          f"another clone's .got/config.json (it holds the repository's key, without which "
                          f"nothing stored can be read)")
         self.path = path
+
+
+class DamagedData(GotError):
+    """A file's stored data is missing or corrupt: names the file (and, once known, the commit)."""
+
+    exit_code = 1
+
+    def __init__(self, path: str, cause: GotError, where: str = ""):
+        at = f" in {where}" if where else ""
+        super().__init__(f"file {path!r}{at} cannot be read: {cause} (`got fsck --read-data` lists every "
+                         f"damaged file and the commits that survive)")
+        self.path, self.cause, self.where = path, cause, where
+
+    def at(self, where: str) -> DamagedData:
+        """The same error, saying which commit (or tree) the file is in."""
+        return self if self.where else DamagedData(self.path, self.cause, where)
+
+
+@contextlib.contextmanager
+def naming_file(path: str, where: str = "") -> Iterator[None]:
+    """Turn a data blob's IntegrityError or BlobNotFound inside the block into DamagedData
+    naming `path` (and `where`: the commit)."""
+    try:
+        yield
+    except (IntegrityError, BlobNotFound) as e:
+        raise DamagedData(path, e, where) from e

@@ -21,6 +21,7 @@ from gotfs import keys
 from gotfs.errors import UnsafeExport
 from gotfs.extent import Extent
 from gotfs.info import Info
+from gotfs.repo.errors import naming_file
 from gotfs.tx import Tx
 from gotkv.root import Root
 
@@ -116,7 +117,8 @@ class Materializer:
                 self._clear(dfd, name)
                 os.symlink(info.target, name, dir_fd=dfd)
                 return None
-            return self._write_file(dfd, name, path, info)
+            with naming_file(keys.show(path)):
+                return self._write_file(dfd, name, path, info)
         finally:
             os.close(dfd)
 

@@ -29,7 +29,7 @@ from gotfs.fs import DEFAULT_CIPHER, FS
 from gotkv.blobs.codec import DEFAULT_LAYOUT, LAYOUTS
 from gotfs.repo.commit import Commit, commit_id
 from gotfs.repo.errors import (BranchExists, BranchMoved, MergeInProgress, NothingToCommit, RefNotFound,
-                               RepoExists, RepoLocked, RepoNotFound, WorkdirBehind, ConfigDamaged)
+                               RepoExists, RepoLocked, RepoNotFound, WorkdirBehind, ConfigDamaged, DamagedData)
 from gotfs.repo.refs import Refs
 from gotkv.blobs.local import LocalStore
 from gotkv.blobs.ref import Ref
@@ -415,6 +415,8 @@ class Repo:
             wc = self.workcopy()
             try:
                 changes = wc.checkout(base_root, target, force=force, paths=paths)
+            except DamagedData as e:
+                raise e.at(f"commit {target_ref.short()}") from e
             finally:
                 wc.close()
             if not paths:  # HEAD and the working directory's base move together

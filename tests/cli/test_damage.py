@@ -128,3 +128,27 @@ def test_fsck_goes_on_past_a_truncated_newest_pack(got, repo_dir):
     assert "checked 0 commits" not in done.stdout
     assert f"dangling commit {old}" in done.stdout  # the older commit survives, and says how to get it
     assert "cannot be read" in done.stdout or "new.bin" in done.stdout
+
+
+def test_a_flipped_byte_is_reported_by_file_and_commit(got, repo_dir):
+    write(repo_dir, {"keep.txt": "kept\n"})
+    got("commit", "-m", "first")
+    first = got.out("log", "--oneline").split()[0]
+    write(repo_dir, {"dir/random.bin": os.urandom(1 << 20)})
+    got("commit", "-m", "data")
+    head = got.out("log", "--oneline").split()[0]
+    pack = max((repo_dir / ".got/store/packs").glob("*.pack"), key=lambda p: p.stat().st_size)
+    with open(pack, "r+b") as f:
+        f.seek(pack.stat().st_size // 2)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0x40]))
+    line = assert_clean_error(got("cat", "HEAD:dir/random.bin", ok=False), 1)
+    assert "dir/random.bin" in line and head in line
+    got("checkout", first)
+    line = assert_clean_error(got("checkout", "main", ok=False), 1)
+    assert "dir/random.bin" in line and head in line
+    done = got("fsck", "--read-data", ok=False)
+    assert done.returncode == 1
+    assert any("dir/random.bin" in p and head in p for p in done.stdout.splitlines() if p.startswith("error: "))
+    assert "checked 2 commits (1 damaged)" in done.stdout
