@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
-from tests.cli.conftest import assert_clean_error, manifest, write
+import pytest
+
+from tests.cli.conftest import Got, assert_clean_error, manifest, write
 
 
 def _three_commits(got, repo_dir) -> list[str]:
@@ -152,3 +155,33 @@ def test_a_flipped_byte_is_reported_by_file_and_commit(got, repo_dir):
     assert done.returncode == 1
     assert any("dir/random.bin" in p and head in p for p in done.stdout.splitlines() if p.startswith("error: "))
     assert "checked 2 commits (1 damaged)" in done.stdout
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MiB tmpfs (needs root)."""
+    top = tmp_path / "small"
+    top.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3M", "tmpfs", str(top)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    yield top
+    subprocess.run(["umount", "-l", str(top)], check=False)
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_pack_data(small_disk):
+    got = Got(small_disk)
+    got("init")
+    write(small_disk, {"a.txt": "a\n"})
+    got("commit", "-m", "one")
+    packs = small_disk / ".got/store/packs"
+    before = {p.name: p.stat().st_size for p in packs.glob("*.pack")}
+    write(small_disk, {"big.bin": os.urandom(2_500_000)})
+    line = assert_clean_error(got("commit", "-m", "too big", ok=False), 1)
+    assert "full" in line and ".got" in line and "internal error" not in line
+    assert {p.name: p.stat().st_size for p in packs.glob("*.pack")} == before
+    (small_disk / "big.bin").unlink()
+    assert "no problems found" in got.out("fsck", "--read-data")
+    write(small_disk, {"b.txt": "b\n"})
+    got("commit", "-m", "two")
+    assert len(got.out("log", "--oneline").splitlines()) == 2

@@ -19,7 +19,7 @@ from gotkv.blobs.local.index import PackIndex, Place
 from gotkv.blobs.local.packreader import PackGone, PackReader, Truncated
 from gotkv.blobs.local.packwriter import PACK_LIMIT, PackWriter, pack_file
 from gotkv.blobs.store import MAX_BLOB_SIZE
-from gotkv.errors import BlobNotFound, BlobTooLarge, IntegrityError
+from gotkv.errors import BlobNotFound, BlobTooLarge, GotError, IntegrityError
 
 T = TypeVar("T")
 
@@ -290,6 +290,37 @@ class LocalStore:
                 self._closed = True
             self._reader.close()
             self._index.close()
+
+    def discard(self) -> int:
+        """Close without flushing, after a failure such as a full disk: what was posted since
+        the last flush is dropped, and each pack this process opened that holds no indexed
+        blob is deleted at once (not left for compaction). Returns the bytes given back.
+        The store is closed afterwards. Cost: a query and an unlink per such pack."""
+        if self._closed:
+            return 0
+        self._packs.close()
+        freed = 0
+        try:
+            for pack_id in self._packs.opened:
+                if self._index.records(pack_id):
+                    continue  # it holds flushed blobs: its unflushed tail waits for compaction
+                path = Path(pack_file(self.path / "packs", pack_id))
+                try:
+                    freed += path.stat().st_size
+                    path.unlink()
+                except FileNotFoundError:
+                    pass  # compaction took it first
+                try:
+                    self._index.drop_pack(pack_id)
+                except GotError:
+                    pass  # a row without a file is harmless (compaction lists the files)
+        finally:
+            with self._lock:
+                self._pending.clear()
+                self._closed = True
+            self._reader.close()
+            self._index.close()
+        return freed
 
     def __enter__(self) -> LocalStore:
         return self
