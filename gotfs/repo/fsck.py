@@ -17,6 +17,7 @@ damaged, to name the files that use them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from gotfs import keys
 from gotfs.repo.commit import Commit
 from gotfs.repo.reflog import drift
+from gotfs.validate import tree_problems
 from gotkv.blobs.codec import content_id
 from gotkv.blobs.ref import Ref
 from gotkv.errors import BlobNotFound, GotError
@@ -212,6 +214,16 @@ def _check_trees(repo, roots, report: FsckReport, damaged: set[str]) -> dict[byt
                     data[ref.cid] = ref
         except GotError:
             pass  # reported by check above; the entries before the damage were collected
+        try:
+            names = list(itertools.islice(tree_problems(repo.fs, root), _NAMED + 1))
+        except GotError:
+            names = []  # a broken node: reported above
+        for line in names[:_NAMED]:
+            report.problems.append(f"tree of {_labels(labels)}: {line} (checkout refuses it)")
+        if len(names) > _NAMED:
+            report.problems.append(f"tree of {_labels(labels)}: more such paths")
+        if names:
+            damaged.update(labels)
     report.data_blobs = len(data)
     return data
 

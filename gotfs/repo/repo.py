@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Iterator
 
 from gotfs.fs import DEFAULT_CIPHER, FS
+from gotfs.validate import refuse_unsafe
 from gotkv.blobs.codec import DEFAULT_LAYOUT, LAYOUTS
 from gotfs.repo.commit import Commit, commit_id
 from gotfs.repo.errors import (BranchExists, BranchMoved, MergeInProgress, NothingToCommit, RefNotFound,
@@ -425,6 +426,7 @@ class Repo:
         with self._workdir_lock():
             base = self.workdir_base()
             base_root = self.read_commit(base).root if base is not None else self.head_root()
+            refuse_unsafe(self.fs, base_root if base is not None else None, target, f"commit {target_ref.short()}")
             wc = self.workcopy()
             try:
                 changes = wc.checkout(base_root, target, force=force, paths=paths)

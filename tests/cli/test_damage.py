@@ -185,3 +185,31 @@ def test_a_full_disk_is_one_line_and_leaves_no_pack_data(small_disk):
     write(small_disk, {"b.txt": "b\n"})
     got("commit", "-m", "two")
     assert len(got.out("log", "--oneline").splitlines()) == 2
+
+
+@pytest.mark.parametrize("key", [b"//abs/", b"/d/../escape/", b"/d//x/", b"/link/x/", b"/d/nul\x00byte/"])
+def test_trees_checkout_refuses_are_reported_by_fsck_and_nothing_is_written(got, repo_dir, key):
+    from gotfs.info import Info
+    from gotfs.repo import Repo
+    from gotfs.tx import Tx
+
+    write(repo_dir, {"keep.txt": "keep\n"})
+    got("commit", "-m", "base")
+    with Repo.open(repo_dir) as repo:
+        root = repo.head_root()
+        root = repo.fs.mkdir(root, "d")
+        root = repo.fs.symlink(root, "link", b"/tmp")
+        root = repo.fs.write_file(root, "d/zz-ok", b"ok")  # sorts after the hostile key
+        root = repo.fs.write_file(root, "a-first", b"first")  # sorts before it
+        tx = Tx(repo.fs, root)
+        tx.put(key, Info.file(0o644, 5).to_bytes())
+        for end, ext in repo.fs.data.write_bytes(b"pwned"):
+            tx.put(key + b"\x00" + end.to_bytes(8, "big"), ext.to_bytes())
+        repo.commit(tx.commit(), "hostile", branch="evil")
+    done = got("fsck", ok=False)
+    assert done.returncode == 1 and "checkout refuses it" in done.stdout, done.stdout
+    before = manifest(repo_dir)
+    line = assert_clean_error(got("checkout", "evil", ok=False))
+    assert "refusing to check out" in line and "nothing was written" in line
+    assert manifest(repo_dir) == before
+    assert got.out("status").startswith("On branch main")
