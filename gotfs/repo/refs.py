@@ -100,15 +100,14 @@ class Refs:
     def _apply(self, db: sqlite3.Connection, values: dict[str, str | None]) -> None:
         """Within a transaction: journal the journaled refs' moves (durably), then write."""
         moves = []
-        now = time.time_ns()
-        seq = self.log_seq() + 1
         for key, value in values.items():
             if journaled(key):
                 row = db.execute("SELECT value FROM refs WHERE name=?", (key,)).fetchone()
                 if (row[0] if row else None) != value:
-                    moves.append(Move(seq, now, key, row[0] if row else None, value))
+                    moves.append((key, row[0] if row else None, value))
         if moves:
-            self.log.append(moves)
+            seq, now = self.log_seq() + 1, time.time_ns()
+            self.log.append([Move(seq, now, *move) for move in moves])
             self.set_log_seq(db, seq)
         for key, value in values.items():
             _put(db, key, value)
