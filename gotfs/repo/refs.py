@@ -38,7 +38,10 @@ class Refs:
         self.log = RefLog(self.path.with_suffix(".log"))
         self._db().executescript(_SCHEMA)
         if not self.log.exists():
-            self.log.append(baseline(self.log_seq(), self.list()))
+            try:
+                self.log.append(baseline(self.log_seq(), self.list()))
+            except OSError:
+                pass  # a read-only repository: its refs do not move either
 
     def log_seq(self) -> int:
         """The sequence number of the last journaled transaction (see reflog.py)."""

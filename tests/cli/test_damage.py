@@ -213,3 +213,16 @@ def test_trees_checkout_refuses_are_reported_by_fsck_and_nothing_is_written(got,
     assert "refusing to check out" in line and "nothing was written" in line
     assert manifest(repo_dir) == before
     assert got.out("status").startswith("On branch main")
+
+
+def test_a_repository_made_before_the_ref_log_gets_one(got, repo_dir):
+    ids = _three_commits(got, repo_dir)
+    (repo_dir / ".got/refs.log").unlink()  # as a repository made before the log existed
+    assert "no problems found" in got.out("fsck")  # opening it writes the log's baseline
+    with open(repo_dir / ".got/refs.sqlite", "r+b") as f:
+        f.truncate(0)
+    for name in ("refs.sqlite-wal", "refs.sqlite-shm"):
+        (repo_dir / ".got" / name).unlink(missing_ok=True)
+    assert "heads/main is missing" in got("fsck", ok=False).stdout
+    got("fsck", "--repair")
+    assert got.out("log", "--oneline").split()[0] == ids[0]
