@@ -74,11 +74,15 @@ class RefLog:
         return self.path.exists()
 
     def append(self, moves: list[Move]) -> None:
-        """Append `moves` durably (one write, one fsync). Cost: one open, write, fsync, close.
+        """Append `moves` durably (one write, one fsync). Cost: one open, fstat, one-byte read,
+        write, fsync, close.
         Raises OSError if the disk refuses (the caller's transaction then rolls back)."""
         data = b"".join(m.to_line() for m in moves)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # a torn line of a crashed append stays a line of its own
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]

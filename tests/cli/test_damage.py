@@ -226,3 +226,13 @@ def test_a_repository_made_before_the_ref_log_gets_one(got, repo_dir):
     assert "heads/main is missing" in got("fsck", ok=False).stdout
     got("fsck", "--repair")
     assert got.out("log", "--oneline").split()[0] == ids[0]
+
+
+def test_a_torn_ref_log_line_costs_nothing(got, repo_dir):
+    ids = _three_commits(got, repo_dir)
+    with open(repo_dir / ".got/refs.log", "ab") as f:
+        f.write(b'{"s":99,"t":1,"ref":"heads/ma')  # a crash in the middle of an append
+    write(repo_dir, {"more.txt": "more\n"})
+    got("commit", "-m", "after the torn line")
+    assert "no problems found" in got.out("fsck")
+    assert len(got.out("log", "--oneline").splitlines()) == len(ids) + 1
