@@ -60,12 +60,12 @@ def _commit_ref(value: str | None) -> Ref | None:
         return None
 
 
-def named_tips(repo) -> dict[str, Ref]:
+def named_tips(repo, prefixes: tuple[str, ...] = ("heads/", "tags/")) -> dict[str, Ref]:
     """name -> commit, for every ref whose commit must stay (branches, tags, detached HEAD,
-    the other side of a merge in progress, tracking refs)."""
+    the other side of a merge in progress); with prefixes=("remotes/",), the tracking refs."""
     tips = {}
     for name, value in repo.refs.list().items():
-        if name == "HEAD" or name == "MERGE_HEAD" or name.startswith(("heads/", "tags/", "remotes/")):
+        if name.startswith(prefixes) or ("heads/" in prefixes and name in ("HEAD", "MERGE_HEAD")):
             ref = _commit_ref(value)
             if ref is not None:
                 tips[name] = ref
@@ -92,10 +92,11 @@ class _Walk:
         self.read: dict[bytes, tuple[Ref, Commit]] = {}
         self.broken: dict[bytes, str] = {}
 
-    def walk(self, starts: list[Ref], *, gone_ok: bool = False) -> set[bytes]:
+    def walk(self, starts: list[Ref], *, gone_ok: bool = False, all_gone_ok: bool = False) -> set[bytes]:
         """Read every commit reachable from `starts`; return the cids reached (read or broken).
         gone_ok: a start whose blob is absent is skipped, not broken (a logged commit gc
-        collected after its grace period)."""
+        collected after its grace period); all_gone_ok: any commit (history fetched from a
+        remote need not be here)."""
         reached: set[bytes] = set()
         stack = [(ref, gone_ok) for ref in starts]
         while stack:
@@ -112,7 +113,7 @@ class _Walk:
                 except GotError as e:
                     self.broken[ref.cid] = str(e)
             if ref.cid in self.read:
-                stack.extend((p, False) for p in self.read[ref.cid][1].parents)
+                stack.extend((p, all_gone_ok) for p in self.read[ref.cid][1].parents)
         return reached
 
 
@@ -125,6 +126,7 @@ def fsck(repo, *, read_data: bool = False) -> FsckReport:
     tips = named_tips(repo)
     w = _Walk(repo)
     reachable = w.walk(list(tips.values()))
+    reachable |= w.walk(list(named_tips(repo, ("remotes/",)).values()), gone_ok=True, all_gone_ok=True)
     known = known_commits(repo)
     unreached = [ref for cid, ref in known.items() if cid not in reachable]
     unreachable = w.walk(unreached, gone_ok=True) - reachable
