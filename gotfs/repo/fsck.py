@@ -36,7 +36,7 @@ _NAMED = 3  # commits named in a line before "and N more"
 
 @dataclass
 class FsckReport:
-    commits: int = 0  # commits read (reachable and dangling)
+    commits: int = 0  # commits met (reachable and dangling), readable or not
     damaged_commits: int = 0  # of those, commits whose tree or file data is damaged (or unreadable)
     trees: int = 0
     entries: int = 0
@@ -133,8 +133,9 @@ def fsck(repo, *, read_data: bool = False) -> FsckReport:
     for cid, message in w.broken.items():
         names = [n for n, r in tips.items() if r.cid == cid]
         on = f" ({', '.join(names)})" if names else ""
-        report.problems.append(f"commit {cid.hex()[:12]}{on} cannot be read: {message}")
-    report.commits = len(w.read)
+        report.problems.append(f"commit {cid.hex()[:12]}{on} cannot be read: {message}; the commits before it "
+                               f"that survive are listed as dangling")
+    report.commits = len(w.read) + len(w.broken)
     roots = _roots(repo, w)
     damaged: set[str] = set()  # labels of damaged commits / working roots
     data = _check_trees(repo, roots, report, damaged)
