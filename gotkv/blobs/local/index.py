@@ -146,6 +146,14 @@ class PackIndex:
                 renewed += db.execute(f"UPDATE blobs SET touched=? WHERE cid IN ({marks})", [now, *part]).rowcount
         return renewed
 
+    def load(self, packs: list[int], places: dict[bytes, Place], now: float) -> None:
+        """Register `packs` under their own ids and insert a row per place (existing rows are
+        kept), in one transaction: rebuilding an index from the packs (see rebuild.py)."""
+        with self._transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO packs(id, created) VALUES (?, ?)", [(p, now) for p in packs])
+            db.executemany("INSERT OR IGNORE INTO blobs VALUES (?,?,?,?,?)",
+                           [(cid, p, o, n, now) for cid, (p, o, n) in places.items()])
+
     def delete(self, cids: list[bytes], older_than: float | None) -> int:
         """Drop the rows of `cids` (with `older_than`, only those touched before it), in one
         transaction; return how many went."""
