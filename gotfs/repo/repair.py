@@ -3,9 +3,10 @@
 - A damaged `store/index.sqlite` is moved aside and rebuilt from the packs (every record
   there is verified against its id).
 - A damaged `refs.sqlite` is moved aside; the refs are then restored from refs.log.
-- Refs that refs.sqlite lost or that disagree with the log are restored to their logged
-  values. A branch or tag that holds another commit now keeps it, and the logged commit gets
-  a branch of its own, `recovered/<name>`, so that nothing either side holds is lost.
+- Refs that refs.sqlite lost are restored to their logged values. A ref that holds another
+  value now keeps it (HEAD and the working directory's base say where the user is now); for
+  a branch or tag the logged commit gets a ref of its own, `recovered/<name>`, so that
+  nothing either side holds is lost.
 - A damaged `workcopy.sqlite` (a cache) is deleted; the next status rebuilds it.
 
 Files moved aside are kept as `<name>.damaged-<time>` for the user to inspect or delete.
@@ -97,14 +98,16 @@ def repair_refs(repo) -> list[str]:
             now = current.get(name)
             if logged is None:
                 continue  # the log says deleted, refs.sqlite still has it: keep it
-            if now is None or not name.startswith(("heads/", "tags/")):
+            if now is None:
                 values[name] = logged
                 done.append(f"restored {name} to {logged[:12]}" if len(logged) >= 64 else f"restored {name}")
-            else:
+            elif name.startswith(("heads/", "tags/")):
                 kind, short = name.split("/", 1)
                 values[f"{kind}/recovered/{short}"] = logged
                 done.append(f"{name} holds {now[:12]}; its logged commit {logged[:12]} is now "
                             f"{kind}/recovered/{short}")
+            else:
+                done.append(f"kept {name} as it is (the log last had {logged[:12]})")
         refs.restore(values, max(top, refs.log_seq()) + 1)
     return done
 

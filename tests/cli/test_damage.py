@@ -236,3 +236,19 @@ def test_a_torn_ref_log_line_costs_nothing(got, repo_dir):
     got("commit", "-m", "after the torn line")
     assert "no problems found" in got.out("fsck")
     assert len(got.out("log", "--oneline").splitlines()) == len(ids) + 1
+
+
+def test_work_committed_after_refs_were_lost_is_kept_beside_the_recovered_branch(got, repo_dir):
+    ids = _three_commits(got, repo_dir)
+    with open(repo_dir / ".got/refs.sqlite", "r+b") as f:
+        f.truncate(0)
+    for name in ("refs.sqlite-wal", "refs.sqlite-shm"):
+        (repo_dir / ".got" / name).unlink(missing_ok=True)
+    write(repo_dir, {"later.txt": "later\n"})
+    got("commit", "-m", "made after the loss")  # a root commit: main's history looks gone
+    later = got.out("log", "--oneline").split()[0]
+    assert "heads/main holds" in got("fsck", ok=False).stdout
+    out = got.out("fsck", "--repair")
+    assert "heads/recovered/main" in out and "no problems found" in out
+    assert got.out("log", "--oneline").split()[0] == later
+    assert [line.split()[0] for line in got.out("log", "--oneline", "recovered/main").splitlines()] == ids
