@@ -37,12 +37,12 @@ def _show(key: bytes) -> str:
     return repr(key.decode("utf-8", "backslashreplace"))
 
 
-def tree_problems(fs, root: Root) -> Iterator[str]:
-    """One line for each entry of the tree a host directory could not hold. Cost: one pass
-    over the tree's entries (no data read)."""
+def tree_problems(entries: Iterable[tuple[bytes, bytes]]) -> Iterator[str]:
+    """One line for each entry a host directory could not hold, among a whole tree's
+    `entries` in key order (fs.kv.iterate(root)). Cost: one pass over them (no data read)."""
     dirs = [b"/"]  # the directories enclosing the current key (keys come depth first)
     file = None  # the Info key of the last file seen
-    for key, value in fs.kv.iterate(root):
+    for key, value in entries:
         if keys.is_extent_key(key):
             if key[:-9] != file:
                 yield f"extent {_show(key)} belongs to no file of the tree"
@@ -92,7 +92,7 @@ def refuse_unsafe(fs, base: Root | None, target: Root, what: str) -> None:
     when there is no base. Cost: a diff of the two trees (O(changes * depth)) and a lookup
     per change, or one pass over `target`."""
     if base is None:
-        found = tree_problems(fs, target)
+        found = tree_problems(fs.kv.iterate(target))
     else:
         found = changed_problems(fs, target, (c.key for c in fs.kv.diff(base, target) if c.new is not None))
     first = next(iter(found), None)

@@ -17,13 +17,13 @@ damaged, to name the files that use them.
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from dataclasses import dataclass, field
 
 from gotfs import keys
 from gotfs.repo.commit import Commit
+from gotfs.repo.maintenance import extent_refs
 from gotfs.repo.reflog import drift
 from gotfs.validate import tree_problems
 from gotkv.blobs.codec import content_id
@@ -198,8 +198,6 @@ def _roots(repo, w: _Walk) -> dict[bytes, tuple[Root, list[str]]]:
 
 def _check_trees(repo, roots, report: FsckReport, damaged: set[str]) -> dict[bytes, Ref]:
     """check_tree each root and collect the data blobs its files use (cid -> ref)."""
-    from gotfs.repo.maintenance import extent_refs
-
     data: dict[bytes, Ref] = {}
     for root, labels in roots.values():
         if root is None:
@@ -211,24 +209,28 @@ def _check_trees(repo, roots, report: FsckReport, damaged: set[str]) -> dict[byt
         except GotError as e:
             report.problems.append(f"tree of {_labels(labels)}: {e}")
             damaged.update(labels)
+        names = []  # entries a host could not hold (the first few)
         try:
-            for k, v in repo.fs.kv.iterate(root):
-                for ref in extent_refs(k, v):
-                    data[ref.cid] = ref
+            for n, line in enumerate(tree_problems(_collecting(repo.fs.kv.iterate(root), data))):
+                if n < _NAMED:
+                    names.append(f"tree of {_labels(labels)}: {line} (checkout refuses it)")
+                elif n == _NAMED:
+                    names.append(f"tree of {_labels(labels)}: more such paths")
         except GotError:
             pass  # reported by check above; the entries before the damage were collected
-        try:
-            names = list(itertools.islice(tree_problems(repo.fs, root), _NAMED + 1))
-        except GotError:
-            names = []  # a broken node: reported above
-        for line in names[:_NAMED]:
-            report.problems.append(f"tree of {_labels(labels)}: {line} (checkout refuses it)")
-        if len(names) > _NAMED:
-            report.problems.append(f"tree of {_labels(labels)}: more such paths")
+        report.problems.extend(names)
         if names:
             damaged.update(labels)
     report.data_blobs = len(data)
     return data
+
+
+def _collecting(entries, data: dict[bytes, Ref]):
+    """Pass `entries` through, noting the data blobs their extents use in `data`."""
+    for k, v in entries:
+        for ref in extent_refs(k, v):
+            data[ref.cid] = ref
+        yield k, v
 
 
 def _check_data(repo, data: dict[bytes, Ref], read_data: bool, report: FsckReport) -> dict[bytes, str]:
@@ -248,8 +250,6 @@ def _check_data(repo, data: dict[bytes, Ref], read_data: bool, report: FsckRepor
 
 def _name_files(repo, roots, bad: dict[bytes, str], report: FsckReport, damaged: set[str]) -> None:
     """One problem per damaged file: its path, the commits that hold it, what is wrong."""
-    from gotfs.repo.maintenance import extent_refs
-
     files: dict[tuple[bytes, bytes], list[str]] = {}  # (path, blob) -> labels
     for root, labels in roots.values():
         if root is None:
