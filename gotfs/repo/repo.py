@@ -15,7 +15,6 @@ leaves every ref at a complete commit, old or new.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import heapq
 import json
@@ -35,7 +34,7 @@ from gotfs.repo.errors import (BranchExists, BranchMoved, MergeInProgress, Nothi
 from gotfs.repo.refs import Refs
 from gotkv.blobs.local import LocalStore
 from gotkv.blobs.ref import Ref
-from gotkv.errors import DiskFull, InvalidInput
+from gotkv.errors import InvalidInput
 from gotkv.params import Params
 from gotkv.root import Root
 
@@ -359,7 +358,7 @@ class Repo:
         stale directory would silently revert those changes. NothingToCommit when the
         snapshot equals HEAD's tree, unless allow_empty.
         """
-        with self._workdir_lock(), self.writing(), self._reclaim_on_full_disk():
+        with self._workdir_lock(), self.writing(), self.store.discarding_on_full_disk():
             head, base = self.head(), self.workdir_base()
             if head is not None and base is not None and head != base:
                 raise WorkdirBehind(self.head_branch() or "HEAD")
@@ -372,18 +371,6 @@ class Repo:
                 raise NothingToCommit()
             ref = self.commit(root, message, author=author, workdir=True)
             return ref, root
-
-    @contextlib.contextmanager
-    def _reclaim_on_full_disk(self) -> Iterator[None]:
-        """A full disk inside the block raises DiskFull, after giving back at once the pack
-        space the failed work took (LocalStore.discard; the repo must be reopened)."""
-        try:
-            yield
-        except (DiskFull, OSError) as e:
-            if not isinstance(e, DiskFull) and e.errno != errno.ENOSPC:
-                raise
-            self.store.discard()
-            raise (e if isinstance(e, DiskFull) else DiskFull(self.dot, e.strerror)) from e
 
     def commit_working_root(self, branch: str, message: str, *, author: str = "got",
                             clear: bool = False) -> Ref | None:
