@@ -84,3 +84,22 @@ class BlobTooLarge(InvalidInput):
 
 class StoreClosed(GotError):
     """A store was used after close()."""
+
+
+class DamagedFile(GotError):
+    """A file got keeps its state in (an SQLite database) cannot be read: name it and the way out."""
+
+    def __init__(self, path, detail: str, remedy: str):
+        super().__init__(f"{path} is damaged ({detail}); {remedy}")
+        self.path = path
+
+
+class DiskFull(GotError):
+    """The disk refused a write for want of space; what was committed before is intact."""
+
+    errno = _errno.ENOSPC
+
+    def __init__(self, path, detail: str = "no space left on device"):
+        super().__init__(f"the disk holding {path} is full ({detail}); nothing was recorded: "
+                         f"free some space and retry")
+        self.path = path

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from gotfs.repo.errors import naming_file
+
 from cli.context import open_repo, require_rev_path
 from cli.output import emit_json, entry_json
 
@@ -23,14 +25,16 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def run(args) -> int:
     rev, path = require_rev_path(args.spec)
     with open_repo() as repo:
-        root = repo.root_of(rev)
+        ref = repo.resolve(rev)
+        root = repo.read_commit(ref).root
         info = repo.fs.stat(root, path)
         if args.json:
             emit_json(entry_json(path, info))
         elif info.is_symlink:
             sys.stdout.buffer.write(info.target)
         else:
-            write_file(repo.fs, root, path, info.size)
+            with naming_file(path, f"commit {ref.short()}"):
+                write_file(repo.fs, root, path, info.size)
     return 0
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from gotkv.errors import GotError, InvalidInput, NotFound
+import contextlib
+from typing import Iterator
+
+from gotkv.errors import BlobNotFound, GotError, IntegrityError, InvalidInput, NotFound
 
 
 class RepoNotFound(NotFound):
@@ -86,3 +89,53 @@ class MergeInProgress(GotError):
     def __init__(self):
         super().__init__("a merge is in progress: resolve its conflicts and run `got merge --continue`, "
                          "or `got merge --abort`")
+
+
+class RefsDamaged(GotError):
+    """refs.sqlite disagrees with the ref log: refs were lost or replaced behind got's back."""
+
+    exit_code = 1
+
+    def __init__(self, names: list[str]):
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        super().__init__(f"refs.sqlite disagrees with refs.log on {shown}, so gc deletes nothing; "
+                         f"run `got fsck` to see what differs and `got fsck --repair` to restore the logged refs")
+        self.names = names
+
+
+class ConfigDamaged(GotError):
+    """`.got/config.json` exists but cannot be read: the repository is there, its settings are not."""
+
+    exit_code = 1
+
+    def __init__(self, path, cause: Exception):
+        super().__init__(f"{path} is damaged ({type(cause).__name__}: {cause}); restore it from a backup or "
+                         f"another clone's .got/config.json (it holds the repository's key, without which "
+                         f"nothing stored can be read)")
+        self.path = path
+
+
+class DamagedData(GotError):
+    """A file's stored data is missing or corrupt: names the file (and, once known, the commit)."""
+
+    exit_code = 1
+
+    def __init__(self, path: str, cause: GotError, where: str = ""):
+        at = f" in {where}" if where else ""
+        super().__init__(f"file {path!r}{at} cannot be read: {cause} (`got fsck --read-data` lists every "
+                         f"damaged file and the commits that survive)")
+        self.path, self.cause, self.where = path, cause, where
+
+    def at(self, where: str) -> DamagedData:
+        """The same error, saying which commit (or tree) the file is in."""
+        return self if self.where else DamagedData(self.path, self.cause, where)
+
+
+@contextlib.contextmanager
+def naming_file(path: str, where: str = "") -> Iterator[None]:
+    """Turn a data blob's IntegrityError or BlobNotFound inside the block into DamagedData
+    naming `path` (and `where`: the commit)."""
+    try:
+        yield
+    except (IntegrityError, BlobNotFound) as e:
+        raise DamagedData(path, e, where) from e

@@ -1,32 +1,36 @@
 """gc, fsck and stats: looking after a repository's blobs.
 
 gc is mark-and-sweep: mark every blob reachable from every branch, tag, detached HEAD and
-working root (commits, tree nodes, data chunks) plus what the stat cache may reuse; sweep
-the rest, then compact packs. It holds the repo's lock exclusively, so it waits for writers
-(which hold it shared from their first post until their ref is published) and none starts
-meanwhile: a blob a concurrent commit is writing is never swept.
+working root (commits, tree nodes, data chunks), from every commit a ref held within the
+grace period (the ref log says which: a deleted branch, a commit lost with refs.sqlite, stay
+recoverable for that long, as git's reflog and gc.pruneExpire keep them), plus what the stat
+cache may reuse; sweep the rest, then compact packs. It refuses to run while refs.sqlite
+disagrees with the ref log (damaged or replaced refs would make all history look garbage).
+It holds the repo's lock exclusively, so it waits for writers (which hold it shared from
+their first post until their ref is published) and none starts meanwhile: a blob a
+concurrent commit is writing is never swept.
 
-fsck walks the same graph and checks every commit, every tree (gotkv check_tree: hashes,
-tags, ordering, content-defined boundaries) and that every data blob exists; with read_data
-it also decodes every data blob and verifies every stored blob's hash.
+fsck (gotfs.repo.fsck) walks the same graph and reports what is damaged and what survives.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from typing import Iterator
 
 from gotfs import keys
 from gotfs.cafs import CAFS
 from gotfs.extent import Extent
 from gotfs.info import Info
+from gotfs.repo.errors import RefsDamaged
+from gotfs.repo.reflog import drift
 from gotfs.repo.repo import _write_atomic
-from gotkv.blobs.codec import content_id
 from gotkv.blobs.ref import Ref
 from gotkv.errors import GotError
 from gotkv.root import Root
+
+GC_GRACE_SECONDS = 14 * 24 * 3600  # git's gc.pruneExpire default: two weeks
 
 
 def extent_refs(key: bytes, value: bytes) -> Iterator[Ref]:
@@ -45,19 +49,25 @@ def _tips(repo) -> list[Ref]:
     return tips
 
 
-def _history(repo) -> tuple[set[bytes], list[Root]]:
-    """Content ids of every reachable commit, and the roots they (and working roots) hold."""
+def _history(repo, extra: list[Ref] = ()) -> tuple[set[bytes], list[Root]]:
+    """Content ids of every commit reachable from the refs (and from `extra`, as far as their
+    commits can still be read), and the roots they (and working roots) hold."""
     commits: set[bytes] = set()
     roots: list[Root] = []
-    stack = _tips(repo)
+    stack = [(ref, True) for ref in _tips(repo)] + [(ref, False) for ref in extra]
     while stack:
-        ref = stack.pop()
+        ref, must = stack.pop()
         if ref.cid in commits:
             continue
+        try:
+            c = repo.read_commit(ref)
+        except GotError:
+            if must:
+                raise
+            continue  # a logged commit already collected, or never stored here
         commits.add(ref.cid)
-        c = repo.read_commit(ref)
         roots.append(c.root)
-        stack.extend(c.parents)
+        stack.extend((p, must) for p in c.parents)
     for value in repo.refs.list("work/").values():
         roots.append(Root.parse(value))
     merge = repo.refs.get("MERGE_STATE")
@@ -66,12 +76,27 @@ def _history(repo) -> tuple[set[bytes], list[Root]]:
     return commits, roots
 
 
-def gc(repo, *, dry_run: bool = False, wait: float = 30.0) -> dict[str, int]:
-    """Delete unreachable blobs and compact packs; return counts. Waits up to `wait` seconds
-    for running writers (RepoLocked after). Cost: a walk of every reachable tree (nodes
-    only; data blobs are named by the leaves), a listing of the store, the deletes."""
+def _recent(repo, grace: float) -> list[Ref]:
+    """Commits some ref held within the last `grace` seconds, by the ref log."""
+    since = time.time_ns() - int(grace * 1e9)
+    out = []
+    for value in repo.refs.log.values_since(since):
+        if len(value) in (64, 128) and all(c in "0123456789abcdef" for c in value):
+            out.append(Ref.parse(value))
+    return out
+
+
+def gc(repo, *, dry_run: bool = False, wait: float = 30.0, grace: float = GC_GRACE_SECONDS) -> dict[str, int]:
+    """Delete unreachable blobs and compact packs; return counts. Commits a ref held within
+    the last `grace` seconds (and all they reach) are kept. Waits up to `wait` seconds for
+    running writers (RepoLocked after); RefsDamaged, deleting nothing, while refs.sqlite
+    disagrees with the ref log. Cost: a pass over the ref log, a walk of every kept tree
+    (nodes only; data blobs are named by the leaves), a listing of the store, the deletes."""
     with repo.exclusive(wait):
-        commits, roots = _history(repo)
+        damaged = drift(repo.refs.log, repo.refs.log_seq(), repo.refs.list())
+        if damaged:
+            raise RefsDamaged(sorted(damaged))
+        commits, roots = _history(repo, _recent(repo, grace))
         live = commits | repo.fs.kv.reachable(roots, extent_refs)
         wc = repo.workcopy()
         try:
@@ -139,56 +164,6 @@ def _record_gc(repo) -> None:
     dead = stats["pack_bytes"] - stats["live_bytes"]
     _write_atomic(repo.dot / AUTO_GC_FILE, json.dumps({"pack_bytes": stats["pack_bytes"], "time": time.time(),
                                                        "compact_pending": dead >= AUTO_GC_MIN_BYTES}))
-
-
-@dataclass
-class FsckReport:
-    commits: int = 0
-    trees: int = 0
-    entries: int = 0
-    data_blobs: int = 0
-    blobs_verified: int = 0
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def fsck(repo, *, read_data: bool = False) -> FsckReport:
-    """Check every reachable commit and tree, and (read_data) every blob's bytes."""
-    report = FsckReport()
-    try:
-        commits, roots = _history(repo)
-    except GotError as e:
-        report.problems.append(f"history: {e}")
-        return report
-    report.commits = len(commits)
-    data: set[Ref] = set()
-    for root in {r.to_bytes(): r for r in roots}.values():
-        try:
-            report.entries += repo.fs.kv.check(root)
-            report.trees += 1
-            for k, v in repo.fs.kv.iterate(root):
-                data.update(extent_refs(k, v))
-        except GotError as e:
-            report.problems.append(f"tree {root.ref.short()}: {e}")
-    report.data_blobs = len(data)
-    present = repo.store.exists(r.cid for r in data)
-    for ref in data:
-        if ref.cid not in present:
-            report.problems.append(f"data blob {ref.short()} is missing")
-        elif read_data:
-            try:
-                repo.fs.data.codec.decode(ref, repo.store.get(ref.cid))
-            except GotError as e:
-                report.problems.append(str(e))
-    if read_data:
-        for cid in repo.store.list():
-            if content_id(repo.store.get(cid)) != cid:
-                report.problems.append(f"stored blob {cid.hex()[:12]} does not match its id")
-            report.blobs_verified += 1
-    return report
 
 
 def stats(repo) -> dict[str, float]:

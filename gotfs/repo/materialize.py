@@ -21,6 +21,7 @@ from gotfs import keys
 from gotfs.errors import UnsafeExport
 from gotfs.extent import Extent
 from gotfs.info import Info
+from gotfs.repo.errors import naming_file
 from gotfs.tx import Tx
 from gotkv.root import Root
 
@@ -121,7 +122,8 @@ class Materializer:
                 os.mknod(name, info.st_mode(), info.rdev, dir_fd=dfd)
                 _chmod_node_at(dfd, name, info.mode)
                 return None
-            return self._write_file(dfd, name, path, info)
+            with naming_file(keys.show(path)):
+                return self._write_file(dfd, name, path, info)
         finally:
             os.close(dfd)
 

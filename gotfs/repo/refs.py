@@ -5,21 +5,27 @@ Names: `heads/<branch>` and `tags/<tag>` hold a commit ref (hex); `HEAD` holds
 read-write mount. Every update is one IMMEDIATE transaction that checks the old value first,
 so two processes committing to one branch can never overwrite each other (BranchMoved), and
 synchronous=FULL makes a returned update durable. The `commits` table maps content-id hex to
-full refs, so short ids resolve like git's.
+full refs, so short ids resolve like git's. Every move of a branch, tag, HEAD or tracking ref
+is also journaled in `refs.log` beside the database (see reflog.py), inside the transaction,
+so that history survives the loss of this file.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from gotfs.repo.errors import AmbiguousRef, BranchMoved
+from gotfs.repo.reflog import Move, RefLog, baseline, journaled, replay
 from gotkv.blobs.ref import Ref
+from gotkv.dbfile import connect
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS refs(name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS commits(id TEXT PRIMARY KEY, ref TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS log_seq(seq INTEGER NOT NULL);
 """
 
 
@@ -29,12 +35,24 @@ class Refs:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._local = threading.local()
+        self.log = RefLog(self.path.with_suffix(".log"))
         self._db().executescript(_SCHEMA)
+        if not self.log.exists():
+            try:
+                self.log.append(baseline(self.log_seq(), self.list()))
+            except OSError:
+                pass  # a read-only repository: its refs do not move either
+
+    def log_seq(self) -> int:
+        """The sequence number of the last journaled transaction (see reflog.py)."""
+        row = self._db().execute("SELECT seq FROM log_seq").fetchone()
+        return row[0] if row else 0
 
     def _db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn = connect(self.path, "run `got fsck --repair` to rebuild it from refs.log",
+                           timeout=60, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             self._local.conn = conn
@@ -61,8 +79,7 @@ class Refs:
             row = db.execute("SELECT value FROM refs WHERE name=?", (name,)).fetchone()
             if (row[0] if row else None) != old:
                 raise BranchMoved(name)
-            for key, value in {name: new, **(also or {})}.items():
-                _put(db, key, value)
+            self._apply(db, {name: new, **(also or {})})
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -77,21 +94,65 @@ class Refs:
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
-            for key, value in values.items():
-                _put(db, key, value)
+            self._apply(db, values)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
 
+    def _apply(self, db: sqlite3.Connection, values: dict[str, str | None]) -> None:
+        """Within a transaction: journal the journaled refs' moves (durably), then write."""
+        moves = []
+        for key, value in values.items():
+            if journaled(key):
+                row = db.execute("SELECT value FROM refs WHERE name=?", (key,)).fetchone()
+                if (row[0] if row else None) != value:
+                    moves.append((key, row[0] if row else None, value))
+        if moves:
+            seq, now = self.log_seq() + 1, time.time_ns()
+            self.log.append([Move(seq, now, *move) for move in moves])
+            self.set_log_seq(db, seq)
+        for key, value in values.items():
+            _put(db, key, value)
+
+    def restore(self, values: dict[str, str | None], seq: int) -> None:
+        """Set refs unconditionally (a repair) and record, as log group `seq`, every journaled
+        ref as it then is, superseding what the log said before. One transaction."""
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for key, value in values.items():
+                _put(db, key, value)
+            current = dict(db.execute("SELECT name, value FROM refs"))
+            self.log.append(baseline(seq, current, replay(self.log)[0]))
+            self.set_log_seq(db, seq)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def set_log_seq(db: sqlite3.Connection, seq: int) -> None:
+        """Within a transaction: record `seq` as the last journaled transaction's number."""
+        db.execute("DELETE FROM log_seq")
+        db.execute("INSERT INTO log_seq VALUES (?)", (seq,))
+
     def index_commit(self, ref: Ref) -> None:
         self._db().execute("INSERT OR IGNORE INTO commits VALUES (?, ?)", (ref.cid.hex(), str(ref)))
 
     def find_commits(self, prefix: str) -> list[Ref]:
-        """Commits whose id starts with `prefix` (hex)."""
+        """Commits whose id starts with `prefix` (hex): from the commit index, else (a commit
+        only the ref log still names, e.g. after refs.sqlite was lost) from the log."""
         rows = self._db().execute("SELECT ref FROM commits WHERE id >= ? AND id < ? LIMIT 2",
                                   (prefix, prefix + "g")).fetchall()
-        return [Ref.parse(r[0]) for r in rows]
+        if rows:
+            return [Ref.parse(r[0]) for r in rows]
+        logged = {v[:64]: v for v in self.log.values() if len(v) in (64, 128) and v.startswith(prefix)}
+        return [Ref.parse(v) for v in list(logged.values())[:2]]
+
+    def known_commits(self) -> list[Ref]:
+        """Every commit in the commit index (each commit made or fetched here)."""
+        return [Ref.parse(r[0]) for r in self._db().execute("SELECT ref FROM commits")]
 
     def resolve_prefix(self, prefix: str) -> Ref | None:
         found = self.find_commits(prefix)

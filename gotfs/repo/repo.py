@@ -31,7 +31,7 @@ from gotkv.blobs.codec import DEFAULT_CIPHER, DEFAULT_LAYOUT, LAYOUTS, Codec
 from gotfs.repo import keywrap
 from gotfs.repo.commit import Commit, commit_id
 from gotfs.repo.errors import (BranchExists, BranchMoved, MergeInProgress, NothingToCommit, RefNotFound,
-                               RepoExists, RepoLocked, RepoNotFound, WorkdirBehind)
+                               RepoExists, RepoLocked, RepoNotFound, WorkdirBehind, ConfigDamaged, DamagedData)
 from gotfs.repo.refs import Refs
 from gotkv.blobs.local import LocalStore
 from gotkv.blobs.ref import Ref
@@ -173,8 +173,8 @@ class Repo:
             if cfg.exists():
                 try:
                     return cls(d, Config.from_json(cfg.read_text(), passphrase))
-                except (ValueError, KeyError) as e:
-                    raise RepoNotFound(f"{cfg} is unreadable ({e})") from None
+                except (ValueError, KeyError, TypeError, AttributeError) as e:
+                    raise ConfigDamaged(cfg, e) from None
         raise RepoNotFound(here)
 
     def set_passphrase(self, passphrase: str | None) -> None:
@@ -429,7 +429,7 @@ class Repo:
         from gotfs.diff import diff as fs_diff  # here, not at the top: read commands never load the FS layer
         from gotfs.repo.unrecorded import keep_unrecorded
 
-        with self._workdir_lock(), self.writing():
+        with self._workdir_lock(), self.writing(), self.store.discarding_on_full_disk():
             head, base = self.head(), self.workdir_base()
             if head is not None and base is not None and head != base:
                 raise WorkdirBehind(self.head_branch() or "HEAD")
@@ -487,10 +487,16 @@ class Repo:
         if not paths and self.refs.get("MERGE_STATE"):
             raise MergeInProgress()  # switching away would strand the merge's working state
         with self._workdir_lock():
+            from gotfs.validate import refuse_unsafe  # here: only a checkout loads it
+
             base_root = self.workdir_root()
+            refuse_unsafe(self.fs, base_root if self.workdir_base() is not None else None, target,
+                          f"commit {target_ref.short()}")
             wc = self.workcopy()
             try:
                 changes = wc.checkout(base_root, target, force=force, paths=paths)
+            except DamagedData as e:
+                raise e.at(f"commit {target_ref.short()}") from e
             finally:
                 wc.close()
             if not paths:  # HEAD and the working directory's base move together

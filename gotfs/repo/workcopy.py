@@ -14,7 +14,6 @@ again gives the same root.
 from __future__ import annotations
 
 import os
-import sqlite3
 import stat as st
 import time
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from gotfs.repo.errors import DirtyWorkingCopy
 from gotfs.repo.ignore import Ignore
 from gotfs.repo.materialize import Materializer
 from gotfs.tx import Tx
+from gotkv.dbfile import open_cache
 from gotkv.root import Root
 
 RACY_NS = 2_000_000_000
@@ -119,9 +119,8 @@ class WorkCopy:
         self.repo = repo
         self.fs = fs or repo.fs
         self.root = repo.workdir
-        self.db = sqlite3.connect(repo.dot / "workcopy.sqlite", timeout=60, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(_SCHEMA)
+        self.db = open_cache(repo.dot / "workcopy.sqlite", ["PRAGMA journal_mode=WAL", _SCHEMA],
+                             timeout=60, isolation_level=None)
 
     def close(self) -> None:
         self.db.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 
 import pytest
@@ -100,7 +101,7 @@ def test_switch_create_rolls_back_on_refusal(committed, repo_dir):
 def test_internal_errors_are_one_line(committed, repo_dir):
     # A repository whose config is garbage: a clear error, never a traceback.
     (repo_dir / ".got" / "config.json").write_text("{not json")
-    assert "unreadable" in assert_clean_error(committed("status", ok=False))
+    assert "damaged" in assert_clean_error(committed("status", ok=False))
 
 
 def test_mount_is_placeholder_or_real(committed, tmp_path):
@@ -119,9 +120,11 @@ def test_mount_is_placeholder_or_real(committed, tmp_path):
 
 
 def test_unexpected_failure_is_internal_error_70(committed, repo_dir):
-    (repo_dir / ".got" / "refs.sqlite").write_bytes(b"this is not a database" * 200)
-    for suffix in ("-wal", "-shm"):
+    # A database of another schema (a damaged one is a clean error now: see test_damage.py).
+    for suffix in ("", "-wal", "-shm"):
         (repo_dir / ".got" / f"refs.sqlite{suffix}").unlink(missing_ok=True)
+    with sqlite3.connect(repo_dir / ".got" / "refs.sqlite") as db:
+        db.execute("CREATE TABLE refs(something_else TEXT)")
     done = committed("log", ok=False)
     line = assert_clean_error(done, code=70)
     assert line.startswith("got: internal error: ") and "GOT_DEBUG=1" in line

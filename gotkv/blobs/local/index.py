@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from gotkv.dbfile import connect
 from gotkv.errors import StoreClosed
 
 Place = tuple[int, int, int]  # (pack id, offset of the stored bytes, their length)
@@ -69,7 +70,8 @@ class PackIndex:
             raise StoreClosed(f"store {self.path.parent} is closed")
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            conn = connect(self.path, "run `got fsck --repair` to rebuild it from the packs",
+                           timeout=60, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             self._local.conn = conn
@@ -143,6 +145,14 @@ class PackIndex:
             for marks, part in _batches(renew):
                 renewed += db.execute(f"UPDATE blobs SET touched=? WHERE cid IN ({marks})", [now, *part]).rowcount
         return renewed
+
+    def load(self, packs: list[int], places: dict[bytes, Place], now: float) -> None:
+        """Register `packs` under their own ids and insert a row per place (existing rows are
+        kept), in one transaction: rebuilding an index from the packs (see rebuild.py)."""
+        with self._transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO packs(id, created) VALUES (?, ?)", [(p, now) for p in packs])
+            db.executemany("INSERT OR IGNORE INTO blobs VALUES (?,?,?,?,?)",
+                           [(cid, p, o, n, now) for cid, (p, o, n) in places.items()])
 
     def delete(self, cids: list[bytes], older_than: float | None) -> int:
         """Drop the rows of `cids` (with `older_than`, only those touched before it), in one

@@ -66,6 +66,7 @@ class PackWriter:
         self._presyncer: threading.Thread | None = None  # syncing a pack early (see _presync)
         self._unpresynced = 0  # writeouts since the last presync
         self._closed = False
+        self.opened: list[int] = []  # ids of the packs this writer opened
 
     def current(self) -> int | None:
         """The id of the pack being appended to, if there is one."""
@@ -78,6 +79,7 @@ class PackWriter:
         pack_id = self.index.add_pack()
         fd = os.open(pack_file(self.directory, pack_id), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self.opened.append(pack_id)
         dirfd = os.open(self.directory, os.O_RDONLY)
         try:
             os.fsync(dirfd)

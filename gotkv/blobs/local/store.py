@@ -7,6 +7,8 @@ for the next flush (`_rehits`), and the places remembered by `hint`.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import threading
 import time
@@ -19,7 +21,7 @@ from gotkv.blobs.local.index import PackIndex, Place
 from gotkv.blobs.local.packreader import PackGone, PackReader, Truncated
 from gotkv.blobs.local.packwriter import PACK_LIMIT, PackWriter, pack_file
 from gotkv.blobs.store import MAX_BLOB_SIZE
-from gotkv.errors import BlobNotFound, BlobTooLarge, IntegrityError
+from gotkv.errors import BlobNotFound, BlobTooLarge, DiskFull, GotError, IntegrityError
 
 T = TypeVar("T")
 
@@ -290,6 +292,50 @@ class LocalStore:
                 self._closed = True
             self._reader.close()
             self._index.close()
+
+    @contextlib.contextmanager
+    def discarding_on_full_disk(self) -> Iterator[None]:
+        """Around work that posts and flushes: a full disk inside the block (ENOSPC, or
+        SQLite's DiskFull) raises DiskFull after discard() has given back at once the pack
+        space the failed work took; the store is closed then."""
+        try:
+            yield
+        except (DiskFull, OSError) as e:
+            if not isinstance(e, DiskFull) and e.errno != errno.ENOSPC:
+                raise
+            self.discard()
+            raise (e if isinstance(e, DiskFull) else DiskFull(self.path, e.strerror)) from e
+
+    def discard(self) -> int:
+        """Close without flushing, after a failure such as a full disk: what was posted since
+        the last flush is dropped, and each pack this process opened that holds no indexed
+        blob is deleted at once (not left for compaction). Returns the bytes given back.
+        The store is closed afterwards. Cost: a query and an unlink per such pack."""
+        if self._closed:
+            return 0
+        self._packs.close()
+        freed = 0
+        try:
+            for pack_id in self._packs.opened:
+                if self._index.records(pack_id):
+                    continue  # it holds flushed blobs: its unflushed tail waits for compaction
+                path = Path(pack_file(self.path / "packs", pack_id))
+                try:
+                    freed += path.stat().st_size
+                    path.unlink()
+                except FileNotFoundError:
+                    pass  # compaction took it first
+                try:
+                    self._index.drop_pack(pack_id)
+                except GotError:
+                    pass  # a row without a file is harmless (compaction lists the files)
+        finally:
+            with self._lock:
+                self._pending.clear()
+                self._closed = True
+            self._reader.close()
+            self._index.close()
+        return freed
 
     def __enter__(self) -> LocalStore:
         return self

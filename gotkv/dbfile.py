@@ -1,0 +1,115 @@
+"""SQLite connections whose failures name their file and the way out.
+
+sqlite3 reports a damaged database ("database disk image is malformed", "file is not a
+database") and a full disk ("database or disk is full") as bare DatabaseError and
+OperationalError naming no file. A connection made by `connect` turns them into DamagedFile
+(with the remedy its owner gives: rebuild, or delete a cache) and DiskFull, at every
+statement, so no caller has to wrap its queries. Other errors (a busy database) pass as they are.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from gotkv.errors import DamagedFile, DiskFull, GotError
+
+_FULL = ("database or disk is full", "disk is full")
+_DAMAGED = ("malformed", "not a database", "file is encrypted")
+
+
+def translate(e: sqlite3.Error, path: Path, remedy: str) -> GotError | None:
+    """The GotError `e` stands for, or None when it is not about the file or the disk."""
+    text = str(e).lower()
+    if any(s in text for s in _FULL):
+        return DiskFull(path, str(e))
+    if type(e) is sqlite3.DatabaseError or any(s in text for s in _DAMAGED):
+        return DamagedFile(path, str(e), remedy)
+    return None
+
+
+class _Connection(sqlite3.Connection):
+    """sqlite3.Connection with execute/executemany/executescript translating errors."""
+
+    got_path: Path = Path()
+    got_remedy: str = ""
+    got_cache: bool = False
+
+    def _call(self, method, args):
+        try:
+            return method(*args)
+        except sqlite3.Error as e:
+            got = translate(e, self.got_path, self.got_remedy)
+            if got is None:
+                raise
+            if self.got_cache and isinstance(got, DamagedFile):
+                remove(self.got_path)
+            raise got from e
+
+    def execute(self, *args):
+        return self._call(super().execute, args)
+
+    def executemany(self, *args):
+        return self._call(super().executemany, args)
+
+    def executescript(self, *args):
+        return self._call(super().executescript, args)
+
+
+def connect(path: str | Path, remedy: str, **kwargs) -> sqlite3.Connection:
+    """sqlite3.connect(path, **kwargs) whose statements raise DamagedFile (with `remedy`) and
+    DiskFull instead of sqlite3's bare errors. Cost: that of sqlite3.connect."""
+    try:
+        conn = sqlite3.connect(path, factory=_Connection, **kwargs)
+    except sqlite3.Error as e:
+        got = translate(e, Path(path), remedy)
+        if got is None:
+            raise
+        raise got from e
+    conn.got_path = Path(path)
+    conn.got_remedy = remedy
+    return conn
+
+
+def open_cache(path: Path, setup: list[str], **kwargs) -> sqlite3.Connection:
+    """A connection to a cache database (one whose loss costs only time), running the
+    `setup` statements. A cache found damaged is deleted and made afresh: at open here, or,
+    when a later statement finds the damage, by that statement, which raises DamagedFile
+    saying so (the next open starts empty)."""
+    remedy = "it is only a cache, so it was deleted: run the command again"
+    for attempt in (0, 1):
+        conn = connect(path, remedy, **kwargs)
+        try:
+            for statement in setup:
+                conn.execute(statement)
+            conn.got_cache = True
+            return conn
+        except DamagedFile:
+            conn.close()
+            remove(path)
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def remove(path: Path) -> None:
+    """Delete a database and its WAL and shared-memory files (those absent are skipped)."""
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            Path(str(path) + suffix).unlink()
+        except FileNotFoundError:
+            pass
+
+
+def quick_check(path: Path) -> str | None:
+    """None if the database at `path` opens and passes SQLite's quick_check, else what is
+    wrong. Cost: a read of every page of the file."""
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            rows = conn.execute("PRAGMA quick_check").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        return str(e)
+    return None if rows == [("ok",)] else "; ".join(str(r[0]) for r in rows[:3])
