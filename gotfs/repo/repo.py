@@ -361,12 +361,13 @@ class Repo:
             head, base = self.head(), self.workdir_base()
             if head is not None and base is not None and head != base:
                 raise WorkdirBehind(self.head_branch() or "HEAD")
+            head_root = self.head_root()
             wc = self.workcopy()
             try:
-                root = wc.snapshot(progress)
+                root = wc.snapshot(progress, live=head_root)
             finally:
                 wc.close()
-            if root == self.head_root() and not allow_empty:
+            if root == head_root and not allow_empty:
                 raise NothingToCommit()
             ref = self.commit(root, message, author=author, workdir=True)
             return ref, root
@@ -395,7 +396,7 @@ class Repo:
         wc = self.workcopy()
         try:
             with self.writing():
-                return wc.snapshot(progress)
+                return wc.snapshot(progress, live=self.head_root())
         finally:
             wc.close()
 

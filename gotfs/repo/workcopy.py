@@ -28,6 +28,7 @@ from gotfs.diff import ADDED, MODIFIED, REMOVED, diff as fs_diff
 from gotfs.dirs import walk
 from gotfs.extent import Extent
 from gotfs.info import Info
+from gotfs.repo import basetree
 from gotfs.repo.errors import DirtyWorkingCopy
 from gotfs.repo.ignore import Ignore
 from gotfs.repo.materialize import Materializer
@@ -93,6 +94,10 @@ def _decode_entries(blob: bytes) -> tuple[Info, list[tuple[int, Extent]]]:
     return Info.from_bytes(blob[o:]), extents
 
 
+def _never(*_) -> bool:
+    return False
+
+
 class _HashingReader:
     """A file reader that hashes what passes through, so content is read only once."""
 
@@ -120,6 +125,7 @@ class WorkCopy:
         self.db = sqlite3.connect(repo.dot / "workcopy.sqlite", timeout=60, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(_SCHEMA)
+        self.db.execute(basetree.SCHEMA)
 
     def close(self) -> None:
         self.db.close()
@@ -127,27 +133,31 @@ class WorkCopy:
     # -- scanning ----------------------------------------------------------------------
 
     def scan(self, under: keys.Path = ()) -> Iterator[HostEntry]:
-        """Every path below the working directory that a commit would record, unordered."""
+        """Every path below the working directory that a commit would record, unordered.
+        Cost: one readdir per directory and one lstat per path (readlink for a symlink);
+        names are matched against .gotignore only when it has patterns."""
         ignore = Ignore.load(self.root)
+        plain = ignore.empty  # then only .got/ at the top is left out
         stack = [under]
         while stack:
             rel = stack.pop()
-            host = self.root.joinpath(*[os.fsdecode(p) for p in rel]) if rel else self.root
-            with os.scandir(host) as it:
+            prefix = os.fsdecode(b"/".join(rel)) + "/" if rel else ""
+            with os.scandir(os.fsencode(self.host_path(rel))) as it:
                 for d in it:
-                    name = os.fsencode(d.name)
-                    path = rel + (name,)
+                    name = d.name
                     s = d.stat(follow_symlinks=False)
-                    is_dir = st.S_ISDIR(s.st_mode)
-                    if ignore.ignored(os.fsdecode(b"/".join(path)), is_dir):
+                    mode = s.st_mode
+                    is_dir = st.S_ISDIR(mode)
+                    if (name == b".got" and not rel) if plain else ignore.ignored(prefix + os.fsdecode(name), is_dir):
                         continue
+                    path = rel + (name,)
                     if is_dir:
                         yield HostEntry(path, s)
                         stack.append(path)
-                    elif st.S_ISREG(s.st_mode):
+                    elif st.S_ISREG(mode):
                         yield HostEntry(path, s)
-                    elif st.S_ISLNK(s.st_mode):
-                        yield HostEntry(path, s, os.fsencode(os.readlink(d.path)))
+                    elif st.S_ISLNK(mode):
+                        yield HostEntry(path, s, os.readlink(d.path))
 
     def host_path(self, path: keys.Path) -> Path:
         return self.root.joinpath(*[os.fsdecode(p) for p in path])
@@ -155,12 +165,18 @@ class WorkCopy:
     def _cached(self) -> dict[bytes, tuple[bytes | None, bytes, bytes]]:
         return {row[0]: row[1:] for row in self.db.execute("SELECT path, sig, hash, entries FROM files")}
 
-    def _remember(self, rows: list[tuple[bytes, bytes | None, bytes, bytes]], forget=()) -> None:
+    def _remember(self, rows: list[tuple[bytes, bytes | None, bytes, bytes]], forget=(), *,
+                  base: basetree.BaseTree | None = None, keeps: Root | None = None) -> None:
         """Store rows; drop the rows of `forget` (paths no longer files here), so that gc does
-        not keep the data of files that left the working directory alive forever."""
+        not keep the data of files that left the working directory alive forever.
+
+        The recorded base tree becomes `base`; it is kept as it is when the rows copy their
+        entries from the tree `keeps` and that tree is the base; otherwise it is cleared."""
         self.db.execute("BEGIN")
         self.db.executemany("DELETE FROM files WHERE path=?", [(p,) for p in forget])
         self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?)", rows)
+        if base is not None or keeps is None or basetree.load(self.db, keeps) is None:
+            basetree.record(self.db, base)
         self.db.execute("COMMIT")
 
     def _trusted_sig(self, s: os.stat_result, now_ns: int) -> bytes | None:
@@ -168,25 +184,55 @@ class WorkCopy:
 
     # -- snapshot ----------------------------------------------------------------------
 
-    def snapshot(self, progress: Callable[[int, int], None] | None = None) -> Root:
-        """The working directory as a filesystem root (data of changed files is stored)."""
+    def snapshot(self, progress: Callable[[int, int], None] | None = None, *, live: Root | None = None) -> Root:
+        """The working directory as a filesystem root (data of changed files is stored).
+
+        A file whose stat signature matches its row is not read. When `live` (a root kept
+        alive, such as HEAD's tree) is the recorded base tree (see basetree), the result is
+        that root with the changed paths edited in: one lstat per path, one row read per
+        file, O(changes x depth) nodes. Otherwise every entry is built again, the unchanged
+        files' from their rows: O(paths) nodes.
+        """
         now = time.time_ns()
-        cache = self._cached()
-        entries: list[tuple[bytes, bytes]] = [(keys.info_key(()), Info.dir(0o755).to_bytes())]
+        base = basetree.load(self.db, live)
+        sigs = dict(self.db.execute("SELECT path, sig FROM files"))
+        others = {keys.info_key(()): Info.dir(0o755).to_bytes()}
         to_write: list[HostEntry] = []
         files: set[bytes] = set()
         for e in self.scan():
             if not e.is_file:
-                entries.append((keys.info_key(e.path), e.info().to_bytes()))
+                others[keys.info_key(e.path)] = e.info().to_bytes()
                 continue
             raw = b"/".join(e.path)
             files.add(raw)
-            row = cache.get(raw)
-            if row is not None and row[0] is not None and row[0] == signature(e.stat):
-                info, extents = _decode_entries(row[2])
-                self._add_file(entries, e.path, info, extents)
-            else:
+            sig = sigs.get(raw)
+            if sig is None or sig != signature(e.stat):
                 to_write.append(e)
+        gone = sigs.keys() - files
+        del sigs
+        written: list[tuple[bytes, bytes]] = []
+        rows = self._write(to_write, written, now, progress)
+        if base is not None:
+            replaced = [e.path for e in to_write] + [tuple(raw.split(b"/")) for raw in gone]
+            root = self.fs.kv.mutate(base.root, basetree.edits(base, others, replaced, written))
+        else:
+            stale = {e.path for e in to_write}
+            for raw, blob in self.db.execute("SELECT path, entries FROM files"):
+                path = tuple(raw.split(b"/"))
+                if raw in files and path not in stale:
+                    self._add_file(written, path, *_decode_entries(blob))
+            written.extend(others.items())
+            written.sort()
+            root = self.fs.kv.build(written)
+        # The cache must never name blobs that are not durable: a process killed after
+        # remembering but before the store's flush would hand lost extents to the next commit.
+        self.fs.store.flush()
+        self._remember(rows, forget=gone, base=basetree.BaseTree(root, others))
+        return root
+
+    def _write(self, to_write: list[HostEntry], entries: list, now: int, progress) -> list[tuple]:
+        """Chunk and store the files of `to_write` (in packing groups); add their Info and
+        extent entries to `entries`; return their stat cache rows."""
         rows = []
         readers: dict[bytes, _HashingReader] = {}
         done_bytes = 0
@@ -207,13 +253,7 @@ class WorkCopy:
             done_bytes += w.size
             if progress:
                 progress(n, done_bytes)
-        entries.sort()
-        root = self.fs.kv.build(entries)
-        # The cache must never name blobs that are not durable: a process killed after
-        # remembering but before the store's flush would hand lost extents to the next commit.
-        self.fs.store.flush()
-        self._remember(rows, forget=cache.keys() - files)
-        return root
+        return rows
 
     @staticmethod
     def _add_file(entries: list, path: keys.Path, info: Info, extents: list[tuple[int, Extent]]) -> None:
@@ -235,27 +275,44 @@ class WorkCopy:
         return out
 
     def status(self, base: Root) -> list[Change]:
-        """Paths where the working directory differs from `base`, in path order."""
+        """Paths where the working directory differs from `base`, in path order.
+
+        When `base` is the recorded base tree (see basetree), the rows stand for it: one lstat
+        per path, and a row read (and a content read) only for a file whose stat signature
+        changed. Otherwise every entry of `base` is read (tracked)."""
         now = time.time_ns()
-        tracked = self.tracked(base)
-        cache = self._cached()
+        recorded = basetree.load(self.db, base)
+        if recorded is not None:
+            view = basetree.RecordedTree(self.db, recorded, _decode_entries)
+            unchanged, lookup, paths = view.unchanged, view.get, view.paths
+        else:
+            tracked, cache = self.tracked(base), self._cached()
+            unchanged = _never
+
+            def lookup(raw: bytes):
+                old = tracked.get(raw)
+                return None if old is None else (*old, cache.get(raw))
+
+            paths = tracked.keys
         changes: list[Change] = []
         refreshed = []
         seen = set()
         for e in self.scan():
             raw = b"/".join(e.path)
             seen.add(raw)
-            old = tracked.get(raw)
+            if e.is_file and unchanged(raw, signature(e.stat)):
+                continue
+            old = lookup(raw)
             if old is None:
                 changes.append(Change(os.fsdecode(raw), ADDED))
                 continue
-            info, extents = old
-            if not self._same(e, info, extents, cache.get(raw), now, refreshed):
+            info, extents, row = old
+            if not self._same(e, info, extents, row, now, refreshed):
                 changes.append(Change(os.fsdecode(raw), MODIFIED))
-        for raw in tracked.keys() - seen:
+        for raw in paths() - seen:
             changes.append(Change(os.fsdecode(raw), REMOVED))
         if refreshed:
-            self._remember(refreshed)
+            self._remember(refreshed, keeps=base)
         return sorted(changes, key=lambda c: keys.info_key(keys.parse_path(c.path)))
 
     def dirty(self, base: Root, paths: list[str]) -> list[str]:
@@ -281,7 +338,7 @@ class WorkCopy:
             if not self._same(e, info, extents, row, now, refreshed):
                 out.append(text)
         if refreshed:
-            self._remember(refreshed)
+            self._remember(refreshed, keeps=base)
         return out
 
     def _host_entry(self, path: keys.Path, ignore: Ignore) -> HostEntry | None:
