@@ -15,5 +15,6 @@ BENCHMARKS: list[str] = [
     "mount",
     "remote",
     "merge",
+    "bigtree",
     "peers",
 ]
