@@ -13,6 +13,7 @@ again gives the same root.
 
 from __future__ import annotations
 
+import heapq
 import os
 import sqlite3
 import stat as st
@@ -36,6 +37,7 @@ from gotfs.tx import Tx
 from gotkv.root import Root
 
 RACY_NS = 2_000_000_000
+ROW_BATCH = 8192  # written files between flushes that hand their rows to the cache
 _SCHEMA = "CREATE TABLE IF NOT EXISTS files(path BLOB PRIMARY KEY, sig BLOB, hash BLOB, entries BLOB)"
 
 
@@ -96,6 +98,25 @@ def _decode_entries(blob: bytes) -> tuple[Info, list[tuple[int, Extent]]]:
 
 def _never(*_) -> bool:
     return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A file a snapshot must store: what the write needs of its stat (sig: None if racy)."""
+
+    raw: bytes
+    size: int
+    mode: int
+    sig: bytes | None
+
+    def key(self) -> bytes:
+        return b"/" + self.raw + b"/"
+
+    def path(self) -> bytes:
+        return self.raw
+
+    def length(self) -> int:
+        return self.size
 
 
 class _HashingReader:
@@ -188,72 +209,85 @@ class WorkCopy:
         """The working directory as a filesystem root (data of changed files is stored).
 
         A file whose stat signature matches its row is not read. When `live` (a root kept
-        alive, such as HEAD's tree) is the recorded base tree (see basetree), the result is
-        that root with the changed paths edited in: one lstat per path, one row read per
-        file, O(changes x depth) nodes. Otherwise every entry is built again, the unchanged
-        files' from their rows: O(paths) nodes.
+        alive, such as HEAD's tree) is the recorded base tree (see basetree) and less than
+        half the files changed, the result is that root with the changed paths edited in:
+        one lstat per path, O(changes x depth) nodes. Otherwise the tree is built again,
+        streaming (the unchanged files' entries from their rows): O(paths) nodes. Memory: a
+        few small records per path; the written files' rows go to the cache every
+        ROW_BATCH files, each batch after a store flush.
         """
         now = time.time_ns()
         base = basetree.load(self.db, live)
         sigs = dict(self.db.execute("SELECT path, sig FROM files"))
         others = {keys.info_key(()): Info.dir(0o755).to_bytes()}
-        to_write: list[HostEntry] = []
+        to_write: list[_Pending] = []
         files: set[bytes] = set()
         for e in self.scan():
-            if not e.is_file:
+            s = e.stat
+            if not st.S_ISREG(s.st_mode):
                 others[keys.info_key(e.path)] = e.info().to_bytes()
                 continue
             raw = b"/".join(e.path)
             files.add(raw)
-            sig = sigs.get(raw)
-            if sig is None or sig != signature(e.stat):
-                to_write.append(e)
+            sig = signature(s)
+            if sigs.get(raw) != sig:
+                to_write.append(_Pending(raw, s.st_size, st.S_IMODE(s.st_mode),
+                                         None if now - s.st_mtime_ns < RACY_NS else sig))
         gone = sigs.keys() - files
         del sigs
-        written: list[tuple[bytes, bytes]] = []
-        rows = self._write(to_write, written, now, progress)
-        if base is not None:
-            replaced = [e.path for e in to_write] + [tuple(raw.split(b"/")) for raw in gone]
-            root = self.fs.kv.mutate(base.root, basetree.edits(base, others, replaced, written))
+        to_write.sort(key=_Pending.key)  # path order: for the packing groups, and for the build
+        written = self._write(to_write, progress)
+        if base is not None and 2 * (len(to_write) + len(gone)) < len(files):
+            replaced = [tuple(p.raw.split(b"/")) for p in to_write] + [tuple(raw.split(b"/")) for raw in gone]
+            root = self.fs.kv.mutate(base.root, basetree.edits(base, others, replaced, list(written)))
         else:
-            stale = {e.path for e in to_write}
-            for raw, blob in self.db.execute("SELECT path, entries FROM files"):
-                path = tuple(raw.split(b"/"))
-                if raw in files and path not in stale:
-                    self._add_file(written, path, *_decode_entries(blob))
-            written.extend(others.items())
-            written.sort()
-            root = self.fs.kv.build(written)
+            kept = self._kept_entries(files - {p.raw for p in to_write})
+            root = self.fs.kv.build(heapq.merge(sorted(others.items()), written, kept))
         # The cache must never name blobs that are not durable: a process killed after
         # remembering but before the store's flush would hand lost extents to the next commit.
         self.fs.store.flush()
-        self._remember(rows, forget=gone, base=basetree.BaseTree(root, others))
+        self._remember([], forget=gone, base=basetree.BaseTree(root, others))
         return root
 
-    def _write(self, to_write: list[HostEntry], entries: list, now: int, progress) -> list[tuple]:
-        """Chunk and store the files of `to_write` (in packing groups); add their Info and
-        extent entries to `entries`; return their stat cache rows."""
+    def _write(self, to_write: list[_Pending], progress) -> Iterator[tuple[bytes, bytes]]:
+        """Chunk and store the files of `to_write` (in path order, in packing groups); yield
+        their Info and extent entries in key order. Their rows are remembered (which clears
+        the base) every ROW_BATCH files and at the end, each time after a store flush."""
         rows = []
         readers: dict[bytes, _HashingReader] = {}
         done_bytes = 0
 
-        def opener(e: HostEntry):
-            return lambda: readers.setdefault(b"/".join(e.path), _HashingReader(self.host_path(e.path)))
+        def opener(p: _Pending):
+            return lambda: readers.setdefault(p.raw, _HashingReader(self.root / os.fsdecode(p.raw)))
 
-        written = (w for group in packing.groups(to_write, lambda e: b"/".join(e.path), lambda e: e.stat.st_size,
-                                                  self.fs.kv.params.salt)
-                   for w in self.fs.data.write_many((e, opener(e)) for e in group))
+        written = (w for group in packing.groups(to_write, _Pending.path, _Pending.length, self.fs.kv.params.salt)
+                   for w in self.fs.data.write_many((p, opener(p)) for p in group))
         for n, w in enumerate(written, 1):
-            e = w.tag
-            info = e.info(w.size)
-            self._add_file(entries, e.path, info, w.extents)
-            raw = b"/".join(e.path)
-            reader = readers.pop(raw)
-            rows.append((raw, self._trusted_sig(e.stat, now), reader.hash.digest(), _encode_entries(info, w.extents)))
+            p = w.tag
+            info = Info.file(p.mode, w.size)
+            entries: list[tuple[bytes, bytes]] = []
+            self._add_file(entries, tuple(p.raw.split(b"/")), info, w.extents)
+            yield from entries
+            rows.append((p.raw, p.sig, readers.pop(p.raw).hash.digest(), _encode_entries(info, w.extents)))
+            if len(rows) >= ROW_BATCH:
+                self.fs.store.flush()
+                self._remember(rows)
+                rows = []
             done_bytes += w.size
             if progress:
                 progress(n, done_bytes)
-        return rows
+        if rows:
+            self.fs.store.flush()
+            self._remember(rows)
+
+    def _kept_entries(self, kept: set[bytes]) -> Iterator[tuple[bytes, bytes]]:
+        """The Info and extent entries of the files of `kept`, from their rows, in key order."""
+        blobs = sorted((keys.info_key(tuple(raw.split(b"/"))), raw, blob)
+                       for raw, blob in self.db.execute("SELECT path, entries FROM files") if raw in kept)
+        for _, raw, blob in blobs:
+            entries: list[tuple[bytes, bytes]] = []
+            self._add_file(entries, tuple(raw.split(b"/")), *_decode_entries(blob))
+            yield from entries
 
     @staticmethod
     def _add_file(entries: list, path: keys.Path, info: Info, extents: list[tuple[int, Extent]]) -> None:
