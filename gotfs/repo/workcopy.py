@@ -3,7 +3,9 @@
 The stat cache (SQLite, `.got/workcopy.sqlite`) remembers, per path, the file's stat
 signature (size, mtime, ctime, inode, mode), the BLAKE3 of its content, and the gotfs entries
 (Info + extents) it was stored as. A file whose signature is unchanged is neither read nor
-re-chunked: a no-change commit of 100k files is a directory scan plus a tree build.
+re-chunked, and while the rows describe HEAD's tree exactly (the base tree, see basetree),
+a commit edits only the changed paths into it: a no-change commit of 100k files is a
+directory scan and a read of the rows' signatures.
 Signatures of files modified in the last two seconds are not trusted ("racily clean", as in
 git): a later write within the same timestamp tick could otherwise go unnoticed.
 
@@ -33,10 +35,11 @@ from gotfs.repo import basetree
 from gotfs.repo.errors import DirtyWorkingCopy
 from gotfs.repo.ignore import Ignore
 from gotfs.repo.materialize import Materializer
+from gotfs.repo.statrows import (RACY_NS, HashingReader as _HashingReader, Pending as _Pending,
+                                 decode_entries as _decode_entries, encode_entries as _encode_entries, signature)
 from gotfs.tx import Tx
 from gotkv.root import Root
 
-RACY_NS = 2_000_000_000
 ROW_BATCH = 8192  # written files between flushes that hand their rows to the cache
 _SCHEMA = "CREATE TABLE IF NOT EXISTS files(path BLOB PRIMARY KEY, sig BLOB, hash BLOB, entries BLOB)"
 
@@ -72,68 +75,8 @@ class Change:
     kind: str  # added / removed / modified
 
 
-def signature(s: os.stat_result) -> bytes:
-    return b"%d:%d:%d:%d:%d" % (s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino, s.st_mode)
-
-
-def _encode_entries(info: Info, extents: list[tuple[int, Extent]]) -> bytes:
-    parts = [len(extents).to_bytes(4, "little")]
-    for end, e in extents:
-        raw = e.to_bytes()
-        parts += [end.to_bytes(8, "little"), len(raw).to_bytes(1, "little"), raw]
-    return b"".join(parts) + info.to_bytes()
-
-
-def _decode_entries(blob: bytes) -> tuple[Info, list[tuple[int, Extent]]]:
-    n = int.from_bytes(blob[:4], "little")
-    o = 4
-    extents = []
-    for _ in range(n):
-        end = int.from_bytes(blob[o:o + 8], "little")
-        size = blob[o + 8]
-        extents.append((end, Extent.from_bytes(blob[o + 9:o + 9 + size])))
-        o += 9 + size
-    return Info.from_bytes(blob[o:]), extents
-
-
 def _never(*_) -> bool:
     return False
-
-
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    """A file a snapshot must store: what the write needs of its stat (sig: None if racy)."""
-
-    raw: bytes
-    size: int
-    mode: int
-    sig: bytes | None
-
-    def key(self) -> bytes:
-        return b"/" + self.raw + b"/"
-
-    def path(self) -> bytes:
-        return self.raw
-
-    def length(self) -> int:
-        return self.size
-
-
-class _HashingReader:
-    """A file reader that hashes what passes through, so content is read only once."""
-
-    def __init__(self, path: Path):
-        self.f = open(path, "rb", buffering=0)
-        self.hash = blake3.blake3()
-
-    def readinto(self, buf) -> int:
-        n = self.f.readinto(buf)
-        if n:
-            self.hash.update(memoryview(buf)[:n])
-        return n
-
-    def close(self) -> None:
-        self.f.close()
 
 
 class WorkCopy:
