@@ -12,7 +12,8 @@ processes on their own copy of it, in one run (got with GOT_AUTO_GC=0, git with 
   commit_rss           the largest peak RSS of the no-change and one-file commits (MiB); target <= 128
 
 The files are aged past the stat cache's racily-clean window (two seconds) before the
-no-change figures, as they would be in a real working directory. Each note gives git's time.
+no-change figures, as they would be in a real working directory. The status and commit
+figures are medians of three rounds, got and git alternating; each note gives git's.
 
 --quick: 10,000 files in 100 directories.
 """
@@ -26,11 +27,13 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 from benchmarks.harness import Figure
-from benchmarks.peers import ENV, _got, _measure
+from benchmarks.peers import ENV, Run, _got, _measure
 
 RACY_S = 2.1
+REPEAT = 3  # rounds of each later step, the tools alternating; the median is reported
 GIT = ["git", "-c", "gc.auto=0", "-c", "maintenance.auto=false"]  # no gc left running in the background
 
 
@@ -71,20 +74,29 @@ def run(quick: bool) -> list[Figure]:
             "one": {"got": [got + ["commit", "-m", "one"]],
                     "git": [GIT + ["add", "-A"], GIT + ["commit", "-q", "-m", "one"]]},
         }
-        res: dict[tuple[str, str], object] = {}
+        res: dict[tuple[str, str], Run] = {}
 
-        def each(step: str) -> None:
-            for tool, cwd in tools.items():
-                res[step, tool] = _measure(cmds[step][tool], cwd, ENV)
+        def each(step: str, repeat: int = 1, before=None) -> None:
+            """Run `step` with each tool in turn, `repeat` rounds: the median time, the peak RSS."""
+            runs: dict[str, list[Run]] = {tool: [] for tool in tools}
+            for _ in range(repeat):
+                if before:
+                    before()
+                for tool, cwd in tools.items():
+                    runs[tool].append(_measure(cmds[step][tool], cwd, ENV))
+            for tool, got_runs in runs.items():
+                res[step, tool] = Run(median(r.seconds for r in got_runs), max(r.rss_mib for r in got_runs))
+
+        def edit() -> None:
+            for cwd in tools.values():
+                _edit_one(cwd)
+            time.sleep(RACY_S)
 
         each("first")
         time.sleep(RACY_S)
-        each("status")
-        each("nochange")
-        for cwd in tools.values():
-            _edit_one(cwd)
-        time.sleep(RACY_S)
-        each("one")
+        each("status", REPEAT)
+        each("nochange", REPEAT)
+        each("one", REPEAT, edit)
 
     def note(step: str, what: str) -> str:
         other = res.get((step, "git"))
