@@ -169,3 +169,41 @@ def test_a_checkout_clears_the_base_and_the_next_commit_rebuilds(repo):
         wc.close()
     assert repo.fs.read(one, "a") == (repo.workdir / "a").read_bytes() == b"1"
     assert _status(repo, recorded=True) == []
+
+
+def test_an_interrupted_commit_keeps_the_rows_of_what_it_stored(repo, monkeypatch):
+    from gotfs.repo import workcopy
+
+    for i in range(50):
+        (repo.workdir / f"f{i:02}.bin").write_bytes(os.urandom(300_000))  # one packing group each
+    _age(repo)
+    monkeypatch.setattr(workcopy, "ROW_BATCH", 10)
+    real = workcopy._HashingReader
+
+    def failing(path):
+        if path.name == "f35.bin":
+            raise OSError("the disk went away")
+        return real(path)
+
+    monkeypatch.setattr(workcopy, "_HashingReader", failing)
+    with pytest.raises(OSError):
+        repo.commit_workdir("first", author=AUTHOR)
+    wc = repo.workcopy()
+    try:
+        kept = [p for (p,) in wc.db.execute("SELECT path FROM files ORDER BY path")]
+        assert kept[:30] == [b"f%02d.bin" % i for i in range(30)] and len(kept) < 36
+        assert basetree.load(wc.db, repo.head_root()) is None
+        cids = wc.referenced_cids()
+    finally:
+        wc.close()
+    fresh = Repo.open(repo.workdir)  # sees only what was flushed: the rows name nothing else
+    try:
+        assert cids and fresh.store.exists(cids) == cids
+    finally:
+        fresh.close()
+    monkeypatch.undo()
+    opened = []
+    monkeypatch.setattr(workcopy, "_HashingReader", lambda path: opened.append(path.name) or real(path))
+    root = repo.commit_workdir("first", author=AUTHOR)[1]
+    assert not {f"f{i:02}.bin" for i in range(30)} & set(opened)  # stored before: not read again
+    assert repo.fs.read(root, "f07.bin") == (repo.workdir / "f07.bin").read_bytes()
