@@ -119,7 +119,7 @@ class RecordedTree:
         if raw not in self.sigs:
             return None
         row = self.db.execute("SELECT sig, hash, entries FROM files WHERE path=?", (raw,)).fetchone()
-        return *self.decode(row[2]), row
+        return None if row is None else (*self.decode(row[2]), row)
 
     def paths(self) -> set[bytes]:
         return self.sigs.keys() | self.others.keys()
