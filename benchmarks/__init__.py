@@ -16,5 +16,6 @@ BENCHMARKS: list[str] = [
     "mount",
     "remote",
     "merge",
+    "bigtree",
     "peers",
 ]

@@ -46,6 +46,11 @@ class Ignore:
         except FileNotFoundError:
             return cls([], mounts)
 
+    @property
+    def empty(self) -> bool:
+        """True if only `.got/` is ignored (no patterns)."""
+        return not self._rules
+
     def ignored(self, relpath: str, is_dir: bool) -> bool:
         """True if `relpath` ('a/b/c', no leading slash) is excluded."""
         if relpath == ".got" or relpath.startswith(".got/"):

@@ -433,12 +433,12 @@ class Repo:
             head, base = self.head(), self.workdir_base()
             if head is not None and base is not None and head != base:
                 raise WorkdirBehind(self.head_branch() or "HEAD")
+            head_root = self.head_root()
             wc = self.workcopy()
             try:
-                root = wc.snapshot(progress)
+                root = wc.snapshot(progress, live=head_root)
             finally:
                 wc.close()
-            head_root = self.head_root()
             root = keep_unrecorded(self.fs, head_root, root)
             if not allow_empty and (root == head_root or next(fs_diff(self.fs, head_root, root), None) is None):
                 raise NothingToCommit()
@@ -472,7 +472,8 @@ class Repo:
         wc = self.workcopy()
         try:
             with self.writing():
-                return keep_unrecorded(self.fs, self.workdir_root(), wc.snapshot(progress))
+                base = self.workdir_root()
+                return keep_unrecorded(self.fs, base, wc.snapshot(progress, live=base))
         finally:
             wc.close()
 

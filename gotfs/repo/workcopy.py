@@ -3,7 +3,9 @@
 The stat cache (SQLite, `.got/workcopy.sqlite`) remembers, per path, the file's stat
 signature (size, mtime, ctime, inode, mode), the BLAKE3 of its content, and the gotfs entries
 (Info + extents) it was stored as. A file whose signature is unchanged is neither read nor
-re-chunked: a no-change commit of 100k files is a directory scan plus a tree build.
+re-chunked, and while the rows describe HEAD's tree exactly (the base tree, see basetree),
+a commit edits only the changed paths into it: a no-change commit of 100k files is a
+directory scan and a read of the rows' signatures.
 Signatures of files modified in the last two seconds are not trusted ("racily clean", as in
 git): a later write within the same timestamp tick could otherwise go unnoticed.
 
@@ -13,6 +15,7 @@ again gives the same root.
 
 from __future__ import annotations
 
+import heapq
 import os
 import stat as st
 import time
@@ -27,14 +30,17 @@ from gotfs.diff import ADDED, MODIFIED, REMOVED, diff as fs_diff
 from gotfs.dirs import walk
 from gotfs.extent import Extent
 from gotfs.info import Info
+from gotfs.repo import basetree
 from gotfs.repo.errors import DirtyWorkingCopy
 from gotfs.repo.ignore import Ignore
 from gotfs.repo.materialize import Materializer
+from gotfs.repo.statrows import (RACY_NS, HashingReader as _HashingReader, Pending as _Pending,
+                                 decode_entries as _decode_entries, encode_entries as _encode_entries, signature)
 from gotfs.tx import Tx
 from gotkv.dbfile import open_cache
 from gotkv.root import Root
 
-RACY_NS = 2_000_000_000
+ROW_BATCH = 8192  # written files between flushes that hand their rows to the cache
 _SCHEMA = "CREATE TABLE IF NOT EXISTS files(path BLOB PRIMARY KEY, sig BLOB, hash BLOB, entries BLOB)"
 
 
@@ -71,45 +77,8 @@ class Change:
     kind: str  # added / removed / modified
 
 
-def signature(s: os.stat_result) -> bytes:
-    return b"%d:%d:%d:%d:%d" % (s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino, s.st_mode)
-
-
-def _encode_entries(info: Info, extents: list[tuple[int, Extent]]) -> bytes:
-    parts = [len(extents).to_bytes(4, "little")]
-    for end, e in extents:
-        raw = e.to_bytes()
-        parts += [end.to_bytes(8, "little"), len(raw).to_bytes(1, "little"), raw]
-    return b"".join(parts) + info.to_bytes()
-
-
-def _decode_entries(blob: bytes) -> tuple[Info, list[tuple[int, Extent]]]:
-    n = int.from_bytes(blob[:4], "little")
-    o = 4
-    extents = []
-    for _ in range(n):
-        end = int.from_bytes(blob[o:o + 8], "little")
-        size = blob[o + 8]
-        extents.append((end, Extent.from_bytes(blob[o + 9:o + 9 + size])))
-        o += 9 + size
-    return Info.from_bytes(blob[o:]), extents
-
-
-class _HashingReader:
-    """A file reader that hashes what passes through, so content is read only once."""
-
-    def __init__(self, path: Path):
-        self.f = open(path, "rb", buffering=0)
-        self.hash = blake3.blake3()
-
-    def readinto(self, buf) -> int:
-        n = self.f.readinto(buf)
-        if n:
-            self.hash.update(memoryview(buf)[:n])
-        return n
-
-    def close(self) -> None:
-        self.f.close()
+def _never(*_) -> bool:
+    return False
 
 
 class WorkCopy:
@@ -119,7 +88,7 @@ class WorkCopy:
         self.repo = repo
         self.fs = fs or repo.fs
         self.root = repo.workdir
-        self.db = open_cache(repo.dot / "workcopy.sqlite", ["PRAGMA journal_mode=WAL", _SCHEMA],
+        self.db = open_cache(repo.dot / "workcopy.sqlite", ["PRAGMA journal_mode=WAL", _SCHEMA, basetree.SCHEMA],
                              timeout=60, isolation_level=None)
 
     def close(self) -> None:
@@ -128,25 +97,29 @@ class WorkCopy:
     # -- scanning ----------------------------------------------------------------------
 
     def scan(self, under: keys.Path = ()) -> Iterator[HostEntry]:
-        """Every path below the working directory that a commit would record, unordered."""
+        """Every path below the working directory that a commit would record, unordered.
+        Cost: one readdir per directory and one lstat per path (readlink for a symlink);
+        names are matched against .gotignore only when it has patterns."""
         ignore = Ignore.load(self.root)
+        plain = ignore.empty  # then only .got/ at the top is left out
         stack = [under]
         while stack:
             rel = stack.pop()
-            host = self.root.joinpath(*[os.fsdecode(p) for p in rel]) if rel else self.root
-            with os.scandir(host) as it:
+            prefix = os.fsdecode(b"/".join(rel)) + "/" if rel else ""
+            with os.scandir(os.fsencode(self.host_path(rel))) as it:
                 for d in it:
-                    name = os.fsencode(d.name)
-                    path = rel + (name,)
+                    name = d.name
                     s = d.stat(follow_symlinks=False)
-                    is_dir = st.S_ISDIR(s.st_mode)
-                    if ignore.ignored(os.fsdecode(b"/".join(path)), is_dir):
+                    mode = s.st_mode
+                    is_dir = st.S_ISDIR(mode)
+                    if (name == b".got" and not rel) if plain else ignore.ignored(prefix + os.fsdecode(name), is_dir):
                         continue
+                    path = rel + (name,)
                     if is_dir:
                         yield HostEntry(path, s)
                         stack.append(path)
-                    elif st.S_ISLNK(s.st_mode):
-                        yield HostEntry(path, s, os.fsencode(os.readlink(d.path)))
+                    elif st.S_ISLNK(mode):
+                        yield HostEntry(path, s, os.readlink(d.path))
                     else:  # a regular file, FIFO, socket or device node
                         yield HostEntry(path, s)
 
@@ -156,12 +129,18 @@ class WorkCopy:
     def _cached(self) -> dict[bytes, tuple[bytes | None, bytes, bytes]]:
         return {row[0]: row[1:] for row in self.db.execute("SELECT path, sig, hash, entries FROM files")}
 
-    def _remember(self, rows: list[tuple[bytes, bytes | None, bytes, bytes]], forget=()) -> None:
+    def _remember(self, rows: list[tuple[bytes, bytes | None, bytes, bytes]], forget=(), *,
+                  base: basetree.BaseTree | None = None, keeps: Root | None = None) -> None:
         """Store rows; drop the rows of `forget` (paths no longer files here), so that gc does
-        not keep the data of files that left the working directory alive forever."""
+        not keep the data of files that left the working directory alive forever.
+
+        The recorded base tree becomes `base`; it is kept as it is when the rows copy their
+        entries from the tree `keeps` and that tree is the base; otherwise it is cleared."""
         self.db.execute("BEGIN")
         self.db.executemany("DELETE FROM files WHERE path=?", [(p,) for p in forget])
         self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?)", rows)
+        if base is not None or keeps is None or basetree.load(self.db, keeps) is None:
+            basetree.record(self.db, base)
         self.db.execute("COMMIT")
 
     def _trusted_sig(self, s: os.stat_result, now_ns: int) -> bytes | None:
@@ -169,52 +148,89 @@ class WorkCopy:
 
     # -- snapshot ----------------------------------------------------------------------
 
-    def snapshot(self, progress: Callable[[int, int], None] | None = None) -> Root:
-        """The working directory as a filesystem root (data of changed files is stored)."""
+    def snapshot(self, progress: Callable[[int, int], None] | None = None, *, live: Root | None = None) -> Root:
+        """The working directory as a filesystem root (data of changed files is stored).
+
+        A file whose stat signature matches its row is not read. When `live` (a root kept
+        alive, such as HEAD's tree) is the recorded base tree (see basetree) and less than
+        half the files changed, the result is that root with the changed paths edited in:
+        one lstat per path, O(changes x depth) nodes. Otherwise the tree is built again,
+        streaming (the unchanged files' entries from their rows): O(paths) nodes. Memory: a
+        few small records per path; the written files' rows go to the cache every
+        ROW_BATCH files, each batch after a store flush.
+        """
         now = time.time_ns()
-        cache = self._cached()
-        entries: list[tuple[bytes, bytes]] = [(keys.info_key(()), Info.dir(0o755).to_bytes())]
-        to_write: list[HostEntry] = []
+        base = basetree.load(self.db, live)
+        sigs = dict(self.db.execute("SELECT path, sig FROM files"))
+        others = {keys.info_key(()): Info.dir(0o755).to_bytes()}
+        to_write: list[_Pending] = []
         files: set[bytes] = set()
         for e in self.scan():
-            if not e.is_file:
-                entries.append((keys.info_key(e.path), e.info().to_bytes()))
+            s = e.stat
+            if not st.S_ISREG(s.st_mode):
+                others[keys.info_key(e.path)] = e.info().to_bytes()
                 continue
             raw = b"/".join(e.path)
             files.add(raw)
-            row = cache.get(raw)
-            if row is not None and row[0] is not None and row[0] == signature(e.stat):
-                info, extents = _decode_entries(row[2])
-                self._add_file(entries, e.path, info, extents)
-            else:
-                to_write.append(e)
+            sig = signature(s)
+            if sigs.get(raw) != sig:
+                to_write.append(_Pending(raw, s.st_size, st.S_IMODE(s.st_mode),
+                                         None if now - s.st_mtime_ns < RACY_NS else sig))
+        gone = sigs.keys() - files
+        del sigs
+        to_write.sort(key=_Pending.key)  # path order: for the packing groups, and for the build
+        written = self._write(to_write, progress)
+        if base is not None and 2 * (len(to_write) + len(gone)) < len(files):
+            replaced = [tuple(p.raw.split(b"/")) for p in to_write] + [tuple(raw.split(b"/")) for raw in gone]
+            root = self.fs.kv.mutate(base.root, basetree.edits(base, others, replaced, list(written)))
+        else:
+            kept = self._kept_entries(files - {p.raw for p in to_write})
+            root = self.fs.kv.build(heapq.merge(sorted(others.items()), written, kept))
+        # The cache must never name blobs that are not durable: a process killed after
+        # remembering but before the store's flush would hand lost extents to the next commit.
+        self.fs.store.flush()
+        self._remember([], forget=gone, base=basetree.BaseTree(root, others))
+        return root
+
+    def _write(self, to_write: list[_Pending], progress) -> Iterator[tuple[bytes, bytes]]:
+        """Chunk and store the files of `to_write` (in path order, in packing groups); yield
+        their Info and extent entries in key order. Their rows are remembered (which clears
+        the base) every ROW_BATCH files and at the end, each time after a store flush."""
         rows = []
         readers: dict[bytes, _HashingReader] = {}
         done_bytes = 0
 
-        def opener(e: HostEntry):
-            return lambda: readers.setdefault(b"/".join(e.path), _HashingReader(self.host_path(e.path)))
+        def opener(p: _Pending):
+            return lambda: readers.setdefault(p.raw, _HashingReader(self.root / os.fsdecode(p.raw)))
 
-        written = (w for group in packing.groups(to_write, lambda e: b"/".join(e.path), lambda e: e.stat.st_size,
-                                                  self.fs.kv.params.salt)
-                   for w in self.fs.data.write_many((e, opener(e)) for e in group))
+        written = (w for group in packing.groups(to_write, _Pending.path, _Pending.length, self.fs.kv.params.salt)
+                   for w in self.fs.data.write_many((p, opener(p)) for p in group))
         for n, w in enumerate(written, 1):
-            e = w.tag
-            info = e.info(w.size)
-            self._add_file(entries, e.path, info, w.extents)
-            raw = b"/".join(e.path)
-            reader = readers.pop(raw)
-            rows.append((raw, self._trusted_sig(e.stat, now), reader.hash.digest(), _encode_entries(info, w.extents)))
+            p = w.tag
+            info = Info.file(p.mode, w.size)
+            entries: list[tuple[bytes, bytes]] = []
+            self._add_file(entries, tuple(p.raw.split(b"/")), info, w.extents)
+            yield from entries
+            rows.append((p.raw, p.sig, readers.pop(p.raw).hash.digest(), _encode_entries(info, w.extents)))
+            if len(rows) >= ROW_BATCH:
+                self.fs.store.flush()
+                self._remember(rows)
+                rows = []
             done_bytes += w.size
             if progress:
                 progress(n, done_bytes)
-        entries.sort()
-        root = self.fs.kv.build(entries)
-        # The cache must never name blobs that are not durable: a process killed after
-        # remembering but before the store's flush would hand lost extents to the next commit.
-        self.fs.store.flush()
-        self._remember(rows, forget=cache.keys() - files)
-        return root
+        if rows:
+            self.fs.store.flush()
+            self._remember(rows)
+
+    def _kept_entries(self, kept: set[bytes]) -> Iterator[tuple[bytes, bytes]]:
+        """The Info and extent entries of the files of `kept`, from their rows, in key order."""
+        blobs = sorted((keys.info_key(tuple(raw.split(b"/"))), raw, blob)
+                       for raw, blob in self.db.execute("SELECT path, entries FROM files") if raw in kept)
+        for _, raw, blob in blobs:
+            entries: list[tuple[bytes, bytes]] = []
+            self._add_file(entries, tuple(raw.split(b"/")), *_decode_entries(blob))
+            yield from entries
 
     @staticmethod
     def _add_file(entries: list, path: keys.Path, info: Info, extents: list[tuple[int, Extent]]) -> None:
@@ -236,27 +252,44 @@ class WorkCopy:
         return out
 
     def status(self, base: Root) -> list[Change]:
-        """Paths where the working directory differs from `base`, in path order."""
+        """Paths where the working directory differs from `base`, in path order.
+
+        When `base` is the recorded base tree (see basetree), the rows stand for it: one lstat
+        per path, and a row read (and a content read) only for a file whose stat signature
+        changed. Otherwise every entry of `base` is read (tracked)."""
         now = time.time_ns()
-        tracked = self.tracked(base)
-        cache = self._cached()
+        recorded = basetree.load(self.db, base)
+        if recorded is not None:
+            view = basetree.RecordedTree(self.db, recorded, _decode_entries)
+            unchanged, lookup, paths = view.unchanged, view.get, view.paths
+        else:
+            tracked, cache = self.tracked(base), self._cached()
+            unchanged = _never
+
+            def lookup(raw: bytes):
+                old = tracked.get(raw)
+                return None if old is None else (*old, cache.get(raw))
+
+            paths = tracked.keys
         changes: list[Change] = []
         refreshed = []
         seen = set()
         for e in self.scan():
             raw = b"/".join(e.path)
             seen.add(raw)
-            old = tracked.get(raw)
+            if e.is_file and unchanged(raw, signature(e.stat)):
+                continue
+            old = lookup(raw)
             if old is None:
                 changes.append(Change(os.fsdecode(raw), ADDED))
                 continue
-            info, extents = old
-            if not self._same(e, info, extents, cache.get(raw), now, refreshed):
+            info, extents, row = old
+            if not self._same(e, info, extents, row, now, refreshed):
                 changes.append(Change(os.fsdecode(raw), MODIFIED))
-        for raw in tracked.keys() - seen:
+        for raw in paths() - seen:
             changes.append(Change(os.fsdecode(raw), REMOVED))
         if refreshed:
-            self._remember(refreshed)
+            self._remember(refreshed, keeps=base)
         return sorted(changes, key=lambda c: keys.info_key(keys.parse_path(c.path)))
 
     def dirty(self, base: Root, paths: list[str]) -> list[str]:
@@ -282,7 +315,7 @@ class WorkCopy:
             if not self._same(e, info, extents, row, now, refreshed):
                 out.append(text)
         if refreshed:
-            self._remember(refreshed)
+            self._remember(refreshed, keeps=base)
         return out
 
     def _host_entry(self, path: keys.Path, ignore: Ignore) -> HostEntry | None:

@@ -1,0 +1,125 @@
+"""The stat cache's base tree: the root its rows describe exactly, so that a snapshot or a
+status works from the rows and the scan alone instead of rebuilding or reading the tree.
+
+While a base is recorded in the working copy's database (table `base`), this holds:
+
+  (a) the files of the base root are exactly the paths of the `files` rows, each holding
+      the Info and extents of its row;
+  (b) every other key of the base root (the root directory, directories, symlinks) is in
+      `others`, with its value.
+
+Every write to the rows either keeps that true and says so (a snapshot, which records its
+own root; a refresh that copies entries out of the base root itself) or clears the base (a
+checkout or a merge writing paths). So a file whose stat signature matches its row holds
+what the base holds, and the working directory's tree is the base root with the changed paths
+edited in: O(changes x depth) nodes instead of a build of every entry, and by history
+independence the same root as that build.
+
+A recorded base is used only when it equals a root the caller knows to be alive (HEAD's
+tree): a snapshot that was never committed may have had its nodes collected since.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from gotfs import keys
+from gotfs.info import Info
+from gotkv.edit import Batch
+from gotkv.root import Root
+
+SCHEMA = "CREATE TABLE IF NOT EXISTS base(one INTEGER PRIMARY KEY CHECK (one = 0), root BLOB NOT NULL, others BLOB NOT NULL)"
+
+
+@dataclass(frozen=True, slots=True)
+class BaseTree:
+    """A root and the values of its non-file keys (info key -> Info bytes)."""
+
+    root: Root
+    others: dict[bytes, bytes]
+
+    def to_row(self) -> tuple[bytes, bytes]:
+        parts = []
+        for k, v in sorted(self.others.items()):
+            parts += [len(k).to_bytes(4, "little"), k, len(v).to_bytes(4, "little"), v]
+        return self.root.to_bytes(), b"".join(parts)
+
+    @classmethod
+    def from_row(cls, root: bytes, others: bytes) -> BaseTree:
+        out = {}
+        o, view = 0, memoryview(others)
+        while o < len(others):
+            n = int.from_bytes(view[o:o + 4], "little")
+            k = bytes(view[o + 4:o + 4 + n])
+            o += 4 + n
+            n = int.from_bytes(view[o:o + 4], "little")
+            out[k] = bytes(view[o + 4:o + 4 + n])
+            o += 4 + n
+        return cls(Root.from_bytes(root), out)
+
+
+def load(db: sqlite3.Connection, live: Root | None) -> BaseTree | None:
+    """The recorded base if its root is `live`, else None. Cost: one row read."""
+    if live is None:
+        return None
+    row = db.execute("SELECT root, others FROM base").fetchone()
+    if row is None or row[0] != live.to_bytes():
+        return None
+    return BaseTree.from_row(row[0], row[1])
+
+
+def record(db: sqlite3.Connection, base: BaseTree | None) -> None:
+    """Record `base` (None: clear it). Run inside the transaction that writes the rows."""
+    db.execute("DELETE FROM base")
+    if base is not None:
+        db.execute("INSERT INTO base VALUES (0, ?, ?)", base.to_row())
+
+
+def edits(base: BaseTree, others: dict[bytes, bytes], replaced: Iterable[keys.Path],
+          puts: Iterable[tuple[bytes, bytes]]) -> Batch:
+    """The batch that turns `base` into the tree whose non-file keys are `others`, where the
+    files at `replaced` (gone, or written again) lose their Info and extents, and `puts` (the
+    written files' entries) are added. Cost: O(changes log changes)."""
+    batch = Batch()
+    for key in sorted(base.others.keys() - others.keys()):
+        batch.delete(key)
+    for path in sorted(replaced, key=keys.info_key):  # spans in order: each lands at the end
+        batch.delete(keys.info_key(path))
+        batch.delete_span(keys.extents_span(path))
+    for key, value in others.items():
+        if base.others.get(key) != value:
+            batch.put(key, value)
+    for key, value in puts:
+        batch.put(key, value)
+    return batch
+
+
+class RecordedTree:
+    """The base tree's paths as status compares them, read from the rows and `others` instead
+    of the tree: (path, sig) of every row up front, a file's row only when its signature
+    differs. `decode` turns a row's entries into (Info, extents)."""
+
+    def __init__(self, db: sqlite3.Connection, base: BaseTree, decode: Callable[[bytes], tuple[Info, list]]):
+        self.db = db
+        self.decode = decode
+        self.sigs: dict[bytes, bytes | None] = dict(db.execute("SELECT path, sig FROM files"))
+        self.others = {b"/".join(keys.path_of(k)): v for k, v in base.others.items() if k != b"/"}
+
+    def unchanged(self, raw: bytes, sig: bytes) -> bool:
+        """True if the file at `raw`, with stat signature `sig`, holds what the base holds."""
+        return self.sigs.get(raw) == sig
+
+    def get(self, raw: bytes) -> tuple[Info, list, tuple | None] | None:
+        """(Info, extents, stat cache row) of a path of the base, or None if it has none."""
+        value = self.others.get(raw)
+        if value is not None:
+            return Info.from_bytes(value), [], None
+        if raw not in self.sigs:
+            return None
+        row = self.db.execute("SELECT sig, hash, entries FROM files WHERE path=?", (raw,)).fetchone()
+        return None if row is None else (*self.decode(row[2]), row)
+
+    def paths(self) -> set[bytes]:
+        return self.sigs.keys() | self.others.keys()

@@ -1,0 +1,209 @@
+"""The stat cache's base tree (gotfs/repo/basetree.py): a commit edits HEAD's tree where the
+working directory changed instead of rebuilding it, and status compares against the rows
+instead of reading the tree; both must give exactly what the full rebuild and the full read give."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+
+import pytest
+
+from gotfs.repo import Repo, basetree
+from gotfs.repo.errors import NothingToCommit
+
+AUTHOR = "t <t@example.com>"
+PAST_NS = 10 * 1_000_000_000  # older than the racily-clean window: the stat cache trusts it
+
+
+@pytest.fixture
+def repo(tmp_path) -> Repo:
+    r = Repo.init(tmp_path / "w")
+    yield r
+    r.close()
+
+
+def _age(repo: Repo) -> None:
+    """Move every mtime into the past, so that every signature is trusted."""
+    then = time.time_ns() - PAST_NS
+    for dirpath, dirnames, filenames in os.walk(repo.workdir):
+        dirnames[:] = [d for d in dirnames if d != ".got" or dirpath != str(repo.workdir)]
+        for name in filenames:
+            os.utime(os.path.join(dirpath, name), ns=(then, then), follow_symlinks=False)
+
+
+def _rebuilt(repo: Repo):
+    """The working directory's root built from every row (the recorded base ignored)."""
+    wc = repo.workcopy()
+    try:
+        return wc.snapshot()
+    finally:
+        wc.close()
+
+
+def _status(repo: Repo, *, recorded: bool):
+    """status against HEAD; with recorded=False, as if no base were recorded (the base is
+    put back afterwards, so that the next commit still edits it)."""
+    wc = repo.workcopy()
+    try:
+        saved = wc.db.execute("SELECT * FROM base").fetchall()
+        if not recorded:
+            wc.db.execute("DELETE FROM base")
+        changes = [(c.path, c.kind) for c in wc.status(repo.head_root())]
+        if not recorded:
+            wc.db.executemany("INSERT OR REPLACE INTO base VALUES (?,?,?)", saved)
+        return changes
+    finally:
+        wc.close()
+
+
+def _commit(repo: Repo):
+    try:
+        return repo.commit_workdir("c", author=AUTHOR)[1]
+    except NothingToCommit:
+        return repo.head_root()
+
+
+def _mutate(repo: Repo, rnd: random.Random) -> None:
+    """A few random edits: add, rewrite, append, remove files; a file becomes a directory
+    and back; symlinks come, change and go; a directory goes; a mode changes."""
+    w = repo.workdir
+    files = sorted(p for p in w.rglob("*") if ".got" not in p.parts and (p.is_file() or p.is_symlink()))
+    dirs = sorted(p for p in w.rglob("*") if ".got" not in p.parts and p.is_dir() and not p.is_symlink())
+    for _ in range(rnd.randint(1, 6)):
+        op = rnd.randrange(9)
+        if op <= 2 or not files:
+            p = w / f"d{rnd.randrange(4)}" / f"e{rnd.randrange(3)}" / f"f{rnd.randrange(40)}"
+            if any(q.is_file() or q.is_symlink() for q in list(p.parents)[:-1] if q != w and q.is_relative_to(w)):
+                continue
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if p.is_dir() and not p.is_symlink():
+                continue
+            if p.is_symlink():
+                p.unlink()
+            p.write_bytes(rnd.randbytes(rnd.choice([0, 10, 3000, 70_000])))
+            continue
+        p = rnd.choice(files)
+        if not (p.exists() or p.is_symlink()):
+            continue
+        if op == 3:
+            p.unlink()
+        elif op == 4 and p.is_file():
+            with open(p, "ab") as f:
+                f.write(b"more")
+        elif op == 5 and p.is_file():
+            p.unlink()
+            p.mkdir()
+            (p / "inner").write_bytes(b"was a file")
+        elif op == 6:
+            p.unlink()
+            p.symlink_to(f"target-{rnd.randrange(5)}")
+        elif op == 7 and p.is_file():
+            p.chmod(0o755 if rnd.random() < 0.5 else 0o600)
+        elif op == 8 and dirs:
+            d = rnd.choice(dirs)
+            if d.exists():
+                for q in sorted(d.rglob("*"), key=lambda q: len(q.parts), reverse=True):
+                    q.unlink() if q.is_file() or q.is_symlink() else q.rmdir()
+                d.rmdir()
+                if rnd.random() < 0.5:
+                    d.write_bytes(b"a directory became this file")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_edited_base_is_the_rebuilt_tree_and_status_agrees(repo, seed):
+    rnd = random.Random(seed)
+    _mutate(repo, rnd)
+    _age(repo)
+    _commit(repo)
+    for _ in range(6):
+        _mutate(repo, rnd)
+        _age(repo)
+        assert _status(repo, recorded=True) == _status(repo, recorded=False)
+        head = repo.head_root()
+        wc = repo.workcopy()
+        assert basetree.load(wc.db, head) is not None  # so the commit below edits it
+        wc.close()
+        root = _commit(repo)
+        assert root == _rebuilt(repo)
+        assert _status(repo, recorded=True) == []
+
+
+def test_no_change_and_one_file_commits_edit_the_tree_instead_of_building_it(repo, monkeypatch):
+    for i in range(300):
+        p = repo.workdir / f"d{i % 10}" / f"f{i}.txt"
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(b"%d\n" % i * 50)
+    _age(repo)
+    first = _commit(repo)
+
+    def no_build(entries):
+        raise AssertionError("the whole tree was built again")
+
+    monkeypatch.setattr(repo.fs.kv, "build", no_build)
+    assert repo.commit_workdir("again", author=AUTHOR, allow_empty=True)[1] == first
+    (repo.workdir / "d3" / "f3.txt").write_bytes(b"changed")
+    (repo.workdir / "d4" / "new.txt").write_bytes(b"new")
+    (repo.workdir / "d5" / "f5.txt").unlink()
+    second = repo.commit_workdir("edit", author=AUTHOR)[1]
+    monkeypatch.undo()
+    assert second == _rebuilt(repo)
+    assert repo.fs.read(second, "d3/f3.txt") == b"changed"
+    assert repo.fs.read(second, "d4/new.txt") == b"new"
+    assert not repo.fs.exists(second, "d5/f5.txt")
+
+
+def test_a_checkout_clears_the_base_and_the_next_commit_rebuilds(repo):
+    (repo.workdir / "a").write_bytes(b"1")
+    _age(repo)
+    one = _commit(repo)
+    (repo.workdir / "a").write_bytes(b"2")
+    _age(repo)
+    two = _commit(repo)
+    repo.checkout(repo.resolve("HEAD~1").cid.hex(), force=True)
+    wc = repo.workcopy()
+    try:
+        assert basetree.load(wc.db, two) is None
+    finally:
+        wc.close()
+    assert repo.fs.read(one, "a") == (repo.workdir / "a").read_bytes() == b"1"
+    assert _status(repo, recorded=True) == []
+
+
+def test_an_interrupted_commit_keeps_the_rows_of_what_it_stored(repo, monkeypatch):
+    from gotfs.repo import workcopy
+
+    for i in range(50):
+        (repo.workdir / f"f{i:02}.bin").write_bytes(os.urandom(300_000))  # one packing group each
+    _age(repo)
+    monkeypatch.setattr(workcopy, "ROW_BATCH", 10)
+    real = workcopy._HashingReader
+
+    def failing(path):
+        if path.name == "f35.bin":
+            raise OSError("the disk went away")
+        return real(path)
+
+    monkeypatch.setattr(workcopy, "_HashingReader", failing)
+    with pytest.raises(OSError):
+        repo.commit_workdir("first", author=AUTHOR)
+    wc = repo.workcopy()
+    try:
+        kept = [p for (p,) in wc.db.execute("SELECT path FROM files ORDER BY path")]
+        assert kept[:30] == [b"f%02d.bin" % i for i in range(30)] and len(kept) < 36
+        assert basetree.load(wc.db, repo.head_root()) is None
+        cids = wc.referenced_cids()
+    finally:
+        wc.close()
+    fresh = Repo.open(repo.workdir)  # sees only what was flushed: the rows name nothing else
+    try:
+        assert cids and fresh.store.exists(cids) == cids
+    finally:
+        fresh.close()
+    monkeypatch.undo()
+    opened = []
+    monkeypatch.setattr(workcopy, "_HashingReader", lambda path: opened.append(path.name) or real(path))
+    root = repo.commit_workdir("first", author=AUTHOR)[1]
+    assert not {f"f{i:02}.bin" for i in range(30)} & set(opened)  # stored before: not read again
+    assert repo.fs.read(root, "f07.bin") == (repo.workdir / "f07.bin").read_bytes()
