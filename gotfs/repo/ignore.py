@@ -48,8 +48,9 @@ class Ignore:
 
     @property
     def empty(self) -> bool:
-        """True if only `.got/` is ignored (no patterns)."""
-        return not self._rules
+        """True if only what is always left out is ignored: `.got/` at the top and `.git` at
+        any depth (no patterns, no got mount below the working directory)."""
+        return not self._rules and not self._mounts
 
     def ignored(self, relpath: str, is_dir: bool) -> bool:
         """True if `relpath` ('a/b/c', no leading slash) is excluded."""
