@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 
 import blake3
 
-from gotfs import keys, packing
+from gotfs import keys
 from gotfs.diff import ADDED, MODIFIED, REMOVED, diff as fs_diff
 from gotfs.dirs import walk
 from gotfs.extent import Extent
@@ -31,6 +31,7 @@ from gotfs.info import Info
 from gotfs.repo.errors import DirtyWorkingCopy
 from gotfs.repo.ignore import Ignore
 from gotfs.repo.materialize import Materializer
+from gotfs.staging import Staging
 from gotfs.tx import Tx
 from gotkv.root import Root
 
@@ -169,57 +170,51 @@ class WorkCopy:
     # -- snapshot ----------------------------------------------------------------------
 
     def snapshot(self, progress: Callable[[int, int], None] | None = None) -> Root:
-        """The working directory as a filesystem root (data of changed files is stored)."""
+        """The working directory as a filesystem root (data of changed files is stored).
+
+        Staged from the scan (gotfs.staging): unchanged files by their cached extents,
+        changed ones streamed from disk at flush, in packing groups."""
         now = time.time_ns()
         cache = self._cached()
-        entries: list[tuple[bytes, bytes]] = [(keys.info_key(()), Info.dir(0o755).to_bytes())]
-        to_write: list[HostEntry] = []
+        staging = Staging(self.fs, self.fs.kv.empty())
+        staging.tx.put_info((), Info.dir(0o755))
         files: set[bytes] = set()
+        readers: dict[bytes, _HashingReader] = {}
+
+        def opener(e: HostEntry):
+            return lambda: readers.setdefault(b"/".join(e.path), _HashingReader(self.host_path(e.path)))
+
         for e in self.scan():
             if not e.is_file:
-                entries.append((keys.info_key(e.path), e.info().to_bytes()))
+                staging.tx.put_info(e.path, e.info())
                 continue
             raw = b"/".join(e.path)
             files.add(raw)
             row = cache.get(raw)
             if row is not None and row[0] is not None and row[0] == signature(e.stat):
                 info, extents = _decode_entries(row[2])
-                self._add_file(entries, e.path, info, extents)
+                staging.put_file(e.path, info, extents=extents)
             else:
-                to_write.append(e)
+                staging.put_file(e.path, e.info(), source=opener(e), size_hint=e.stat.st_size, tag=e)
         rows = []
-        readers: dict[bytes, _HashingReader] = {}
-        done_bytes = 0
+        done = [0, 0]  # files, bytes
 
-        def opener(e: HostEntry):
-            return lambda: readers.setdefault(b"/".join(e.path), _HashingReader(self.host_path(e.path)))
-
-        written = (w for group in packing.groups(to_write, lambda e: b"/".join(e.path), lambda e: e.stat.st_size,
-                                                  self.fs.kv.params.salt)
-                   for w in self.fs.data.write_many((e, opener(e)) for e in group))
-        for n, w in enumerate(written, 1):
-            e = w.tag
-            info = e.info(w.size)
-            self._add_file(entries, e.path, info, w.extents)
+        def chunked(e: HostEntry, size: int, extents: list[tuple[int, Extent]]) -> None:
             raw = b"/".join(e.path)
             reader = readers.pop(raw)
-            rows.append((raw, self._trusted_sig(e.stat, now), reader.hash.digest(), _encode_entries(info, w.extents)))
-            done_bytes += w.size
+            rows.append((raw, self._trusted_sig(e.stat, now), reader.hash.digest(),
+                         _encode_entries(e.info(size), extents)))
+            done[0] += 1
+            done[1] += size
             if progress:
-                progress(n, done_bytes)
-        entries.sort()
-        root = self.fs.kv.build(entries)
+                progress(*done)
+
+        root = staging.flush(chunked)
         # The cache must never name blobs that are not durable: a process killed after
         # remembering but before the store's flush would hand lost extents to the next commit.
         self.fs.store.flush()
         self._remember(rows, forget=cache.keys() - files)
         return root
-
-    @staticmethod
-    def _add_file(entries: list, path: keys.Path, info: Info, extents: list[tuple[int, Extent]]) -> None:
-        entries.append((keys.info_key(path), info.to_bytes()))
-        for end, extent in extents:
-            entries.append((keys.extent_key(path, end), extent.to_bytes()))
 
     # -- status ------------------------------------------------------------------------
 
