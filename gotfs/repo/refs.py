@@ -11,11 +11,11 @@ full refs, so short ids resolve like git's.
 from __future__ import annotations
 
 import sqlite3
-import threading
 from pathlib import Path
 
 from gotfs.repo.errors import AmbiguousRef, BranchMoved
 from gotkv.blobs.ref import Ref
+from gotkv.connections import ThreadConnections
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS refs(name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -28,17 +28,13 @@ class Refs:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._local = threading.local()
+        self._conns = ThreadConnections(self.path, synchronous="FULL",
+                                        closed_message=f"the refs of {self.path.parent} are closed")
         self._db().executescript(_SCHEMA)
 
     def _db(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            self._local.conn = conn
-        return conn
+        """This thread's connection (see gotkv/connections.py)."""
+        return self._conns.get()
 
     def get(self, name: str) -> str | None:
         row = self._db().execute("SELECT value FROM refs WHERE name=?", (name,)).fetchone()
@@ -55,18 +51,12 @@ class Refs:
         `also` sets more refs unconditionally in the same transaction, so that (for example)
         a branch and the working directory's base move together or not at all.
         """
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._conns.transaction() as db:
             row = db.execute("SELECT value FROM refs WHERE name=?", (name,)).fetchone()
             if (row[0] if row else None) != old:
                 raise BranchMoved(name)
             for key, value in {name: new, **(also or {})}.items():
                 _put(db, key, value)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def set(self, name: str, value: str | None) -> None:
         """Unconditional update (HEAD, working roots)."""
@@ -74,15 +64,9 @@ class Refs:
 
     def set_many(self, values: dict[str, str | None]) -> None:
         """Unconditional updates in one transaction (None deletes)."""
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._conns.transaction() as db:
             for key, value in values.items():
                 _put(db, key, value)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def index_commit(self, ref: Ref) -> None:
         self._db().execute("INSERT OR IGNORE INTO commits VALUES (?, ?)", (ref.cid.hex(), str(ref)))
@@ -100,10 +84,8 @@ class Refs:
         return found[0] if found else None
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        """Close every thread's connection (a mount's worker threads' included)."""
+        self._conns.close()
 
 
 def _put(db: sqlite3.Connection, name: str, value: str | None) -> None:
