@@ -64,6 +64,8 @@ class Plan:
     whole: Source | None = None  # opens the file's entire new contents, or None for regions
     size_hint: int = 0  # of `whole`, if known (packing groups are chosen by it)
     tag: object = None  # the caller's, untouched
+    clear: bool = True  # `whole` replaces extents (False: the file has none; skip the span delete)
+    info: Info | None = None  # the file's current Info, if its owner knows it (saves a read at apply)
     regions: list[Region] = field(default_factory=list)
     size: int = 0  # of `whole`, once chunked
     extents: list[tuple[int, Extent]] = field(default_factory=list)  # of `whole`, once chunked
@@ -169,9 +171,10 @@ def apply(tx: Tx, path: Path, p: Plan) -> Info:
     to cover them (a whole-file plan sets it), and its mtime becomes the plan's, if any.
     `path` is resolved anew (the file may have been renamed since `plan`). Returns the new
     Info. Cost: O(d + extents changed) node reads; the writes go into the transaction."""
-    info = tx.require_file(path)
+    info = p.info if p.info is not None else tx.require_file(path)
     if p.whole is not None:
-        tx.delete_span(keys.extents_span(path))
+        if p.clear:
+            tx.delete_span(keys.extents_span(path))
         for end, extent in p.extents:
             tx.put_extent(path, end, extent)
         size = p.size

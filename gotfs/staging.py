@@ -89,10 +89,12 @@ class Staging:
         if old is not None:
             self.tx.delete_span(keys.extents_span(path))
         self._forget(path)
-        self.tx.put_info(path, Info.file(mode, 0, xattrs=old.xattrs if old else (), mtime_ns=mtime_ns))
+        info = Info.file(mode, 0, xattrs=old.xattrs if old else (), mtime_ns=mtime_ns)
+        self.tx.put_info(path, info)
         if size_hint is None:
             size_hint = len(data) if isinstance(data, (bytes, bytearray, memoryview)) else packing.ALONE
-        self._sources[path] = Plan(path, mtime_ns, opener, size_hint, tag)
+        # (its old extents went above: nothing to clear at apply)
+        self._sources[path] = Plan(path, mtime_ns, opener, size_hint, tag, clear=False, info=info)
 
     def put_file(self, path: Path, info: Info, *, extents: list[tuple[int, Extent]] | None = None,
                  source: Callable[[], BinaryIO] | None = None, size_hint: int = 0, tag: object = None) -> None:
@@ -100,11 +102,13 @@ class Staging:
         with the contents `source` opens at flush (its size replaces info's). For building
         a tree from a scan: `path` must not exist yet and its parent must be a directory
         staged or in the base. Cost: O(extents) batch edits; no node reads."""
+        if extents and source is not None:
+            raise ValueError("put_file takes known extents or a source, not both")
         self.tx.put_info(path, info)
         for end, extent in extents or ():
             self.tx.put_extent(path, end, extent)
         if source is not None:
-            self._sources[path] = Plan(path, info.mtime_ns, source, size_hint, tag)
+            self._sources[path] = Plan(path, info.mtime_ns, source, size_hint, tag, clear=False, info=info)
 
     def truncate(self, path: Path, size: int) -> None:
         """Cut the file to `size` bytes or extend it with a hole. Cost: O(d) node reads, and
@@ -149,7 +153,13 @@ class Staging:
 
     def set_attrs(self, path: Path, **kw) -> Info:
         """files.set_attrs, staged (mode, mtime_ns, set_xattrs, remove_xattrs)."""
-        return files.set_attrs(self.tx, path, **kw)
+        info = files.set_attrs(self.tx, path, **kw)
+        source = self._sources.get(path)
+        if source is not None:
+            source.info = info  # (what apply starts from)
+            if kw.get("mtime_ns") is not None:
+                source.mtime_ns = kw["mtime_ns"]  # an explicit time beats the staged file's
+        return info
 
     # -- flushing -----------------------------------------------------------------------
 
