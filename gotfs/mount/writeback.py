@@ -47,7 +47,8 @@ from gotfs.info import Info
 from gotfs.keys import Path
 from gotfs.mount.dirty import GROUP_GAP, Buffers
 from gotfs.mount.inodes import StaleInode
-from gotfs.mount.readahead import FileView, Gather
+from gotfs.mount.gather import Gather
+from gotfs.mount.readahead import FileView
 from gotfs.mount.snapshot import Handle, NoAttribute, Snapshot, Stat, child_path
 from gotfs.tx import Tx
 from gotkv.errors import GotError
