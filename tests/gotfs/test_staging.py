@@ -105,13 +105,12 @@ def _contents(fs: FS, root) -> dict:
             for path, info in fs.walk(root)}
 
 
-@settings(max_examples=150, deadline=None)
-@given(steps=ops, seed=st.integers(0, 2**16))
-def test_flushed_at_once_is_one_at_a_time(steps, seed):
+def _both_ways(steps, seed: int, *, pack: bool):
+    """Apply `steps` one at a time through the FS API and into one Staging, checking that
+    both refuse the same steps with the same error. Returns (fs, FS API root, staged root)."""
     fs = FS(MemoryStore())
-    base = _base(fs, seed)
-    expected = base
-    staging = Staging(fs, base, pack=False)
+    expected = _base(fs, seed)
+    staging = Staging(fs, expected, pack=pack)
     for i, op in enumerate(steps):
         data = _data(op, i)
         got = _one_at_a_time(fs, expected, op, data)
@@ -121,7 +120,13 @@ def test_flushed_at_once_is_one_at_a_time(steps, seed):
         else:
             assert error is None, (i, op, error)
             expected = got
-    root = staging.flush()
+    return fs, expected, staging.flush()
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=ops, seed=st.integers(0, 2**16))
+def test_flushed_at_once_is_one_at_a_time(steps, seed):
+    fs, expected, root = _both_ways(steps, seed, pack=False)
     assert root == expected, _contents(fs, root) == _contents(fs, expected)
     fs.kv.check(root)
 
@@ -130,17 +135,8 @@ def test_flushed_at_once_is_one_at_a_time(steps, seed):
 @given(steps=ops, seed=st.integers(0, 2**16))
 def test_packed_staging_keeps_the_same_contents(steps, seed):
     """With packing on, whole files share chunks (a different root), holding the same bytes."""
-    fs = FS(MemoryStore())
-    base = _base(fs, seed)
-    expected = base
-    staging = Staging(fs, base)
-    for i, op in enumerate(steps):
-        data = _data(op, i)
-        got = _one_at_a_time(fs, expected, op, data)
-        if not isinstance(got, type):
-            expected = got
-        _staged(staging, op, data)
-    assert _contents(fs, staging.flush()) == _contents(fs, expected)
+    fs, expected, root = _both_ways(steps, seed, pack=True)
+    assert _contents(fs, root) == _contents(fs, expected)
 
 
 def test_small_new_files_share_a_chunk():
