@@ -186,6 +186,8 @@ def apply(tx: Tx, path: Path, p: Plan) -> Info:
             for end, extent in r.extents:
                 tx.put_extent(path, r.lo + end, extent)
             size = max(size, r.hi)
-    info = info.with_(size=size, mtime_ns=p.mtime_ns if p.mtime_ns is not None else info.mtime_ns)
-    tx.put_info(path, info)
+    mtime = p.mtime_ns if p.mtime_ns is not None else info.mtime_ns
+    if size != info.size or mtime != info.mtime_ns:  # (a scanned file's Info has its size already)
+        info = info.with_(size=size, mtime_ns=mtime)
+        tx.put_info(path, info)
     return info

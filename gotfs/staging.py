@@ -2,9 +2,10 @@
 
 The one road from written bytes to the tree. Metadata changes (create, mkdir, rename,
 remove, chmod, truncate) go into a transaction (tx.py) at once; file data is buffered:
-writes at an offset as pieces per file (pieces.py, kept in memory: callers that can outgrow
-it flush as they go, as the read-write mount does), whole files as sources that are opened
-only when flushed, so a host file is streamed, never held. `flush()` applies the region
+writes at an offset as pieces per file (pieces.py) in memory, up to `max_buffered` bytes,
+past which they are spilled (chunked into the store, which is on disk, and their extents
+put in the transaction, uncommitted); whole files as sources that are opened only when
+flushed, so a host file is streamed, never held. `flush()` applies the region
 rule (regions.py) to every buffered file, chunks and seals all new bytes in bulk on the
 DataStore's threads (whole files packed together, in packing groups), and commits
 everything as ONE gotkv batch: one new root.
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
     from gotfs.fs import FS
 
 
+MAX_BUFFERED = 64 << 20  # bytes of writes at offsets held in memory before a spill
+
+
 def _under(path: Path, top: Path) -> bool:
     return path[:len(top)] == top
 
@@ -51,10 +55,12 @@ class Staging:
     docstring. Errors are those of the FS method of the same name, raised at the call
     (never at flush, but for reading a source or the store's errors)."""
 
-    def __init__(self, fs: FS, root: Root, *, pack: bool = True):
+    def __init__(self, fs: FS, root: Root, *, pack: bool = True, max_buffered: int = MAX_BUFFERED):
         self.fs = fs
         self.tx = Tx(fs, root)
         self.pack = pack
+        self.max_buffered = max_buffered
+        self.buffered = 0  # bytes in _buffers
         self._buffers: dict[Path, DirtyFile] = {}  # writes at offsets, per file
         self._sources: dict[Path, Plan] = {}  # whole files to stream in, in staging order
 
@@ -67,7 +73,8 @@ class Staging:
     def write(self, path: Path, offset: int, data: bytes) -> None:
         """Buffer `data` at `offset` of the file (past the end leaves a hole). O(d) node
         reads for the check, O(log pieces) to buffer; `data` is kept, not copied, unless it
-        is mutable. Raises what FS.write_at raises."""
+        is mutable; past `max_buffered` bytes, every buffer is spilled (chunked) at once.
+        Raises what FS.write_at raises."""
         files.check_write(offset, data)
         self.tx.require_file(path)
         if not data:
@@ -76,7 +83,9 @@ class Staging:
         buffered = self._buffers.get(path)
         if buffered is None:
             buffered = self._buffers[path] = DirtyFile()
-        buffered.write(offset, data if isinstance(data, bytes) else bytes(data))
+        self.buffered += buffered.write(offset, data if isinstance(data, bytes) else bytes(data))
+        if self.buffered > self.max_buffered:
+            self._run([self._plan(path) for path in list(self._buffers)])
 
     def write_file(self, path: Path, data: bytes | BinaryIO | Callable[[], BinaryIO], *,
                    mode: int = 0o644, mtime_ns: int | None = None, overwrite: bool = True,
@@ -173,20 +182,14 @@ class Staging:
         store is flushed. On an error nothing is committed, and the staging must not be used
         again (blobs it posted are left for gc).
         """
-        plans = [regions.plan(self.tx, path, buffered, whole=self.pack)
-                 for path, buffered in self._buffers.items()]
-        plans += self._sources.values()
+        plans = [self._plan(path) for path in list(self._buffers)] + list(self._sources.values())
+        self._sources.clear()
 
         def chunked(p: Plan) -> None:
             if p.tag is not None:
                 on_chunked(p.tag, p.size, p.extents)
 
-        regions.chunk(self.fs.data, plans, streams=self._streams,
-                      on_chunked=chunked if on_chunked is not None else None)
-        for p in plans:
-            regions.apply(self.tx, p.path, p)
-        self._buffers.clear()
-        self._sources.clear()
+        self._run(plans, chunked if on_chunked is not None else None)
         root = self.tx.commit()
         self.tx = Tx(self.fs, root)
         return root
@@ -198,22 +201,33 @@ class Staging:
         return packing.groups(wholes, lambda p: b"/".join(p.path), lambda p: p.size_hint,
                               self.fs.kv.params.salt)
 
+    def _plan(self, path: Path) -> Plan:
+        """Take one file's buffered writes out of the buffers, as a plan (regions.plan)."""
+        buffered = self._buffers.pop(path)
+        self.buffered -= buffered.nbytes
+        return regions.plan(self.tx, path, buffered, whole=self.pack)
+
+    def _run(self, plans: list[Plan], on_chunked: Callable[[Plan], None] | None = None) -> None:
+        """Chunk the plans (in bulk, on the sealing threads) and put them in the transaction."""
+        regions.chunk(self.fs.data, plans, streams=self._streams, on_chunked=on_chunked)
+        for p in plans:
+            regions.apply(self.tx, p.path, p)
+
     def _settle(self, path: Path) -> None:
         """Chunk one file's buffered writes into the transaction now."""
-        p = regions.plan(self.tx, path, self._buffers.pop(path), whole=self.pack)
-        regions.chunk(self.fs.data, [p], streams=self._streams)
-        regions.apply(self.tx, path, p)
+        self._run([self._plan(path)])
 
     def _settle_source(self, path: Path) -> None:
         """A whole file is to be written into: stream it in first."""
         p = self._sources.pop(path, None)
         if p is not None:
-            regions.chunk(self.fs.data, [p], streams=self._streams)
-            regions.apply(self.tx, path, p)
+            self._run([p])
 
     def _forget(self, path: Path, *, below: bool = False) -> None:
         """Drop the buffered data of `path` (and with `below`, of every path under it)."""
         for table in (self._buffers, self._sources):
             for p in [p for p in table if p == path or (below and _under(p, path))]:
-                del table[p]
+                item = table.pop(p)
+                if table is self._buffers:
+                    self.buffered -= item.nbytes
 

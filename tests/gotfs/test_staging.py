@@ -105,12 +105,12 @@ def _contents(fs: FS, root) -> dict:
             for path, info in fs.walk(root)}
 
 
-def _both_ways(steps, seed: int, *, pack: bool):
+def _both_ways(steps, seed: int, *, pack: bool, max_buffered: int = 64 << 20):
     """Apply `steps` one at a time through the FS API and into one Staging, checking that
     both refuse the same steps with the same error. Returns (fs, FS API root, staged root)."""
     fs = FS(MemoryStore())
     expected = _base(fs, seed)
-    staging = Staging(fs, expected, pack=pack)
+    staging = Staging(fs, expected, pack=pack, max_buffered=max_buffered)
     for i, op in enumerate(steps):
         data = _data(op, i)
         got = _one_at_a_time(fs, expected, op, data)
@@ -120,6 +120,7 @@ def _both_ways(steps, seed: int, *, pack: bool):
         else:
             assert error is None, (i, op, error)
             expected = got
+        assert staging.buffered <= max_buffered
     return fs, expected, staging.flush()
 
 
@@ -129,6 +130,14 @@ def test_flushed_at_once_is_one_at_a_time(steps, seed):
     fs, expected, root = _both_ways(steps, seed, pack=False)
     assert root == expected, _contents(fs, root) == _contents(fs, expected)
     fs.kv.check(root)
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=ops, seed=st.integers(0, 2**16), bound=st.integers(1, 20_000))
+def test_spilling_under_memory_pressure_is_one_at_a_time(steps, seed, bound):
+    """Buffers spilled into the transaction past `max_buffered` bytes: still the same root."""
+    fs, expected, root = _both_ways(steps, seed, pack=False, max_buffered=bound)
+    assert root == expected
 
 
 @settings(max_examples=30, deadline=None)
