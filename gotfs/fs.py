@@ -133,9 +133,10 @@ class FS:
         """Write `data` into the file at `offset` (past the end leaves a hole that reads as
         zeros); return the new root.
 
-        Cost: only the extents the write touches (plus the one ending where it starts, so
-        appends stay content-defined) are read, re-chunked with `data` and posted: blob I/O
-        O(len(data) / 1 MiB + 2) chunks read and written; node I/O O(d + touched extents).
+        Cost: only the extents the write touches (with those ending where it starts or
+        starting where it ends, so a file written in pieces stays content-defined: the
+        region rule of gotfs.regions) are read, re-chunked with `data` and posted: blob I/O
+        O(len(data) / 1 MiB + 3) chunks read and written; node I/O O(d + touched extents).
         Raises IsADirectory or NotAFile if `path` is not a regular file.
         """
         staging = Staging(self, root)
