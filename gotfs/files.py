@@ -2,10 +2,10 @@
 
 A file is its Info (size is authoritative) plus extents keyed by their end offset. Bytes not
 covered by any extent below the size are a hole and read as zeros, so sparse files cost
-nothing. A write at an offset rewrites only the extents it touches: their bytes and the new
-bytes are re-chunked together, and the extent just before the write is included when it ends
-exactly where the write starts, so that appending in pieces still gives content-defined
-chunks rather than one small blob per piece.
+nothing. A write at an offset rewrites only the extents it touches, by the region rule of
+regions.py (the one rule every writer uses): their bytes and the new bytes are re-chunked
+together, extents that end where the write starts or start where it ends included, so that
+a file written in pieces still gets content-defined chunks rather than one blob per piece.
 """
 
 from __future__ import annotations
@@ -14,17 +14,19 @@ import io
 import os
 from typing import BinaryIO, Iterable
 
-from gotfs import keys
+from gotfs import keys, regions
 from gotfs.chunking import Source
 from gotfs.errors import AlreadyExists, NotAFile
 from gotfs.info import Info
 from gotfs.keys import Path
+from gotfs.pieces import DirtyFile
 from gotfs.tx import Tx
 from gotkv.errors import InvalidInput
 
 
-def _check_new(tx: Tx, path: Path, overwrite: bool) -> Info | None:
-    """The parent must be a directory; an existing target must be a replaceable file."""
+def check_new(tx: Tx, path: Path, overwrite: bool) -> Info | None:
+    """The parent must be a directory; an existing target must be a replaceable file.
+    Returns the existing target's Info, if any."""
     if not path:
         raise AlreadyExists("/")
     tx.require_dir(path[:-1])
@@ -37,32 +39,42 @@ def _check_new(tx: Tx, path: Path, overwrite: bool) -> Info | None:
     return old
 
 
-def _set_extents(tx: Tx, path: Path, extents, base: int = 0) -> None:
-    for end, extent in extents:
-        tx.put_extent(path, base + end, extent)
-
-
-def _check_count(value, what: str) -> int:
+def check_count(value, what: str) -> int:
     """`value` as an offset or size: InvalidInput unless a non-negative int below 2**63."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 63:
         raise InvalidInput(f"{what} must be a non-negative integer below 2**63, not {value!r}")
     return value
 
 
-def _check_bytes(data, what: str = "file data") -> None:
+def check_write(offset, data) -> None:
+    """InvalidInput unless `data` is bytes and [offset, offset + len(data)) a valid range."""
+    check_count(offset, "offset")
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise InvalidInput(f"{what} must be bytes, not {type(data).__name__}")
+        raise InvalidInput(f"file data must be bytes, not {type(data).__name__}")
+    check_count(offset + len(data), "offset + size")
+
+
+def opener(data: bytes | BinaryIO | Source) -> Source:
+    """A Source for file data given as bytes (copied if mutable), a binary stream, or a
+    Source; InvalidInput for anything else (a text file, a str)."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        frozen = bytes(data)
+        return lambda: io.BytesIO(frozen)
+    if isinstance(data, io.TextIOBase):
+        raise InvalidInput("file data must be bytes or a binary file object, not a text file")
+    if callable(getattr(data, "read", None)):
+        return lambda: data
+    if callable(data):
+        return data
+    raise InvalidInput(f"file data must be bytes or a binary file object, not {type(data).__name__}")
 
 
 def write_file(tx: Tx, path: Path, data: bytes | BinaryIO, *, mode: int = 0o644,
                mtime_ns: int | None = None, overwrite: bool = True) -> Info:
     """Create or replace a regular file with the contents of `data` (bytes or a binary stream)."""
-    if not isinstance(data, (bytes, bytearray, memoryview)) and not callable(getattr(data, "read", None)):
+    if callable(data) and not callable(getattr(data, "read", None)):
         raise InvalidInput(f"file data must be bytes or a binary file object, not {type(data).__name__}")
-    if isinstance(data, io.TextIOBase):
-        raise InvalidInput("file data must be bytes or a binary file object, not a text file")
-    reader = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
-    return next(iter(write_files(tx, [(path, lambda: reader, mode, mtime_ns)], overwrite=overwrite)))
+    return next(iter(write_files(tx, [(path, opener(data), mode, mtime_ns)], overwrite=overwrite)))
 
 
 def write_files(tx: Tx, files: Iterable[tuple[Path, Source, int, int | None]], *,
@@ -74,14 +86,15 @@ def write_files(tx: Tx, files: Iterable[tuple[Path, Source, int, int | None]], *
     """
     def checked():
         for path, opener, mode, mtime_ns in files:
-            old = _check_new(tx, path, overwrite)
+            old = check_new(tx, path, overwrite)
             keep = old.xattrs if old is not None else ()
             yield (path, mode, mtime_ns, keep), opener
 
     for w in tx.fs.data.write_many(checked()):
         path, mode, mtime_ns, xattrs = w.tag
         tx.delete_span(keys.extents_span(path))
-        _set_extents(tx, path, w.extents)
+        for end, extent in w.extents:
+            tx.put_extent(path, end, extent)
         info = Info.file(mode, w.size, xattrs=xattrs, mtime_ns=mtime_ns)
         tx.put_info(path, info)
         yield info
@@ -91,44 +104,29 @@ def create(tx: Tx, path: Path, mode: int = 0o644, *, exclusive: bool = True, mti
     """An empty regular file (O_CREAT; with exclusive=False an existing file is kept as is)."""
     if not exclusive and tx.info(path) is not None:
         return tx.require_file(path)
-    _check_new(tx, path, overwrite=False)
+    check_new(tx, path, overwrite=False)
     info = Info.file(mode, 0, mtime_ns=mtime_ns)
     tx.put_info(path, info)
     return info
 
 
 def write_at(tx: Tx, path: Path, offset: int, data: bytes) -> Info:
-    """Write `data` at `offset` (past the end leaves a hole); rewrites only touched extents."""
-    _check_count(offset, "offset")
-    _check_bytes(data)
-    _check_count(offset + len(data), "offset + size")
+    """Write `data` at `offset` (past the end leaves a hole); rewrites only the extents the
+    write touches, by the region rule (regions.py), at once."""
+    check_write(offset, data)
     info = tx.require_file(path)
     if not data:
         return info
-    end = offset + len(data)
-    # Extents ending at or after `offset`: those the write overlaps, plus the one ending
-    # exactly where it starts, re-chunked with it so that appends stay content-defined.
-    touched = []
-    for start, e_end, extent in tx.extents(path, max(offset - 1, 0)):
-        if start >= end:
-            break
-        touched.append((start, e_end, extent))
-    lo = min([offset] + [s for s, _, _ in touched])
-    hi = max([end] + [e for _, e, _ in touched])
-    region = bytearray(hi - lo)
-    for start, e_end, extent in touched:
-        region[start - lo:e_end - lo] = tx.fs.data.read_extent(extent)
-        tx.delete_key(keys.extent_key(path, e_end))
-    region[offset - lo:end - lo] = data
-    _set_extents(tx, path, tx.fs.data.write_bytes(bytes(region)), base=lo)
-    info = info.with_(size=max(info.size, end))
-    tx.put_info(path, info)
-    return info
+    buffered = DirtyFile()
+    buffered.write(offset, bytes(data))
+    plan = regions.plan(tx, path, buffered)
+    regions.chunk(tx.fs.data, [plan])
+    return regions.apply(tx, path, plan)
 
 
 def truncate(tx: Tx, path: Path, size: int) -> Info:
     """Cut the file to `size` bytes, or extend it with a hole."""
-    _check_count(size, "size")
+    check_count(size, "size")
     info = tx.require_file(path)
     if size < info.size:
         for start, e_end, extent in list(tx.extents(path, size)):
@@ -145,7 +143,7 @@ def read(tx: Tx, path: Path, offset: int = 0, size: int = -1) -> bytes | memoryv
 
     A range inside one extent comes back as a memoryview of the cached chunk (no copy).
     """
-    _check_count(offset, "offset")
+    check_count(offset, "offset")
     if isinstance(size, bool) or not isinstance(size, int):
         raise InvalidInput(f"size must be an integer, not {size!r}")
     info = tx.require_file(path)
@@ -169,7 +167,7 @@ def read(tx: Tx, path: Path, offset: int = 0, size: int = -1) -> bytes | memoryv
 def symlink(tx: Tx, path: Path, target: bytes | str, *, mtime_ns: int | None = None) -> Info:
     """Create a symbolic link at `path` pointing at `target` (stored as is, never followed)."""
     raw = os.fsencode(target)
-    _check_new(tx, path, overwrite=False)
+    check_new(tx, path, overwrite=False)
     info = Info.symlink(raw, mtime_ns=mtime_ns)
     tx.put_info(path, info)
     return info

@@ -7,9 +7,11 @@
     fs.read(r2, "docs/a.txt")          # b"hello"
     fs.exists(r1, "docs/a.txt")        # False: r1 is unchanged
 
-Each write method is a one-operation transaction; for several changes as one batch (one new
-root, one tree rewrite) use `with fs.edit(root) as tx:` and the functions of gotfs.files and
-gotfs.dirs (or the Tx-bound shortcuts on `Edit`). Node blobs use zstd level 3 (small, read
+Each write method is a one-operation transaction; file data goes through a Staging
+(gotfs.staging), the one road from bytes to extents. For several changes as one batch (one
+new root, one tree rewrite) use a `Staging` (buffered writes, chunked in bulk at flush), or
+`with fs.edit(root) as tx:` and the functions of gotfs.files and gotfs.dirs (or the
+Tx-bound shortcuts on `Edit`). Node blobs use zstd level 3 (small, read
 often); data chunks use level 1 (large, written at disk speed).
 
 Costs are stated in node I/O (gotkv nodes, ~8-16 KiB, read from or written to the store;
@@ -38,6 +40,7 @@ from gotfs import dirs, files, keys
 from gotfs.chunking import ChunkParams, DataStore
 from gotfs.info import Info
 from gotfs.keys import parse_path
+from gotfs.staging import Staging
 from gotfs.tx import Tx
 from gotkv.blobs.codec import DEFAULT_CIPHER, DEFAULT_LAYOUT, Codec
 from gotkv.blobs.store import Store
@@ -115,7 +118,9 @@ class FS:
         O(d + extents) writes (the old extents go as one span). Raises IsADirectory or
         NotAFile if `path` holds a directory or symlink, and what reading a stream raises.
         """
-        return self._one(root, files.write_file, parse_path(path), data, mode=mode)
+        staging = Staging(self, root)
+        staging.write_file(parse_path(path), data, mode=mode)
+        return staging.flush()
 
     def create(self, root: Root, path, mode: int = 0o644) -> Root:
         """Create an empty regular file (O_CREAT | O_EXCL); return the new root.
@@ -128,12 +133,15 @@ class FS:
         """Write `data` into the file at `offset` (past the end leaves a hole that reads as
         zeros); return the new root.
 
-        Cost: only the extents the write touches (plus the one ending where it starts, so
-        appends stay content-defined) are read, re-chunked with `data` and posted: blob I/O
-        O(len(data) / 1 MiB + 2) chunks read and written; node I/O O(d + touched extents).
+        Cost: only the extents the write touches (with those ending where it starts or
+        starting where it ends, so a file written in pieces stays content-defined: the
+        region rule of gotfs.regions) are read, re-chunked with `data` and posted: blob I/O
+        O(len(data) / 1 MiB + 3) chunks read and written; node I/O O(d + touched extents).
         Raises IsADirectory or NotAFile if `path` is not a regular file.
         """
-        return self._one(root, files.write_at, parse_path(path), offset, data)
+        staging = Staging(self, root)
+        staging.write(parse_path(path), offset, data)
+        return staging.flush()
 
     def truncate(self, root: Root, path, size: int) -> Root:
         """Cut the file to `size` bytes, or extend it with a hole; return the new root.
@@ -142,7 +150,9 @@ class FS:
         extents removed). Raises IsADirectory or NotAFile if `path` is not a regular file,
         InvalidInput for a negative size.
         """
-        return self._one(root, files.truncate, parse_path(path), size)
+        staging = Staging(self, root)
+        staging.truncate(parse_path(path), size)
+        return staging.flush()
 
     def remove(self, root: Root, path, *, recursive: bool = False) -> Root:
         """Remove a file, symlink or directory (a non-empty one only with recursive=True);

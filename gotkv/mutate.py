@@ -30,7 +30,11 @@ def mutate(nodes: NodeStore, builder: Builder, root: Root, batch: Batch) -> Root
     """Return the root of `root` with `batch` applied. `root` itself is untouched."""
     if not len(batch):
         return root
-    _walk(nodes, builder, batch, nodes.load(root.ref), None, None)
+    node = nodes.load(root.ref)
+    if node.level == 0 and not node.keys:  # into an empty tree (a tree built by one batch):
+        builder.extend((k, v) for k, v in batch.points.items() if v is not None)  # spans delete nothing
+        return builder.finish()
+    _walk(nodes, builder, batch, node, None, None)
     return builder.finish()
 
 

@@ -4,9 +4,9 @@
     mount(fs, source, "/mnt/x", writable=True)   # writes become new roots, published via source
 
 Modules, one concept each: inodes (stable inode numbers), readahead (extent maps, chunk
-fetches, prefetch), dirty (buffered writes), spill (buffered writes into a transaction,
-chunked outside the lock), snapshot (read side, by inode), writeback (write side:
-transaction, buffers, flush), ops (the pyfuse3 adapter). The fixtures built on it live in
+fetches, prefetch), gather (a read's reply), dirty (buffered writes, per inode), snapshot
+(read side, by inode), writeback (write side: transaction, buffers, flush through gotfs's
+region rule, chunked outside the lock), ops (the pyfuse3 adapter). The fixtures built on it live in
 benchmarks/: bare_mount (a runnable mount over a store directory, for tests) and ceiling (a
 minimal in-memory FUSE filesystem, to measure what Python FUSE can do at best).
 

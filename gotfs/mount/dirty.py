@@ -1,147 +1,24 @@
-"""DirtyFile and Buffers: bytes written to files and not yet applied to the transaction.
+"""Buffers: the read-write mount's buffered writes, per inode, in two generations.
 
-Writes arrive as FUSE requests of 4 KiB to 1 MiB; applying each one to the tree would rechunk
-the extents around it every time. Instead a file's writes are kept as *pieces*: the immutable
-bytes objects the requests arrived in (no copy), filed by offset, disjoint (a newer write
-trims or drops what it overlaps; the newest bytes win). Tiny appends are merged so that a
-program writing a byte at a time does not make a piece per byte. `groups()` then hands the
-spill a few large regions, each rewritten with one rechunk; `whole()` spots a buffer that
-is the file's entire new contents (a new file, a rewrite), which is written as one stream.
+A file's buffered writes are a DirtyFile (gotfs/pieces.py): immutable pieces filed by
+offset. `Buffers` holds the DirtyFiles of all files, keyed by inode (so a rename never moves
+them), in two generations: `open` receives writes, `spilling` is being turned into blobs by
+a flush (gotfs/regions.py, outside the lock). Reads lay both over the tree, the newer on top.
+Pieces never change, so reads and the flush may use them without copying and without the lock.
 
-`Buffers` holds the DirtyFiles of all files, in two generations: `open` receives writes,
-`spilling` is being turned into blobs by a flush (see spill.py) outside the lock. Reads lay
-both over the tree, the newer on top. Pieces never change, so reads and the spill may use
-them without copying and without the lock.
-
-Not thread-safe: the writeback layer holds its lock around every call. Costs: a write is
-O(log pieces + pieces it overlaps), copying nothing (but tiny appends); `overlay` copies nothing.
+Not thread-safe: the writeback layer holds its lock around every call.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sortedcontainers import SortedDict
-
-from gotfs.mount.readahead import Patch
+from gotfs import files
+from gotfs.keys import Path
+from gotfs.pieces import DirtyFile, Patch
+from gotfs.tx import Tx
 
 GROUP_GAP = 4 << 20  # runs closer than one maximal chunk are applied together (one rechunk)
-TINY = 4096  # appends smaller than this are merged into the piece before them ...
-MERGED = 64 << 10  # ... while that piece is smaller than this
-
-
-class DirtyFile:
-    """Buffered writes of one file. `end` is the highest byte written + 1 (0 when empty)."""
-
-    __slots__ = ("runs", "nbytes", "mtime_ns")
-
-    def __init__(self) -> None:
-        self.runs: SortedDict = SortedDict()  # start -> bytes or memoryview (never mutated)
-        self.nbytes = 0
-        self.mtime_ns: int | None = None
-
-    def __bool__(self) -> bool:
-        return bool(self.runs)
-
-    @property
-    def end(self) -> int:
-        if not self.runs:
-            return 0
-        start, piece = self.runs.peekitem(-1)
-        return start + len(piece)
-
-    def write(self, off: int, data: bytes) -> int:
-        """Buffer `data` at `off` (kept, not copied: it must not change); return the growth."""
-        if not data:
-            return 0
-        end = off + len(data)
-        runs = self.runs
-        keys = runs.keys()
-        before = self.nbytes
-        i = max(runs.bisect_right(off) - 1, 0)
-        while i < len(keys) and keys[i] < end:
-            start = keys[i]
-            piece = runs[start]
-            stop = start + len(piece)
-            if stop <= off:
-                i += 1
-                continue
-            del runs[start]  # overlapped: keep only what sticks out on either side
-            self.nbytes -= len(piece)
-            if start < off:
-                runs[start] = memoryview(piece)[:off - start]
-                self.nbytes += off - start
-                i += 1
-            if stop > end:
-                runs[end] = memoryview(piece)[end - start:]
-                self.nbytes += stop - end
-                break
-        i = runs.bisect_left(off) - 1
-        if len(data) < TINY and i >= 0:
-            start = keys[i]
-            prev = runs[start]
-            if start + len(prev) == off and len(prev) < MERGED:
-                runs[start] = bytes(prev) + bytes(data)
-                self.nbytes += len(data)
-                return self.nbytes - before
-        runs[off] = data
-        self.nbytes += len(data)
-        return self.nbytes - before
-
-    def overlay(self, off: int, stop: int) -> list[Patch]:
-        """The buffered bytes inside [off, stop), as (offset, bytes) views (nothing copied)."""
-        out = []
-        runs = self.runs
-        keys = runs.keys()
-        i = max(runs.bisect_right(off) - 1, 0)
-        while i < len(keys) and keys[i] < stop:
-            start = keys[i]
-            piece = runs[start]
-            lo, hi = max(start, off), min(start + len(piece), stop)
-            if hi > lo:
-                out.append((lo, memoryview(piece)[lo - start:hi - start]))
-            i += 1
-        return out
-
-    def drop_from(self, size: int) -> int:
-        """Forget buffered bytes at or past `size` (truncate); return how many were dropped."""
-        dropped = 0
-        for start in list(self.runs):
-            piece = self.runs[start]
-            if start >= size:
-                dropped += len(piece)
-                del self.runs[start]
-            elif start + len(piece) > size:
-                dropped += start + len(piece) - size
-                self.runs[start] = memoryview(piece)[:size - start]
-        self.nbytes -= dropped
-        return dropped
-
-    def whole(self, size: int) -> list | None:
-        """The pieces, if they cover [0, max(end, size)) without a gap: the file's whole contents."""
-        pos = 0
-        for start, piece in self.runs.items():
-            if start != pos:
-                return None
-            pos += len(piece)
-        return list(self.runs.values()) if pos >= size and pos else None
-
-    def groups(self, gap: int = GROUP_GAP) -> list[tuple[int, int, list[Patch]]]:
-        """Every piece, as (lo, hi, pieces) groups whose pieces are less than `gap` apart.
-
-        Each group is meant to become one rewrite of [lo, hi): the gaps between its pieces are
-        filled from the file's current contents, so the extents under the group are rechunked
-        once rather than once per write. The buffer is left as it is (reads still use it).
-        """
-        out: list[tuple[int, int, list[Patch]]] = []
-        for start, piece in self.runs.items():
-            if out and start - out[-1][1] < gap:
-                lo, _, members = out[-1]
-                members.append((start, piece))
-                out[-1] = (lo, start + len(piece), members)
-            else:
-                out.append((start, start + len(piece), [(start, piece)]))
-        return out
 
 
 @dataclass(slots=True)
@@ -157,6 +34,11 @@ class Cut:
     def add(self, size: int) -> None:
         self.shortest = min(self.shortest, size)
         self.last = size
+
+    def reapply(self, tx: Tx, path: Path) -> None:
+        """Truncate the file again, once its spilled bytes are in the tree."""
+        files.truncate(tx, path, self.shortest)
+        files.truncate(tx, path, self.last)
 
 
 class Buffers:

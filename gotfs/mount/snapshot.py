@@ -33,7 +33,8 @@ from gotfs.fs import FS
 from gotfs.info import Info
 from gotfs.keys import MAX_NAME, MAX_PATH, Path
 from gotfs.mount.inodes import ROOT_INODE, InodeTable
-from gotfs.mount.readahead import Fetcher, FileView, Gather, Sequential
+from gotfs.mount.gather import Gather
+from gotfs.mount.readahead import Fetcher, FileView, Sequential
 from gotfs.tx import Tx
 from gotkv.errors import GotError
 from gotkv.root import Root

@@ -7,7 +7,7 @@ the transaction, with the buffered bytes laid on top (read-your-writes).
 
 `flush()` is the only way a change becomes durable:
 
-    spill the buffers into tx (spill.py: chunked and posted outside the lock)
+    spill the buffers into tx (gotfs/regions.py: chunked and posted outside the lock)
     -> tx.commit(): ONE gotkv batch, one new Root
     -> source.publish(root): the store is flushed and the root recorded durably
     -> a new Tx on that root
@@ -43,16 +43,16 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from gotfs import dirs, files
+from gotfs import dirs, files, regions
 from gotfs.errors import AlreadyExists, IsADirectory
 from gotfs.fs import FS
 from gotfs.info import Info
 from gotfs.keys import Path
 from gotfs.mount import attrs
-from gotfs.mount import spill
-from gotfs.mount.dirty import Buffers
+from gotfs.mount.dirty import GROUP_GAP, Buffers
 from gotfs.mount.inodes import StaleInode
-from gotfs.mount.readahead import FileView, Gather
+from gotfs.mount.gather import Gather
+from gotfs.mount.readahead import FileView
 from gotfs.mount.snapshot import Handle, NoAttribute, Snapshot, Stat, child_path
 from gotfs.tx import Tx
 from gotkv.errors import GotError
@@ -506,7 +506,7 @@ class Writeback(Snapshot):
                     self._spills += 1
                     self.source.hold()
             try:
-                spill.chunk(self.fs.data, [p for _, p in plans])
+                regions.chunk(self.fs.data, [p for _, p in plans])
             finally:
                 with self.lock:
                     t2 = time.perf_counter()
@@ -536,7 +536,7 @@ class Writeback(Snapshot):
                 self.source.release()
         return root
 
-    def _plan(self) -> list[tuple[int, spill.Plan]]:
+    def _plan(self) -> list[tuple[int, regions.Plan]]:
         """Phase 1 of a spill: move the open buffers aside and plan each file's write."""
         plans = []
         for ino, df in self.buffers.take(keep=self.orphans).items():
@@ -545,10 +545,10 @@ class Writeback(Snapshot):
             except StaleInode:
                 self.buffers.landed(ino)  # removed since it was written
                 continue
-            plans.append((ino, spill.plan(self.tx, path, ino, df)))
+            plans.append((ino, regions.plan(self.tx, path, df, mtime_ns=df.mtime_ns, gap=GROUP_GAP)))
         return plans
 
-    def _land(self, plans: list[tuple[int, spill.Plan]]) -> None:
+    def _land(self, plans: list[tuple[int, regions.Plan]]) -> None:
         """Phase 3: put chunked files in the tree; keep an orphan's bytes; drop removed files'."""
         for ino, p in plans:
             if ino in self.orphans:
@@ -563,4 +563,6 @@ class Writeback(Snapshot):
                 path = self.table.path(ino)
             except StaleInode:
                 continue
-            spill.apply(self.tx, path, p, cut)
+            regions.apply(self.tx, path, p)
+            if cut is not None:
+                cut.reapply(self.tx, path)

@@ -13,14 +13,13 @@ so that history survives the loss of this file.
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from pathlib import Path
 
 from gotfs.repo.errors import AmbiguousRef, BranchMoved
 from gotfs.repo.reflog import Move, RefLog, baseline, journaled, replay
 from gotkv.blobs.ref import Ref
-from gotkv.dbfile import connect
+from gotkv.connections import ThreadConnections
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS refs(name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,7 +33,9 @@ class Refs:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._local = threading.local()
+        self._conns = ThreadConnections(self.path, synchronous="FULL",
+                                        closed_message=f"the refs of {self.path.parent} are closed",
+                                        remedy="run `got fsck --repair` to rebuild it from refs.log")
         self.log = RefLog(self.path.with_suffix(".log"))
         self._db().executescript(_SCHEMA)
         if not self.log.exists():
@@ -49,14 +50,8 @@ class Refs:
         return row[0] if row else 0
 
     def _db(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path, "run `got fsck --repair` to rebuild it from refs.log",
-                           timeout=60, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            self._local.conn = conn
-        return conn
+        """This thread's connection (see gotkv/connections.py)."""
+        return self._conns.get()
 
     def get(self, name: str) -> str | None:
         row = self._db().execute("SELECT value FROM refs WHERE name=?", (name,)).fetchone()
@@ -73,17 +68,11 @@ class Refs:
         `also` sets more refs unconditionally in the same transaction, so that (for example)
         a branch and the working directory's base move together or not at all.
         """
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._conns.transaction() as db:
             row = db.execute("SELECT value FROM refs WHERE name=?", (name,)).fetchone()
             if (row[0] if row else None) != old:
                 raise BranchMoved(name)
             self._apply(db, {name: new, **(also or {})})
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def set(self, name: str, value: str | None) -> None:
         """Unconditional update (HEAD, working roots)."""
@@ -91,14 +80,8 @@ class Refs:
 
     def set_many(self, values: dict[str, str | None]) -> None:
         """Unconditional updates in one transaction (None deletes)."""
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._conns.transaction() as db:
             self._apply(db, values)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def _apply(self, db: sqlite3.Connection, values: dict[str, str | None]) -> None:
         """Within a transaction: journal the journaled refs' moves (durably), then write."""
@@ -118,18 +101,12 @@ class Refs:
     def restore(self, values: dict[str, str | None], seq: int) -> None:
         """Set refs unconditionally (a repair) and record, as log group `seq`, every journaled
         ref as it then is, superseding what the log said before. One transaction."""
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._conns.transaction() as db:
             for key, value in values.items():
                 _put(db, key, value)
             current = dict(db.execute("SELECT name, value FROM refs"))
             self.log.append(baseline(seq, current, replay(self.log)[0]))
             self.set_log_seq(db, seq)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     @staticmethod
     def set_log_seq(db: sqlite3.Connection, seq: int) -> None:
@@ -161,10 +138,8 @@ class Refs:
         return found[0] if found else None
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        """Close every thread's connection (a mount's worker threads' included)."""
+        self._conns.close()
 
 
 def _put(db: sqlite3.Connection, name: str, value: str | None) -> None:

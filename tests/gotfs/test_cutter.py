@@ -87,24 +87,24 @@ def test_segments_must_hold_two_largest_chunks():
 @given(sizes=st.lists(st.integers(0, 30_000), max_size=40), seg=st.integers(2 * 16384, 70_000),
        seed=st.integers(0, 2**31))
 def test_pieces_copied_into_memory_files_cut_like_a_stream(sizes, seg, seed):
-    """The mount's spill copies its buffered pieces into memfd segments with pwritev: the
+    """A flush copies buffered pieces into memfd segments with pwritev: the
     same bytes, the same cuts, whatever the pieces' sizes (views of pieces included)."""
-    from gotfs.mount.spill import _PiecesReader
+    from gotfs.pieces import PiecesReader
 
     rnd = random.Random(seed)
     pieces = [rnd.randbytes(n) for n in sizes]
     pieces = [memoryview(p)[1:] if i % 3 == 0 and p else p for i, p in enumerate(pieces)]
     data = b"".join(bytes(p) for p in pieces)
-    cutter = Cutter(FastCDC(**CDC, seed=seed), _PiecesReader(pieces), (Segment.in_memfd(seg), Segment.in_memfd(seg)))
+    cutter = Cutter(FastCDC(**CDC, seed=seed), PiecesReader(pieces), (Segment.in_memfd(seg), Segment.in_memfd(seg)))
     cuts = [(c.offset, bytes(c.data)) for c in cutter]
     assert cuts == reference(data, seed)
 
 
 def test_short_pwritev_writes_go_on(monkeypatch):
     """A pwritev may write less than asked; the copy goes on from where it stopped."""
-    from gotfs.mount import spill
+    from gotfs import pieces as pieces_module
 
-    real = spill.os.pwritev
+    real = pieces_module.os.pwritev
 
     def short(fd, parts, offset):  # writes at most 1000 bytes, like an interrupted call
         head, size = [], 0
@@ -115,10 +115,10 @@ def test_short_pwritev_writes_go_on(monkeypatch):
                 break
         return real(fd, head, offset)
 
-    monkeypatch.setattr(spill.os, "pwritev", short)
+    monkeypatch.setattr(pieces_module.os, "pwritev", short)
     rnd = random.Random(8)
     pieces = [rnd.randbytes(n) for n in (700, 1, 5000, 300, 40_000, 999)]
     data = b"".join(pieces)
     segs = (Segment.in_memfd(40_000), Segment.in_memfd(40_000))
-    cuts = [(c.offset, bytes(c.data)) for c in Cutter(FastCDC(**CDC), spill._PiecesReader(pieces), segs)]
+    cuts = [(c.offset, bytes(c.data)) for c in Cutter(FastCDC(**CDC), pieces_module.PiecesReader(pieces), segs)]
     assert cuts == reference(data, 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from gotfs.mount.dirty import DirtyFile
+from gotfs.pieces import DirtyFile
 
 ops = st.lists(st.one_of(
     st.tuples(st.just("w"), st.integers(0, 3000), st.binary(min_size=1, max_size=700)),

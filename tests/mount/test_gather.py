@@ -17,7 +17,7 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from gotfs.mount.readahead import Gather
+from gotfs.mount.gather import Gather
 
 MiB = 1 << 20
 GARBAGE = 0xFF

@@ -15,7 +15,8 @@ import random
 import pytest
 
 from gotfs.fs import FS
-from gotfs.mount import spill, writeback
+from gotfs import regions
+from gotfs.mount import writeback
 from gotfs.mount.inodes import ROOT_INODE
 from gotkv import MemoryStore
 from gotkv.errors import GotError
@@ -139,7 +140,7 @@ class Harness:
 @pytest.mark.parametrize("seed", range(16))
 def test_model_with_changes_during_flushes(seed, monkeypatch):
     h = Harness(seed)
-    real_chunk = spill.chunk
+    real_chunk = regions.chunk
     during = []
 
     def chunk_with_interference(data, plans):  # runs while a flush holds no lock
@@ -148,7 +149,7 @@ def test_model_with_changes_during_flushes(seed, monkeypatch):
             during.append(1)
         real_chunk(data, plans)
 
-    monkeypatch.setattr(spill, "chunk", chunk_with_interference)
+    monkeypatch.setattr(regions, "chunk", chunk_with_interference)
     for i in range(250):
         try:
             h.step()

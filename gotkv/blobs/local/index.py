@@ -13,20 +13,17 @@ then calls `record`), so a row never names bytes that are not on disk. `touched`
 blob was last posted or re-posted, which `delete(older_than=...)` uses to spare blobs a writer
 has just (re)used.
 
-Each thread gets its own connection (sqlite3 connections are not for sharing across threads).
+Each thread gets its own connection (gotkv/connections.py).
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from gotkv.dbfile import connect
-from gotkv.errors import StoreClosed
+from gotkv.connections import ThreadConnections
 
 Place = tuple[int, int, int]  # (pack id, offset of the stored bytes, their length)
 
@@ -55,46 +52,18 @@ class PackIndex:
 
     def __init__(self, path: Path):
         self.path = path
-        self._local = threading.local()
-        self._lock = threading.Lock()  # guards _conns
-        self._conns: list[tuple[threading.Thread, sqlite3.Connection]] = []  # each thread's, see db
-        self._closed = False
+        self._conns = ThreadConnections(path, synchronous="FULL", closed_message=f"store {path.parent} is closed",
+                                        remedy="run `got fsck --repair` to rebuild it from the packs")
         with self.db() as db:
             db.executescript(_SCHEMA)
 
     def db(self) -> sqlite3.Connection:
-        """This thread's connection. Those of threads that have ended are closed as new ones
-        open: threads come and go (thread pools, trio's worker threads), and each connection
-        left open keeps two files open, until EMFILE."""
-        if self._closed:
-            raise StoreClosed(f"store {self.path.parent} is closed")
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path, "run `got fsck --repair` to rebuild it from the packs",
-                           timeout=60, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            self._local.conn = conn
-            with self._lock:
-                ended = [c for t, c in self._conns if not t.is_alive()]
-                self._conns = [(t, c) for t, c in self._conns if t.is_alive()]
-                self._conns.append((threading.current_thread(), conn))
-            for c in ended:
-                c.close()
-        return conn
+        """This thread's connection (see gotkv/connections.py)."""
+        return self._conns.get()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (the write lock is taken
-        at the start, so two processes' transactions never deadlock on an upgrade)."""
-        db = self.db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+    def _transaction(self):
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+        return self._conns.transaction()
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -188,8 +157,4 @@ class PackIndex:
 
     def close(self) -> None:
         """Close every thread's connection; later calls raise StoreClosed."""
-        with self._lock:
-            self._closed = True
-            for _, conn in self._conns:
-                conn.close()
-            self._conns.clear()
+        self._conns.close()

@@ -15,9 +15,10 @@ from __future__ import annotations
 import base64
 import sqlite3
 import struct
-import threading
 from pathlib import Path
 from typing import Iterable, Iterator
+
+from gotkv.connections import ThreadConnections
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value);
@@ -53,17 +54,13 @@ class RemoteState:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self._conns = ThreadConnections(self.path, synchronous="NORMAL",
+                                        closed_message=f"the remote state {self.path} is closed")
         self._db().executescript(_SCHEMA)
 
     def _db(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
+        """This thread's connection (see gotkv/connections.py)."""
+        return self._conns.get()
 
     @property
     def position(self) -> int:
@@ -88,13 +85,10 @@ class RemoteState:
 
     def apply(self, seq: int, record: dict) -> None:
         """Apply journal entry `seq` (which must be `position`) and advance past it."""
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._conns.transaction() as db:
             row = db.execute("SELECT value FROM meta WHERE key='position'").fetchone()
             if (int(row[0]) if row else 0) != seq:
-                db.execute("ROLLBACK")  # another process of this machine applied it already
-                return
+                return  # another process of this machine applied it already (nothing written)
             when = float(record.get("time", 0.0))
             for pack, places in record.get("packs", {}).items():
                 db.execute("DELETE FROM uploaded WHERE pack=?", (pack,))
@@ -106,10 +100,6 @@ class RemoteState:
             db.executemany("DELETE FROM blobs WHERE cid=?", ((bytes.fromhex(c),) for c in record.get("drop", ())))
             self._apply_refs(db, record.get("refs", ()))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('position', ?)", (seq + 1,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def snapshot(self) -> tuple[int, dict[str, str], list[tuple[bytes, str, int, int, float]]]:
         """(position, branches, every blob's (cid, pack, offset, length, time)), read in one
@@ -212,7 +202,5 @@ class RemoteState:
         return dict(self._db().execute("SELECT name, value FROM refs ORDER BY name").fetchall())
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        """Close every thread's connection (a transfer pool's threads' included)."""
+        self._conns.close()
