@@ -176,7 +176,7 @@ def symlink(tx: Tx, path: Path, target: bytes | str, *, mtime_ns: int | None = N
 def mknod(tx: Tx, path: Path, st_mode: int, rdev: int = 0, *, mtime_ns: int | None = None) -> Info:
     """Create a FIFO, socket or device node at `path` from an st_mode: an Info, no data."""
     info = Info.special(st_mode, rdev, mtime_ns=mtime_ns)
-    _check_new(tx, path, overwrite=False)
+    check_new(tx, path, overwrite=False)
     tx.put_info(path, info)
     return info
 
