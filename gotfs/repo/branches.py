@@ -29,34 +29,33 @@ class Branches:
         return {k[len("tags/"):]: Ref.parse(v) for k, v in self.refs.list("tags/").items()}
 
     def create_branch(self, name: str, at: str = "HEAD") -> Ref:
-        ref = self.resolve(at)
-        try:
-            self.refs.cas(f"heads/{check_ref_name(name)}", None, str(ref))
-        except BranchMoved:
-            raise BranchExists(f"branch {name!r}") from None
-        return ref
+        return self._create_ref("heads", "branch", name, at)
 
     def delete_branch(self, name: str) -> None:
         if name == self.head_branch():
             raise InvalidInput(f"cannot delete branch {name!r}: HEAD is on it; switch first")
-        value = self.refs.get(f"heads/{name}")
-        if value is None:
-            raise RefNotFound(name)
-        self.refs.cas(f"heads/{name}", value, None)
+        self._delete_ref("heads", name)
 
     def create_tag(self, name: str, at: str = "HEAD") -> Ref:
-        ref = self.resolve(at)
-        try:
-            self.refs.cas(f"tags/{check_ref_name(name, 'tag')}", None, str(ref))
-        except BranchMoved:
-            raise BranchExists(f"tag {name!r}") from None
-        return ref
+        return self._create_ref("tags", "tag", name, at)
 
     def delete_tag(self, name: str) -> None:
-        value = self.refs.get(f"tags/{name}")
+        self._delete_ref("tags", name)
+
+    def _create_ref(self, prefix: str, what: str, name: str, at: str) -> Ref:
+        """Point the new `prefix/name` at the commit `at` names; BranchExists if it exists."""
+        ref = self.resolve(at)
+        try:
+            self.refs.cas(f"{prefix}/{check_ref_name(name, what)}", None, str(ref))
+        except BranchMoved:
+            raise BranchExists(f"{what} {name!r}") from None
+        return ref
+
+    def _delete_ref(self, prefix: str, name: str) -> None:
+        value = self.refs.get(f"{prefix}/{name}")
         if value is None:
             raise RefNotFound(name)
-        self.refs.cas(f"tags/{name}", value, None)
+        self.refs.cas(f"{prefix}/{name}", value, None)
 
     def set_head(self, branch: str | None, detached: Ref | None = None) -> None:
         self.refs.set("HEAD", f"ref: heads/{branch}" if branch else str(detached))
