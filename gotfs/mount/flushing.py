@@ -78,7 +78,7 @@ class Flushing:
         Durable on return: publish() has returned for a root holding every write that
         completed before this call started. Cost: chunking the buffered bytes (outside the
         lock), one gotkv mutate of O(changes x depth), and whatever publish costs.
-        With publish=False only the spill and the commit happen (see the module docstring).
+        With publish=False only the spill and the commit happen (see writeback.py's module docstring).
 
         The publish (an fdatasync of everything spilled since the last one: up to a second
         here under a large copy) runs after flush_lock is let go, so the next spill goes on

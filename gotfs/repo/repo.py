@@ -46,13 +46,14 @@ from gotkv.params import Params
 if TYPE_CHECKING:
     from gotfs.fs import FS
 
-# Names other modules import from here, as before the faces moved out.
+# Names other modules import from here; they are defined in config.py and refnames.py.
 __all__ = ["Repo", "Config", "DOT", "DEFAULT_BRANCH", "FORMAT", "LEGACY_CIPHER", "check_ref_name"]
 _write_atomic = write_atomic
 
 
 class Repo(History, Branches, WorkingRoots, WorkingDirectory):
-    """Commits, branches, tags and working roots over one LocalStore."""
+    """Commits, branches, tags and working roots over one LocalStore; each face is a mixin
+    (see the module docstring), this class opens, creates and locks."""
 
     def __init__(self, workdir: Path, config: Config):
         self.workdir = workdir
