@@ -29,82 +29,40 @@ A file removed (or renamed over) while open keeps its contents for its open hand
 Info and extent map are kept aside as an *orphan* until the last handle is released, and
 writes to it are buffered but never published — as POSIX has it (fstat says nlink 0).
 
-Owners of new entries and which change moves which timestamp: see attrs.py.
+Owners of new entries and which change moves which timestamp: see attrs.py. This module
+holds the state, reads with the buffers on top, writes and attribute changes; namespace.py
+the namespace operations, flushing.py the flush and the RootSource it publishes to.
 """
 
 from __future__ import annotations
 
 import errno
-import logging
 import os
-import stat
 import threading
 import time
-from dataclasses import dataclass
-from typing import Protocol
 
-from gotfs import dirs, files, regions
-from gotfs.errors import AlreadyExists, IsADirectory
+from gotfs import files
 from gotfs.fs import FS
 from gotfs.info import Info
 from gotfs.keys import Path
 from gotfs.mount import attrs
-from gotfs.mount.dirty import GROUP_GAP, Buffers
-from gotfs.mount.inodes import StaleInode
+from gotfs.mount.dirty import Buffers
+from gotfs.mount.flushing import Flushing, RootSource
 from gotfs.mount.gather import Gather
+from gotfs.mount.namespace import NamespaceOps, Orphan, Refused
 from gotfs.mount.readahead import FileView
-from gotfs.mount.snapshot import Handle, NoAttribute, Snapshot, Stat, child_path
-from gotfs.tx import Tx
-from gotkv.errors import GotError
-from gotkv.root import Root
+from gotfs.mount.snapshot import Handle, NoAttribute, Snapshot, Stat
 
-log = logging.getLogger(__name__)
+__all__ = ["Writeback", "RootSource", "Refused", "Orphan", "ACL_XATTRS", "MAX_DIRTY"]
 
 # gotfs stores modes, not ACLs: refusing these makes cp -a, tar & co. fall back to chmod
 ACL_XATTRS = (b"system.posix_acl_access", b"system.posix_acl_default")
 MAX_DIRTY = 64 << 20  # buffered bytes that force a flush (bounds the mount's memory)
 
 
-class RootSource(Protocol):
-    """Where a mount gets its root and, when writable, records each new one."""
-
-    def current(self) -> Root:
-        """The root to serve at mount time."""
-        ...
-
-    def hold(self) -> None:
-        """Blobs are about to be posted for a root that is not published yet: keep garbage
-        collection from sweeping them until release() (idempotent). A spill's blobs may be
-        dedup hits on blobs no commit reaches, which gc would otherwise delete."""
-        ...
-
-    def publish(self, root: Root) -> None:
-        """Make `root` durable (flush the store, record it) before returning."""
-        ...
-
-    def release(self) -> None:
-        """End a hold: every blob posted since it is in a published root (idempotent)."""
-        ...
-
-
-class Refused(GotError):
-    """An operation gotfs does not support (hard links, RENAME_EXCHANGE, ACLs)."""
-
-    def __init__(self, what: str, err: int):
-        super().__init__(f"{what} is not supported by gotfs")
-        self.errno = err
-
-
-@dataclass(slots=True)
-class Orphan:
-    """A file removed while open: what its handles still read."""
-
-    info: Info
-    view: FileView
-
-
-class Writeback(Snapshot):
-    """Inode-level read-write view of a branch. See the module docstring."""
+class Writeback(NamespaceOps, Flushing, Snapshot):
+    """Inode-level read-write view of a branch. See the module docstring; namespace changes
+    are NamespaceOps' (namespace.py), flushes Flushing's (flushing.py)."""
 
     writable = True
 
@@ -276,149 +234,6 @@ class Writeback(Snapshot):
                 self.buffers.drop(handle.ino)
             return handle.wrote
 
-    # -- names -------------------------------------------------------------------------
-
-    def _new_entry(self, parent: int, name: bytes, path: Path, info: Info, caller: tuple[int | None, int | None],
-                   now: int) -> Stat:
-        """Give the entry just made at `path` its owner, touch its directory, number it."""
-        ppath = path[:-1]
-        pinfo = self.tx.require(ppath)
-        uid, gid = caller
-        made = attrs.new_entry(info, pinfo, (self.uid if uid is None else uid, self.gid if gid is None else gid),
-                               (self.uid, self.gid))
-        if made != info:
-            self.tx.put_info(path, made)
-        self.tx.put_info(ppath, attrs.touched(pinfo, now))
-        if made.is_dir:
-            self._count_subdirs(parent, 1)
-        self._forget_listings()
-        ino = self.table.child(parent, name)
-        self.table.ref(ino)
-        return self._stat(ino, made)
-
-    def create(self, parent: int, name: bytes, mode: int, uid: int | None = None,
-               gid: int | None = None) -> tuple[int, Stat]:
-        """Create and open an empty regular file owned by uid:gid (default: the serving user)."""
-        with self.lock:
-            path = child_path(self.table.path(parent), name)
-            now = time.time_ns()
-            info = files.create(self.tx, path, mode & 0o7777, mtime_ns=now)
-            st = self._new_entry(parent, name, path, info, (uid, gid), now)
-            return self._new_handle(Handle(st.ino)), st
-
-    def mknod(self, parent: int, name: bytes, mode: int, rdev: int = 0, uid: int | None = None,
-              gid: int | None = None) -> Stat:
-        """A regular file, FIFO, socket or device node (`mode` holds the type bits)."""
-        with self.lock:
-            path = child_path(self.table.path(parent), name)
-            now = time.time_ns()
-            if stat.S_IFMT(mode) in (0, stat.S_IFREG):
-                info = files.create(self.tx, path, mode & 0o7777, mtime_ns=now)
-            else:
-                info = files.mknod(self.tx, path, mode, rdev, mtime_ns=now)
-            return self._new_entry(parent, name, path, info, (uid, gid), now)
-
-    def mkdir(self, parent: int, name: bytes, mode: int, uid: int | None = None, gid: int | None = None) -> Stat:
-        with self.lock:
-            path = child_path(self.table.path(parent), name)
-            now = time.time_ns()
-            dirs.mkdir(self.tx, path, mode & 0o7777, mtime_ns=now)
-            return self._new_entry(parent, name, path, self.tx.require(path), (uid, gid), now)
-
-    def symlink(self, parent: int, name: bytes, target: bytes, uid: int | None = None,
-                gid: int | None = None) -> Stat:
-        with self.lock:
-            path = child_path(self.table.path(parent), name)
-            now = time.time_ns()
-            info = files.symlink(self.tx, path, target, mtime_ns=now)
-            return self._new_entry(parent, name, path, info, (uid, gid), now)
-
-    def link(self, *args) -> Stat:
-        raise Refused("hard links", errno.EPERM)
-
-    def _keep(self, parent: int, name: bytes, path: Path, info: Info) -> tuple[int, Orphan | None] | None:
-        """What `path` leaves behind when it goes: its inode, and its contents if still open."""
-        ino = self.table.find(parent, name)
-        if ino is None:
-            return None
-        if self.table.pinned(ino) and info.is_file:
-            return ino, Orphan(info, FileView.of(info.size, self.tx.extents(path)))
-        return ino, None
-
-    def _orphan(self, ino: int, orphan: Orphan | None) -> None:
-        """The path of `ino` is gone: keep its contents for its open handles, else drop its buffers."""
-        if orphan is not None:
-            orphan.info = attrs.changed(orphan.info, time.time_ns())  # its link count fell to 0
-            self.orphans[ino] = orphan
-        else:
-            self.buffers.drop(ino)
-
-    def unlink(self, parent: int, name: bytes) -> None:
-        with self.lock:
-            path = child_path(self.table.path(parent), name)
-            info = self.tx.require(path)
-            if info.is_dir:
-                raise IsADirectory(os.fsdecode(b"/".join(path)))
-            gone = self._keep(parent, name, path, info)
-            dirs.remove(self.tx, path)
-            if gone is not None:
-                self._orphan(*gone)
-            self._moved(time.time_ns(), parent)
-            self.table.detach(parent, name)
-
-    def rmdir(self, parent: int, name: bytes) -> None:
-        with self.lock:
-            path = child_path(self.table.path(parent), name)
-            dirs.rmdir(self.tx, path)
-            self._count_subdirs(parent, -1)
-            self._moved(time.time_ns(), parent)
-            self.table.detach(parent, name)
-
-    def _moved(self, now: int, *parents: int) -> None:
-        """Entries of these directories were removed or renamed: mtime and ctime now."""
-        for ino in set(parents):
-            path = self.table.path(ino)
-            self.tx.put_info(path, attrs.touched(self.tx.require(path), now))
-        self._forget_listings()
-
-    def _forget_listings(self) -> None:
-        """Names changed: listings kept for readdir (Snapshot._links) may be stale."""
-        self._listed.clear()
-        self._listed_entries = 0
-
-    def _count_subdirs(self, ino: int, delta: int) -> None:
-        """Keep a remembered subdirectory count (Snapshot._links) right: O(1)."""
-        if ino in self._subdirs:
-            self._subdirs[ino] += delta
-
-    def rename(self, parent: int, name: bytes, new_parent: int, new_name: bytes, *,
-               noreplace: bool = False, exchange: bool = False) -> None:
-        """POSIX rename(2); with noreplace an existing target is EEXIST; exchange is refused."""
-        if exchange:
-            raise Refused("RENAME_EXCHANGE", errno.EINVAL)
-        with self.lock:
-            src = child_path(self.table.path(parent), name)
-            dst = child_path(self.table.path(new_parent), new_name)
-            target = self.tx.info(dst)
-            if target is not None and noreplace:
-                raise AlreadyExists(os.fsdecode(b"/".join(dst)))
-            replaced = None
-            if target is not None and src != dst:
-                replaced = self._keep(new_parent, new_name, dst, target)
-            dirs.rename(self.tx, src, dst)  # checks everything before it changes anything
-            if replaced is not None:
-                self._orphan(*replaced)
-            if src != dst:
-                if self.tx.require(dst).is_dir:
-                    self._count_subdirs(parent, -1)
-                    self._count_subdirs(new_parent, 1)
-                if target is not None and target.is_dir:
-                    self._count_subdirs(new_parent, -1)
-                now = time.time_ns()
-                self.tx.put_info(dst, attrs.changed(self.tx.require(dst), now))
-                self._moved(now, parent, new_parent)
-            self.table.rename(parent, name, new_parent, new_name)
-
     # -- attributes --------------------------------------------------------------------
 
     def setattr(self, ino: int, *, mode: int | None = None, size: int | None = None,
@@ -476,93 +291,3 @@ class Writeback(Snapshot):
             self.tx.put_info(path, attrs.changed(info, time.time_ns()))
 
     # -- flushing ----------------------------------------------------------------------
-
-    def pending(self) -> bool:
-        """True if anything is buffered or uncommitted."""
-        with self.lock:
-            return bool(self.buffers.open or len(self.tx.batch))
-
-    def flush(self, *, publish: bool = True) -> Root:
-        """Commit everything pending as one new root and publish it. Returns the new root.
-
-        Durable on return: publish() has returned for a root holding every write that
-        completed before this call started. Cost: chunking the buffered bytes (outside the
-        lock), one gotkv mutate of O(changes x depth), and whatever publish costs.
-        With publish=False only the spill and the commit happen (see the module docstring).
-
-        The publish (an fdatasync of everything spilled since the last one: up to a second
-        here under a large copy) runs after flush_lock is let go, so the next spill goes on
-        meanwhile; publish_lock is taken before that, so publishes happen in commit order.
-        """
-        with self.flush_lock:
-            t0 = time.perf_counter()
-            with self.lock:
-                self.wants_flush = False
-                plans = self._plan()
-                posts = bool(plans or len(self.tx.batch))  # chunks, or the commit's tree nodes
-            t1 = time.perf_counter()
-            if posts:
-                with self._hold_lock:
-                    self._spills += 1
-                    self.source.hold()
-            try:
-                regions.chunk(self.fs.data, [p for _, p in plans])
-            finally:
-                with self.lock:
-                    t2 = time.perf_counter()
-                    self._land(plans)
-                    edits = len(self.tx.batch)
-                    if edits:
-                        self.root = self.tx.commit()
-                        self.tx = Tx(self.fs, self.root)
-                    root = self.root
-                    spills = self._spills
-            if not publish or root == self.published:  # (also retries a root whose publish failed)
-                return root
-            self.publish_lock.acquire()
-        try:
-            t3 = time.perf_counter()
-            if root != self.published:
-                self.source.publish(root)
-                self.published = root
-                self.flushes += 1
-                log.debug("flush %d: %d files planned in %.3fs, chunked in %.3fs, %d edits committed "
-                          "in %.3fs, published in %.3fs", self.flushes, len(plans), t1 - t0, t2 - t1,
-                          edits, t3 - t2, time.perf_counter() - t3)
-        finally:
-            self.publish_lock.release()
-        with self._hold_lock:
-            if self._spills == spills:  # no spill has posted since this root was committed
-                self.source.release()
-        return root
-
-    def _plan(self) -> list[tuple[int, regions.Plan]]:
-        """Phase 1 of a spill: move the open buffers aside and plan each file's write."""
-        plans = []
-        for ino, df in self.buffers.take(keep=self.orphans).items():
-            try:
-                path = self.table.path(ino)
-            except StaleInode:
-                self.buffers.landed(ino)  # removed since it was written
-                continue
-            plans.append((ino, regions.plan(self.tx, path, df, mtime_ns=df.mtime_ns, gap=GROUP_GAP)))
-        return plans
-
-    def _land(self, plans: list[tuple[int, regions.Plan]]) -> None:
-        """Phase 3: put chunked files in the tree; keep an orphan's bytes; drop removed files'."""
-        for ino, p in plans:
-            if ino in self.orphans:
-                self.buffers.restore(ino)
-                continue
-            if not p.done:  # chunking failed: keep the bytes for the next flush
-                self.buffers.restore(ino)
-                continue
-            p.mtime_ns = self.buffers.spilling[ino].mtime_ns  # None if utimens came meanwhile
-            cut = self.buffers.landed(ino)
-            try:
-                path = self.table.path(ino)
-            except StaleInode:
-                continue
-            regions.apply(self.tx, path, p)
-            if cut is not None:
-                cut.reapply(self.tx, path)

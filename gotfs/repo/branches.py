@@ -1,0 +1,61 @@
+"""Repo's branches-and-tags face: listing, creating and deleting them, and pointing HEAD.
+
+A mixin of Repo (gotfs/repo/repo.py), which supplies the refs table and resolve(); these
+methods are called as Repo's own. Each change is one compare-and-swap in the refs table.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gotfs.repo.errors import BranchExists, BranchMoved, RefNotFound
+from gotfs.repo.refnames import check_ref_name
+from gotkv.blobs.ref import Ref
+from gotkv.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from gotfs.repo.refs import Refs
+
+
+class Branches:
+    """Named commits: branches (heads/) and tags (tags/). See the module docstring."""
+
+    refs: Refs
+
+    def branches(self) -> dict[str, Ref]:
+        return {k[len("heads/"):]: Ref.parse(v) for k, v in self.refs.list("heads/").items()}
+
+    def tags(self) -> dict[str, Ref]:
+        return {k[len("tags/"):]: Ref.parse(v) for k, v in self.refs.list("tags/").items()}
+
+    def create_branch(self, name: str, at: str = "HEAD") -> Ref:
+        return self._create_ref("heads", "branch", name, at)
+
+    def delete_branch(self, name: str) -> None:
+        if name == self.head_branch():
+            raise InvalidInput(f"cannot delete branch {name!r}: HEAD is on it; switch first")
+        self._delete_ref("heads", name)
+
+    def create_tag(self, name: str, at: str = "HEAD") -> Ref:
+        return self._create_ref("tags", "tag", name, at)
+
+    def delete_tag(self, name: str) -> None:
+        self._delete_ref("tags", name)
+
+    def _create_ref(self, prefix: str, what: str, name: str, at: str) -> Ref:
+        """Point the new `prefix/name` at the commit `at` names; BranchExists if it exists."""
+        ref = self.resolve(at)
+        try:
+            self.refs.cas(f"{prefix}/{check_ref_name(name, what)}", None, str(ref))
+        except BranchMoved:
+            raise BranchExists(f"{what} {name!r}") from None
+        return ref
+
+    def _delete_ref(self, prefix: str, name: str) -> None:
+        value = self.refs.get(f"{prefix}/{name}")
+        if value is None:
+            raise RefNotFound(name)
+        self.refs.cas(f"{prefix}/{name}", value, None)
+
+    def set_head(self, branch: str | None, detached: Ref | None = None) -> None:
+        self.refs.set("HEAD", f"ref: heads/{branch}" if branch else str(detached))

@@ -1,0 +1,74 @@
+"""The repository's settings: `.got/config.json`, and the atomic file write that keeps it whole.
+
+    format             the codec's blob layout (gotkv/blobs/codec.py)
+    salt               the tree-shape salt (node boundaries, gotkv.params)
+    secret             the encryption secret, in plain text, or `wrapped_secret` under a
+                       passphrase (keywrap.py); it never leaves this machine
+    target/max node size, cipher
+
+A config is read once when a repository is opened and written only by init, clone and a
+change of passphrase, each time as one atomic replace of the whole file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from gotkv.blobs.codec import DEFAULT_CIPHER, DEFAULT_LAYOUT, LAYOUTS
+from gotfs.repo import keywrap
+
+DOT = ".got"
+LEGACY_CIPHER = "chacha20-poly1305"  # what a config.json without a "cipher" field was sealed with
+FORMAT = DEFAULT_LAYOUT  # written by this version: config "format" is the blob layout
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    salt: bytes
+    secret: bytes | None
+    target_node_size: int = 8192
+    max_node_size: int = 65536
+    cipher: str = DEFAULT_CIPHER
+    format: int = FORMAT
+    wrapped: dict | None = field(default=None, compare=False)  # the secret under a passphrase (keywrap.wrap)
+
+    def to_json(self) -> str:
+        doc = {"format": self.format, "salt": self.salt.hex()}
+        if self.wrapped is not None:
+            doc["wrapped_secret"] = self.wrapped
+        else:
+            doc["secret"] = self.secret.hex() if self.secret else None
+        doc.update(target_node_size=self.target_node_size, max_node_size=self.max_node_size, cipher=self.cipher)
+        return json.dumps(doc, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str, passphrase: Callable[[], str] = keywrap.ask) -> Config:
+        """The config in config.json's `text`; a wrapped secret is opened with `passphrase()`
+        (keywrap.WrongPassphrase if it does not open it)."""
+        doc = json.loads(text)
+        fmt = doc.get("format", 1)
+        if fmt not in LAYOUTS:
+            raise ValueError(f"format {fmt!r} is not one this version of got reads "
+                             f"({', '.join(map(str, LAYOUTS))}); it was made by a newer got")
+        wrapped = doc.get("wrapped_secret")
+        if wrapped is not None:
+            secret = keywrap.unwrap(wrapped, passphrase())
+        else:
+            secret = bytes.fromhex(doc["secret"]) if doc["secret"] else None
+        return cls(bytes.fromhex(doc["salt"]), secret, doc["target_node_size"], doc["max_node_size"],
+                   doc.get("cipher", LEGACY_CIPHER), fmt, wrapped)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` so that a crash leaves the old file or the new one, never a
+    mix: write a sibling, fsync it, rename it over. One file write and one fsync."""
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

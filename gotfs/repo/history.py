@@ -1,0 +1,136 @@
+"""Repo's history face: reading and writing commits, HEAD, resolving a commit spec, the log.
+
+A mixin of Repo (gotfs/repo/repo.py), which supplies the store, the refs table, the commit
+codec and the writer's lock; these methods are called as Repo's own.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from typing import TYPE_CHECKING, Iterator
+
+from gotfs.repo.commit import Commit, commit_id
+from gotfs.repo.errors import BranchMoved, RefNotFound
+from gotfs.repo.refnames import DEFAULT_BRANCH, check_ref_name, split_ancestry
+from gotkv.blobs.ref import Ref
+from gotkv.root import Root
+
+if TYPE_CHECKING:
+    from gotfs.fs import FS
+    from gotfs.repo.refs import Refs
+    from gotkv.blobs.codec import Codec
+    from gotkv.blobs.local import LocalStore
+
+
+class History:
+    """Commits and HEAD over Repo's store and refs (see the module docstring)."""
+
+    store: LocalStore
+    refs: Refs
+    fs: FS
+    _commit_codec: Codec
+
+    def read_commit(self, ref: Ref) -> Commit:
+        """The commit `ref` names: one blob read, verified and decrypted."""
+        return Commit.from_bytes(self._commit_codec.decode(ref, self.store.get(ref.cid)))
+
+    def _post_commit(self, commit: Commit) -> Ref:
+        ref, stored = self._commit_codec.encode(commit.to_bytes())
+        self.store.post(stored, ref.cid)
+        return ref
+
+    def head_branch(self) -> str | None:
+        """The branch HEAD is on, or None when detached."""
+        head = self.refs.get("HEAD") or f"ref: heads/{DEFAULT_BRANCH}"
+        return head[len("ref: heads/"):] if head.startswith("ref: heads/") else None
+
+    def head(self) -> Ref | None:
+        """The commit HEAD points at, or None on an unborn branch."""
+        branch = self.head_branch()
+        value = self.refs.get(f"heads/{branch}") if branch else self.refs.get("HEAD")
+        return Ref.parse(value) if value else None
+
+    def head_root(self) -> Root:
+        head = self.head()
+        return self.read_commit(head).root if head else self.fs.new()
+
+    def commit(self, root: Root, message: str, *, author: str = "got", branch: str | None = None,
+               time_ns: int | None = None, retries: int = 5, workdir: bool = False) -> Ref:
+        """Record `root` as a new commit on `branch` (default: HEAD's) and move it there.
+
+        The move is a compare-and-swap: if another process commits to the branch in between,
+        this commit is re-parented on the new head and tried again, so neither is lost.
+        workdir=True also records the commit as the working directory's base, in the same
+        transaction, so a crash can never leave the two disagreeing.
+        """
+        branch = branch or self.head_branch()
+        name = f"heads/{check_ref_name(branch)}" if branch else "HEAD"
+        with self.writing():
+            for _ in range(retries + 1):
+                old = self.refs.get(name)
+                parents = (Ref.parse(old),) if old else ()
+                commit = Commit(root, parents, author, time_ns or time.time_ns(), message)
+                ref = self._post_commit(commit)
+                self.store.flush()
+                self.refs.index_commit(ref)
+                try:
+                    self.refs.cas(name, old, str(ref), also={"WORKDIR": str(ref)} if workdir else None)
+                    return ref
+                except BranchMoved:
+                    continue
+        raise BranchMoved(name)
+
+    def resolve(self, spec: str) -> Ref:
+        """A commit from `HEAD`, a branch, a tag, an id or unique id prefix, with `~N` / `^`."""
+        base, steps = split_ancestry(spec)
+        ref = self._resolve_name(base)
+        for _ in range(steps):
+            parents = self.read_commit(ref).parents
+            if not parents:
+                raise RefNotFound(spec)
+            ref = parents[0]
+        return ref
+
+    def _resolve_name(self, name: str) -> Ref:
+        if name in ("HEAD", "@"):
+            head = self.head()
+            if head is None:
+                raise RefNotFound("HEAD (no commits yet)")
+            return head
+        if name == "MERGE_HEAD" and self.refs.get("MERGE_HEAD"):  # the other side of a merge in progress
+            return Ref.parse(self.refs.get("MERGE_HEAD"))
+        for full in (name, f"heads/{name}", f"tags/{name}", f"remotes/{name}"):
+            if full.startswith(("heads/", "tags/", "remotes/")):
+                value = self.refs.get(full)
+                if value:
+                    return Ref.parse(value)
+        text = name.lower()
+        if len(text) >= 4 and all(c in "0123456789abcdef" for c in text):
+            # 128 digits are a full ref (cid + key); anything shorter is an id or id prefix.
+            ref = Ref.parse(text) if len(text) == 128 else self.refs.resolve_prefix(text)
+            if ref is not None:
+                return ref
+        raise RefNotFound(name)
+
+    def root_of(self, spec: str) -> Root:
+        return self.read_commit(self.resolve(spec)).root
+
+    def log(self, start: str = "HEAD") -> Iterator[tuple[Ref, Commit]]:
+        """Commits reachable from `start`, newest first (by time, then id), each once."""
+        try:
+            first = self.resolve(start)
+        except RefNotFound:
+            if start == "HEAD" and self.head() is None:
+                return
+            raise
+        seen = {first.cid}
+        heap = [(-self.read_commit(first).time_ns, commit_id(first), first)]
+        while heap:
+            _, _, ref = heapq.heappop(heap)
+            commit = self.read_commit(ref)
+            yield ref, commit
+            for p in commit.parents:
+                if p.cid not in seen:
+                    seen.add(p.cid)
+                    heapq.heappush(heap, (-self.read_commit(p).time_ns, commit_id(p), p))

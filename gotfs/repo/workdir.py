@@ -1,0 +1,139 @@
+"""Repo's working-directory face: status, snapshot, commit and checkout of the directory the
+repository sits in, and the commit that directory is based on (the WORKDIR ref).
+
+A mixin of Repo (gotfs/repo/repo.py), which supplies the store, the refs table, the FS, the
+locks and the history (commit, resolve, read_commit); these methods are called as Repo's own.
+The file-level work (stat cache, hashing, writing files) is WorkCopy's (gotfs/repo/workcopy.py).
+"""
+
+from __future__ import annotations
+
+import fcntl
+from typing import TYPE_CHECKING
+
+from gotfs.repo.errors import DamagedData, MergeInProgress, NothingToCommit, WorkdirBehind
+from gotfs.repo.refnames import DEFAULT_BRANCH
+from gotkv.blobs.ref import Ref
+from gotkv.root import Root
+
+if TYPE_CHECKING:
+    from gotfs.fs import FS
+    from gotfs.repo.refs import Refs
+    from gotkv.blobs.local import LocalStore
+
+
+class WorkingDirectory:
+    """The working directory against its base commit. See the module docstring."""
+
+    store: LocalStore
+    refs: Refs
+    fs: FS
+
+    def workcopy(self, fs: FS | None = None):
+        """The working directory; `fs` (default: the repo's) is where a checkout reads from."""
+        from gotfs.repo.workcopy import WorkCopy
+        return WorkCopy(self, fs)
+
+    def status(self):
+        """Changes in the working directory against the commit it holds (workdir_root)."""
+        wc = self.workcopy()
+        try:
+            return wc.status(self.workdir_root())
+        finally:
+            wc.close()
+
+    def workdir_root(self) -> Root:
+        """The root of the commit the working directory holds: HEAD's, unless a read-write
+        mount committed to the branch since (then the directory is behind until checked out)."""
+        base = self.workdir_base()
+        return self.read_commit(base).root if base is not None else self.head_root()
+
+    def _workdir_lock(self):
+        """Serialises commits and checkouts of this working directory between processes."""
+        return self._flock("workdir.lock", fcntl.LOCK_EX)
+
+    def workdir_base(self) -> Ref | None:
+        """The commit the working directory was last committed as or checked out from."""
+        value = self.refs.get("WORKDIR")
+        return Ref.parse(value) if value else None
+
+    def commit_workdir(self, message: str, *, author: str = "got", allow_empty: bool = False,
+                       progress=None) -> tuple[Ref, Root]:
+        """Snapshot the working directory and commit it on HEAD's branch.
+
+        Refuses (WorkdirBehind) when the branch has moved past the commit the working
+        directory is based on — a read-write mount committed to it — because committing the
+        stale directory would silently revert those changes. NothingToCommit when the
+        snapshot holds what HEAD's tree holds, unless allow_empty: the same root, or one that
+        differs only in how unchanged bytes are laid out in blobs (a re-packed file after a
+        checkout), which no status, diff or show could name. Metadata the working directory
+        does not record (mtimes, xattrs) is kept from HEAD's tree (gotfs.repo.unrecorded).
+        """
+        from gotfs.diff import diff as fs_diff  # here, not at the top: read commands never load the FS layer
+        from gotfs.repo.unrecorded import keep_unrecorded
+
+        with self._workdir_lock(), self.writing(), self.store.discarding_on_full_disk():
+            head, base = self.head(), self.workdir_base()
+            if head is not None and base is not None and head != base:
+                raise WorkdirBehind(self.head_branch() or "HEAD")
+            head_root = self.head_root()
+            wc = self.workcopy()
+            try:
+                root = wc.snapshot(progress, live=head_root)
+            finally:
+                wc.close()
+            root = keep_unrecorded(self.fs, head_root, root)
+            if not allow_empty and (root == head_root or next(fs_diff(self.fs, head_root, root), None) is None):
+                raise NothingToCommit()
+            ref = self.commit(root, message, author=author, workdir=True)
+            return ref, root
+
+    def snapshot(self, progress=None) -> Root:
+        """The working directory as a root, as a commit would record it against the commit the
+        directory holds (changed files' data is stored, nothing published)."""
+        from gotfs.repo.unrecorded import keep_unrecorded
+
+        wc = self.workcopy()
+        try:
+            with self.writing():
+                base = self.workdir_root()
+                return keep_unrecorded(self.fs, base, wc.snapshot(progress, live=base))
+        finally:
+            wc.close()
+
+    def checkout(self, spec: str, *, force: bool = False, paths: list[str] | None = None):
+        """Switch the working directory (and HEAD) to `spec`, or restore `paths` from it.
+
+        A branch name puts HEAD on that branch; anything else detaches HEAD. Refuses to
+        overwrite uncommitted changes unless force. Returns the list of changed paths.
+        """
+        target_ref = self.resolve(spec)
+        target = self.read_commit(target_ref).root
+        if not paths and self.refs.get("MERGE_STATE"):
+            raise MergeInProgress()  # switching away would strand the merge's working state
+        with self._workdir_lock():
+            from gotfs.validate import refuse_unsafe  # here: only a checkout loads it
+
+            base_root = self.workdir_root()
+            refuse_unsafe(self.fs, base_root if self.workdir_base() is not None else None, target,
+                          f"commit {target_ref.short()}")
+            wc = self.workcopy()
+            try:
+                changes = wc.checkout(base_root, target, force=force, paths=paths)
+            except DamagedData as e:
+                raise e.at(f"commit {target_ref.short()}") from e
+            finally:
+                wc.close()
+            if not paths:  # HEAD and the working directory's base move together
+                self.refs.set_many({"WORKDIR": str(target_ref), "HEAD": self._head_value(spec, target_ref)})
+        return changes
+
+    def _head_value(self, spec: str, target: Ref) -> str:
+        """What HEAD holds after checking out `spec`: the same (for HEAD itself), the branch
+        `spec` names, or else the commit (detached)."""
+        if spec in ("HEAD", "@"):
+            return self.refs.get("HEAD") or f"ref: heads/{DEFAULT_BRANCH}"
+        branch = spec[len("heads/"):] if spec.startswith("heads/") else spec
+        if branch in self.branches():
+            return f"ref: heads/{branch}"
+        return str(target)
