@@ -119,6 +119,11 @@ class Staging:
         if source is not None:
             self._sources[path] = Plan(path, info.mtime_ns, source, size_hint, tag, clear=False, info=info)
 
+    def put_info(self, path: Path, info: Info) -> None:
+        """Record an Info unchecked: a directory, symlink or special file, or a path's new
+        attributes. For building a tree from a scan, as put_file. O(1), no node reads."""
+        self.tx.put_info(path, info)
+
     def truncate(self, path: Path, size: int) -> None:
         """Cut the file to `size` bytes or extend it with a hole. Cost: O(d) node reads, and
         below the file's buffered end, chunking its buffered bytes now."""
