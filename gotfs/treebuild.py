@@ -18,7 +18,6 @@ Not thread-safe. Paths are parsed tuples (keys.parse_path).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 
 from gotfs import keys, packing
@@ -33,34 +32,35 @@ if TYPE_CHECKING:
 Extents = list[tuple[int, Extent]]
 
 
-@dataclass(slots=True)
-class _Source:
-    """A file whose contents `open` streams in at flush."""
-
-    info: Info
-    open: Callable[[], BinaryIO]
-    size_hint: int
-    tag: object
+# A staged path is a record, in key order at flush: (info key, Info) for a non-file,
+# (info key, load) for a stored file, and for a file to read, a _Source: (info key, Info,
+# open, size hint, tag), flat, since a build of a big tree holds one per file.
+_Source = tuple[bytes, Info, Callable[[], BinaryIO], int, object]
 
 
-def _raw(record: tuple[bytes, _Source]) -> bytes:
-    return b"/".join(keys.path_of(record[0]))
+def _raw(source: _Source) -> bytes:
+    return b"/".join(keys.path_of(source[0]))
 
 
-def _hint(record: tuple[bytes, _Source]) -> int:
-    return record[1].size_hint
+def _hint(source: _Source) -> int:
+    return source[3]
+
+
+def _first(record: tuple) -> bytes:
+    return record[0]
 
 
 class TreeBuild:
     """A new tree, staged path by path, built by `flush()`. Nothing is checked as it is
     staged (as Staging.put_file): every path must be staged once, and every parent must be
     staged as a directory, the root () included; the build refuses duplicate paths
-    (gotkv's InvalidInput), and a missing parent makes a tree fsck reports. Memory: about
-    150 bytes per staged path, besides what the caller's sources, tags and loaders hold."""
+    (gotkv's InvalidInput), and a missing parent makes a tree fsck reports. Memory: a flat
+    tuple and the key per staged path (about 150 bytes), besides what the caller's Infos,
+    sources, tags and loaders hold."""
 
     def __init__(self, fs: FS):
         self.fs = fs
-        self._records: list[tuple[bytes, object]] = []  # (info key, what to put there)
+        self._records: list[tuple] = []  # see _Source
 
     def __len__(self) -> int:
         """How many paths are staged."""
@@ -74,7 +74,7 @@ class TreeBuild:
                  tag: object = None) -> None:
         """Stage a regular file whose contents `source` opens at flush (its size replaces
         info's); `size_hint` chooses its packing group, as in Staging.put_file. O(1)."""
-        self._records.append((keys.info_key(path), _Source(info, source, size_hint, tag)))
+        self._records.append((keys.info_key(path), info, source, size_hint, tag))
 
     def put_stored(self, path: Path, load: Callable[[], tuple[Info, Extents]]) -> None:
         """Stage a regular file whose data is stored already: `load` returns its Info and
@@ -92,33 +92,30 @@ class TreeBuild:
         nothing is built (blobs posted so far are left for gc)."""
         records, self._records = self._records, []
         records.sort(key=_first)
-        sources = [r for r in records if isinstance(r[1], _Source)]
+        sources = [r for r in records if len(r) == 5]
         return self.fs.kv.build(self._entries(records, self._chunked(sources, on_chunked)))
 
-    def _chunked(self, sources: list[tuple[bytes, _Source]], on_chunked) -> Iterator[tuple[Info, Extents]]:
+    def _chunked(self, sources: list[_Source], on_chunked) -> Iterator[tuple[Info, Extents]]:
         """Each source's Info and extents, in order, chunked in packing groups as asked for."""
         for group in packing.groups(sources, _raw, _hint, self.fs.kv.params.salt):
-            for w in self.fs.data.write_many((source, source.open) for _, source in group):
-                done = w.tag
+            for w in self.fs.data.write_many((source, source[2]) for source in group):
+                _, info, _, _, tag = w.tag
                 if on_chunked is not None:
-                    on_chunked(done.tag, w.size, w.extents)
-                yield (done.info if done.info.size == w.size else done.info.with_(size=w.size)), w.extents
+                    on_chunked(tag, w.size, w.extents)
+                yield (info if info.size == w.size else info.with_(size=w.size)), w.extents
 
     @staticmethod
-    def _entries(records: list[tuple[bytes, object]],
-                 written: Iterator[tuple[Info, Extents]]) -> Iterator[tuple[bytes, bytes]]:
+    def _entries(records: list[tuple], written: Iterator[tuple[Info, Extents]]) -> Iterator[tuple[bytes, bytes]]:
         """Every key and value of the tree, in key order (a file's extent keys follow its Info
         key and precede any other path's)."""
-        for key, what in records:
-            if isinstance(what, Info):
+        for record in records:
+            key, what = record[0], record[1]
+            if len(record) == 2 and isinstance(what, Info):
                 yield key, what.to_bytes()
                 continue
-            info, extents = next(written) if isinstance(what, _Source) else what()
+            info, extents = next(written) if len(record) == 5 else what()
             yield key, info.to_bytes()
             path = keys.path_of(key)
             for end, extent in extents:
                 yield keys.extent_key(path, end), extent.to_bytes()
 
-
-def _first(record: tuple[bytes, object]) -> bytes:
-    return record[0]

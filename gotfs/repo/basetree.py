@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable
 
 from gotfs import keys
 from gotfs.info import Info
-from gotkv.edit import Batch
 from gotkv.root import Root
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS base(one INTEGER PRIMARY KEY CHECK (one = 0), root BLOB NOT NULL, others BLOB NOT NULL)"
@@ -39,6 +38,15 @@ class BaseTree:
 
     root: Root
     others: dict[bytes, bytes]
+
+    @classmethod
+    def of(cls, root: Root, others: dict[keys.Path, Info]) -> BaseTree:
+        """The base `root` whose non-file paths are `others`."""
+        return cls(root, {keys.info_key(path): info.to_bytes() for path, info in others.items()})
+
+    def by_path(self) -> dict[keys.Path, bytes]:
+        """The non-file paths and their Info bytes."""
+        return {keys.path_of(k): v for k, v in self.others.items()}
 
     def to_row(self) -> tuple[bytes, bytes]:
         parts = []
@@ -75,25 +83,6 @@ def record(db: sqlite3.Connection, base: BaseTree | None) -> None:
     db.execute("DELETE FROM base")
     if base is not None:
         db.execute("INSERT INTO base VALUES (0, ?, ?)", base.to_row())
-
-
-def edits(base: BaseTree, others: dict[bytes, bytes], replaced: Iterable[keys.Path],
-          puts: Iterable[tuple[bytes, bytes]]) -> Batch:
-    """The batch that turns `base` into the tree whose non-file keys are `others`, where the
-    files at `replaced` (gone, or written again) lose their Info and extents, and `puts` (the
-    written files' entries) are added. Cost: O(changes log changes)."""
-    batch = Batch()
-    for key in sorted(base.others.keys() - others.keys()):
-        batch.delete(key)
-    for path in sorted(replaced, key=keys.info_key):  # spans in order: each lands at the end
-        batch.delete(keys.info_key(path))
-        batch.delete_span(keys.extents_span(path))
-    for key, value in others.items():
-        if base.others.get(key) != value:
-            batch.put(key, value)
-    for key, value in puts:
-        batch.put(key, value)
-    return batch
 
 
 class RecordedTree:
