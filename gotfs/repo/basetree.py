@@ -23,11 +23,16 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Container
 
 from gotfs import keys
 from gotfs.info import Info
+from gotfs.repo.statrows import FileInfos, Pending, row_path
+from gotfs.staging import Staging
 from gotkv.root import Root
+
+if TYPE_CHECKING:
+    from gotfs.fs import FS
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS base(one INTEGER PRIMARY KEY CHECK (one = 0), root BLOB NOT NULL, others BLOB NOT NULL)"
 
@@ -83,6 +88,31 @@ def record(db: sqlite3.Connection, base: BaseTree | None) -> None:
     db.execute("DELETE FROM base")
     if base is not None:
         db.execute("INSERT INTO base VALUES (0, ?, ?)", base.to_row())
+
+
+def stage_changes(fs: FS, base: BaseTree, others: dict[keys.Path, Info], to_write: list[Pending],
+                  gone: set[bytes], infos: FileInfos, *, rewritten: Container[bytes]) -> Staging:
+    """The working directory's changes staged on the base root: the paths gone (or of another
+    kind now) removed, the non-file entries `others` put where they changed, and the files of
+    `to_write` (those of `rewritten` replacing the base's) streamed in at flush in path order,
+    so in the packing groups a build of the whole tree would make. By (a) and (b) above, the
+    flushed root is that build's. Cost: O(changes x depth) node reads."""
+    staging = Staging(fs, base.root)
+    before = base.by_path()
+    top: keys.Path | None = None
+    removed = [row_path(raw) for raw in gone] + [path for path in before if path not in others]
+    for path in sorted(removed, key=keys.info_key):  # a directory comes before what is below it
+        if top is None or path[:len(top)] != top:
+            staging.remove(path, recursive=True)
+            top = path
+    for path, info in others.items():
+        if before.get(path) != info.to_bytes():
+            staging.put_info(path, info)
+    for path, p in sorted(((row_path(p.raw), p) for p in to_write), key=lambda t: keys.info_key(t[0])):
+        if p.raw in rewritten:
+            staging.remove(path)
+        staging.put_file(path, infos(p.mode, p.size), source=p, size_hint=p.size, tag=p)
+    return staging
 
 
 class RecordedTree:

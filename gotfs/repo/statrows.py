@@ -22,6 +22,11 @@ from gotfs.info import Info
 RACY_NS = 2_000_000_000
 
 
+def row_path(raw: bytes) -> tuple[bytes, ...]:
+    """A row's path (its components joined by '/') as a parsed path, keys.Path."""
+    return tuple(raw.split(b"/"))
+
+
 def signature(s: os.stat_result) -> bytes:
     return b"%d:%d:%d:%d:%d" % (s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino, s.st_mode)
 

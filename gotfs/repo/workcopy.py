@@ -36,8 +36,7 @@ from gotfs.repo.ignore import Ignore
 from gotfs.repo.materialize import Materializer
 from gotfs.repo.statrows import (RACY_NS, FileInfos as _FileInfos, HashingReader as _HashingReader,
                                  Pending as _Pending, RowBatches as _RowBatches, decode_entries as _decode_entries,
-                                 encode_entries as _encode_entries, signature)
-from gotfs.staging import Staging
+                                 encode_entries as _encode_entries, row_path as _row_path, signature)
 from gotfs.treebuild import TreeBuild
 from gotfs.tx import Tx
 from gotkv.dbfile import open_cache
@@ -82,10 +81,6 @@ class Change:
 
 def _never(*_) -> bool:
     return False
-
-
-def _path(raw: bytes) -> keys.Path:
-    return tuple(raw.split(b"/"))
 
 
 class WorkCopy:
@@ -161,7 +156,7 @@ class WorkCopy:
 
         A file whose stat signature matches its row is not read. When `live` (a root kept
         alive, such as HEAD's tree) is the recorded base tree (see basetree) and less than
-        half the files changed, the changed paths are staged on that root (gotfs.staging):
+        half the files changed, the changed paths are staged on that root (basetree.stage_changes):
         one lstat per path, O(changes x depth) nodes. Otherwise the whole tree is staged for
         a streaming build (gotfs.treebuild), the unchanged files' entries loaded from their
         rows as the build reaches them: O(paths) nodes. Either way the changed files are
@@ -196,7 +191,7 @@ class WorkCopy:
         infos = _FileInfos()
         rows = _RowBatches(readers, infos, self._remember, self.fs.store.flush, ROW_BATCH, progress)
         if base is not None and 2 * (len(to_write) + len(gone)) < len(files):
-            staging = self._stage_changes(base, others, to_write, gone, infos, rewritten=sigs.keys())
+            staging = basetree.stage_changes(self.fs, base, others, to_write, gone, infos, rewritten=sigs.keys())
             del sigs
             root = staging.flush(rows.add)
         else:
@@ -211,29 +206,6 @@ class WorkCopy:
         self._remember([], forget=gone, base=basetree.BaseTree.of(root, others))
         return root
 
-    def _stage_changes(self, base: basetree.BaseTree, others: dict[keys.Path, Info], to_write: list[_Pending],
-                       gone: set[bytes], infos: _FileInfos, *, rewritten) -> Staging:
-        """The changes staged on the base root: the paths gone (or of another kind now)
-        removed, the changed non-file entries put, and the files of `to_write` (those of
-        `rewritten` replacing the base's) streamed in at flush in path order, so in the
-        packing groups a build would make. O(changes x depth) node reads."""
-        staging = Staging(self.fs, base.root)
-        before = base.by_path()
-        top: keys.Path | None = None
-        removed = [_path(raw) for raw in gone] + [path for path in before if path not in others]
-        for path in sorted(removed, key=keys.info_key):  # a directory comes before what is below it
-            if top is None or path[:len(top)] != top:
-                staging.remove(path, recursive=True)
-                top = path
-        for path, info in others.items():
-            if before.get(path) != info.to_bytes():
-                staging.put_info(path, info)
-        for path, p in sorted(((_path(p.raw), p) for p in to_write), key=lambda t: keys.info_key(t[0])):
-            if p.raw in rewritten:
-                staging.remove(path)
-            staging.put_file(path, infos(p.mode, p.size), source=p, size_hint=p.size, tag=p)
-        return staging
-
     def _stage_tree(self, others: dict[keys.Path, Info], to_write: list[_Pending], files: set[bytes],
                     infos: _FileInfos) -> TreeBuild:
         """The whole tree staged for a streaming build: the files of `to_write` to be read,
@@ -244,10 +216,10 @@ class WorkCopy:
             build.put_info(path, info)
         for p in to_write:
             files.discard(p.raw)
-            build.put_file(_path(p.raw), infos(p.mode, p.size), source=p, size_hint=p.size, tag=p)
+            build.put_file(_row_path(p.raw), infos(p.mode, p.size), source=p, size_hint=p.size, tag=p)
         for raw, blob in self.db.execute("SELECT path, entries FROM files"):
             if raw in files:
-                build.put_stored(_path(raw), partial(_decode_entries, blob))
+                build.put_stored(_row_path(raw), partial(_decode_entries, blob))
         return build
 
     # -- status ------------------------------------------------------------------------
