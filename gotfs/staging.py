@@ -11,9 +11,10 @@ DataStore's threads (whole files packed together, in packing groups), and commit
 everything as ONE gotkv batch: one new root.
 
 Who uses it: the FS API's writes (each a staging with one change), the working copy's
-snapshot (a whole tree staged from a scan), and the read-write mount, which runs the same
-region phases itself, with buffers keyed by inode and chunking outside its lock
-(gotfs/mount/writeback.py).
+snapshot (the changes since HEAD staged on HEAD's tree; a whole tree goes through the bulk
+mode, treebuild.TreeBuild, which streams instead of holding a batch of every key), and the
+read-write mount, which runs the same region phases itself, with buffers keyed by inode and
+chunking outside its lock (gotfs/mount/writeback.py).
 
 Equivalence: with pack=False, flushing any sequence of writes, truncates, renames and
 removes at once gives the same root as applying them one at a time through the FS API,
@@ -118,6 +119,11 @@ class Staging:
             self.tx.put_extent(path, end, extent)
         if source is not None:
             self._sources[path] = Plan(path, info.mtime_ns, source, size_hint, tag, clear=False, info=info)
+
+    def put_info(self, path: Path, info: Info) -> None:
+        """Record an Info unchecked: a directory, symlink or special file, or a path's new
+        attributes. For building a tree from a scan, as put_file. O(1), no node reads."""
+        self.tx.put_info(path, info)
 
     def truncate(self, path: Path, size: int) -> None:
         """Cut the file to `size` bytes or extend it with a hole. Cost: O(d) node reads, and

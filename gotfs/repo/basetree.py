@@ -23,12 +23,16 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Container
 
 from gotfs import keys
 from gotfs.info import Info
-from gotkv.edit import Batch
+from gotfs.repo.statrows import FileInfos, Pending, row_path
+from gotfs.staging import Staging
 from gotkv.root import Root
+
+if TYPE_CHECKING:
+    from gotfs.fs import FS
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS base(one INTEGER PRIMARY KEY CHECK (one = 0), root BLOB NOT NULL, others BLOB NOT NULL)"
 
@@ -39,6 +43,15 @@ class BaseTree:
 
     root: Root
     others: dict[bytes, bytes]
+
+    @classmethod
+    def of(cls, root: Root, others: dict[keys.Path, Info]) -> BaseTree:
+        """The base `root` whose non-file paths are `others`."""
+        return cls(root, {keys.info_key(path): info.to_bytes() for path, info in others.items()})
+
+    def by_path(self) -> dict[keys.Path, bytes]:
+        """The non-file paths and their Info bytes."""
+        return {keys.path_of(k): v for k, v in self.others.items()}
 
     def to_row(self) -> tuple[bytes, bytes]:
         parts = []
@@ -77,23 +90,29 @@ def record(db: sqlite3.Connection, base: BaseTree | None) -> None:
         db.execute("INSERT INTO base VALUES (0, ?, ?)", base.to_row())
 
 
-def edits(base: BaseTree, others: dict[bytes, bytes], replaced: Iterable[keys.Path],
-          puts: Iterable[tuple[bytes, bytes]]) -> Batch:
-    """The batch that turns `base` into the tree whose non-file keys are `others`, where the
-    files at `replaced` (gone, or written again) lose their Info and extents, and `puts` (the
-    written files' entries) are added. Cost: O(changes log changes)."""
-    batch = Batch()
-    for key in sorted(base.others.keys() - others.keys()):
-        batch.delete(key)
-    for path in sorted(replaced, key=keys.info_key):  # spans in order: each lands at the end
-        batch.delete(keys.info_key(path))
-        batch.delete_span(keys.extents_span(path))
-    for key, value in others.items():
-        if base.others.get(key) != value:
-            batch.put(key, value)
-    for key, value in puts:
-        batch.put(key, value)
-    return batch
+def stage_changes(fs: FS, base: BaseTree, others: dict[keys.Path, Info], to_write: list[Pending],
+                  gone: set[bytes], infos: FileInfos, *, rewritten: Container[bytes]) -> Staging:
+    """The working directory's changes staged on the base root: the paths gone (or of another
+    kind now) removed, the non-file entries `others` put where they changed, and the files of
+    `to_write` (those of `rewritten` replacing the base's) streamed in at flush in path order,
+    so in the packing groups a build of the whole tree would make. By (a) and (b) above, the
+    flushed root is that build's. Cost: O(changes x depth) node reads."""
+    staging = Staging(fs, base.root)
+    before = base.by_path()
+    top: keys.Path | None = None
+    removed = [row_path(raw) for raw in gone] + [path for path in before if path not in others]
+    for path in sorted(removed, key=keys.info_key):  # a directory comes before what is below it
+        if top is None or path[:len(top)] != top:
+            staging.remove(path, recursive=True)
+            top = path
+    for path, info in others.items():
+        if before.get(path) != info.to_bytes():
+            staging.put_info(path, info)
+    for path, p in sorted(((row_path(p.raw), p) for p in to_write), key=lambda t: keys.info_key(t[0])):
+        if p.raw in rewritten:
+            staging.remove(path)
+        staging.put_file(path, infos(p.mode, p.size), source=p, size_hint=p.size, tag=p)
+    return staging
 
 
 class RecordedTree:

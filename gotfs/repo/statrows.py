@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 import blake3
 
@@ -19,6 +20,11 @@ from gotfs.extent import Extent
 from gotfs.info import Info
 
 RACY_NS = 2_000_000_000
+
+
+def row_path(raw: bytes) -> tuple[bytes, ...]:
+    """A row's path (its components joined by '/') as a parsed path, keys.Path."""
+    return tuple(raw.split(b"/"))
 
 
 def signature(s: os.stat_result) -> bytes:
@@ -47,21 +53,67 @@ def decode_entries(blob: bytes) -> tuple[Info, list[tuple[int, Extent]]]:
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """A file a snapshot must store: what the write needs of its stat (sig: None if racy)."""
+    """A file a snapshot must store: what the write needs of its stat (sig: None if racy).
+    Calling it opens the file with `opener` (one function shared by a snapshot's files)."""
 
     raw: bytes
     size: int
     mode: int
     sig: bytes | None
+    opener: Callable[[bytes], BinaryIO]
 
-    def key(self) -> bytes:
-        return b"/" + self.raw + b"/"
+    def __call__(self) -> BinaryIO:
+        return self.opener(self.raw)
 
-    def path(self) -> bytes:
-        return self.raw
 
-    def length(self) -> int:
-        return self.size
+class FileInfos:
+    """Regular files' Infos, one object per (mode, size): a snapshot's many files share them,
+    so it neither holds one per file nor builds one twice (for the tree and for the row)."""
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[int, int], Info] = {}
+
+    def __call__(self, mode: int, size: int) -> Info:
+        info = self._made.get((mode, size))
+        if info is None:
+            info = self._made[mode, size] = Info.file(mode, size)
+        return info
+
+
+class RowBatches:
+    """The rows of the files a snapshot stores, handed to the cache every `batch` files and
+    at the end, each time after `durable()` (the store's flush): an interrupted commit keeps
+    the rows of what it stored, and the cache never names a blob that is not durable.
+    `readers` maps each file being read to its HashingReader (its content hash)."""
+
+    def __init__(self, readers: dict[bytes, HashingReader], infos: FileInfos, remember: Callable[[list], None],
+                 durable: Callable[[], None], batch: int, progress: Callable[[int, int], None] | None):
+        self.readers = readers
+        self.infos = infos
+        self.remember = remember
+        self.durable = durable
+        self.batch = batch
+        self.progress = progress
+        self.rows: list[tuple[bytes, bytes | None, bytes, bytes]] = []
+        self.files = self.bytes = 0
+
+    def add(self, p: Pending, size: int, extents: list[tuple[int, Extent]]) -> None:
+        """A file of the snapshot is stored (its chunks posted): its row, and progress."""
+        digest = self.readers.pop(p.raw).hash.digest()
+        self.rows.append((p.raw, p.sig, digest, encode_entries(self.infos(p.mode, size), extents)))
+        if len(self.rows) >= self.batch:
+            self.flush()
+        self.files += 1
+        self.bytes += size
+        if self.progress:
+            self.progress(self.files, self.bytes)
+
+    def flush(self) -> None:
+        """Make the stored data durable and remember the rows so far."""
+        if self.rows:
+            self.durable()
+            self.remember(self.rows)
+            self.rows = []
 
 
 class HashingReader:

@@ -15,17 +15,17 @@ again gives the same root.
 
 from __future__ import annotations
 
-import heapq
 import os
 import stat as st
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
 import blake3
 
-from gotfs import keys, packing
+from gotfs import keys
 from gotfs.diff import ADDED, MODIFIED, REMOVED, diff as fs_diff
 from gotfs.dirs import walk
 from gotfs.extent import Extent
@@ -34,8 +34,10 @@ from gotfs.repo import basetree
 from gotfs.repo.errors import DirtyWorkingCopy
 from gotfs.repo.ignore import Ignore
 from gotfs.repo.materialize import Materializer
-from gotfs.repo.statrows import (RACY_NS, HashingReader as _HashingReader, Pending as _Pending,
-                                 decode_entries as _decode_entries, encode_entries as _encode_entries, signature)
+from gotfs.repo.statrows import (RACY_NS, FileInfos as _FileInfos, HashingReader as _HashingReader,
+                                 Pending as _Pending, RowBatches as _RowBatches, decode_entries as _decode_entries,
+                                 encode_entries as _encode_entries, row_path as _row_path, signature)
+from gotfs.treebuild import TreeBuild
 from gotfs.tx import Tx
 from gotkv.dbfile import open_cache
 from gotkv.root import Root
@@ -154,90 +156,71 @@ class WorkCopy:
 
         A file whose stat signature matches its row is not read. When `live` (a root kept
         alive, such as HEAD's tree) is the recorded base tree (see basetree) and less than
-        half the files changed, the result is that root with the changed paths edited in:
-        one lstat per path, O(changes x depth) nodes. Otherwise the tree is built again,
-        streaming (the unchanged files' entries from their rows): O(paths) nodes. Memory: a
-        few small records per path; the written files' rows go to the cache every
-        ROW_BATCH files, each batch after a store flush.
+        half the files changed, the changed paths are staged on that root (basetree.stage_changes):
+        one lstat per path, O(changes x depth) nodes. Otherwise the whole tree is staged for
+        a streaming build (gotfs.treebuild), the unchanged files' entries loaded from their
+        rows as the build reaches them: O(paths) nodes. Either way the changed files are
+        chunked in path order, in packing groups, so both give the same root. Memory: a few
+        small records per path; the written files' rows go to the cache every ROW_BATCH
+        files, each batch after a store flush.
         """
         now = time.time_ns()
         base = basetree.load(self.db, live)
         sigs = dict(self.db.execute("SELECT path, sig FROM files"))
-        others = {keys.info_key(()): Info.dir(0o755).to_bytes()}
+        others: dict[keys.Path, Info] = {(): Info.dir(0o755)}
         to_write: list[_Pending] = []
         files: set[bytes] = set()
+        readers: dict[bytes, _HashingReader] = {}
+
+        def opener(raw: bytes) -> _HashingReader:
+            reader = readers[raw] = _HashingReader(self.root / os.fsdecode(raw))
+            return reader
+
         for e in self.scan():
             s = e.stat
             if not st.S_ISREG(s.st_mode):
-                others[keys.info_key(e.path)] = e.info().to_bytes()
+                others[e.path] = e.info()
                 continue
             raw = b"/".join(e.path)
             files.add(raw)
             sig = signature(s)
             if sigs.get(raw) != sig:
                 to_write.append(_Pending(raw, s.st_size, st.S_IMODE(s.st_mode),
-                                         None if now - s.st_mtime_ns < RACY_NS else sig))
+                                         None if now - s.st_mtime_ns < RACY_NS else sig, opener))
         gone = sigs.keys() - files
-        del sigs
-        to_write.sort(key=_Pending.key)  # path order: for the packing groups, and for the build
-        written = self._write(to_write, progress)
+        infos = _FileInfos()
+        rows = _RowBatches(readers, infos, self._remember, self.fs.store.flush, ROW_BATCH, progress)
         if base is not None and 2 * (len(to_write) + len(gone)) < len(files):
-            replaced = [tuple(p.raw.split(b"/")) for p in to_write] + [tuple(raw.split(b"/")) for raw in gone]
-            root = self.fs.kv.mutate(base.root, basetree.edits(base, others, replaced, list(written)))
+            staging = basetree.stage_changes(self.fs, base, others, to_write, gone, infos, rewritten=sigs.keys())
+            del sigs
+            root = staging.flush(rows.add)
         else:
-            kept = self._kept_entries(files - {p.raw for p in to_write})
-            root = self.fs.kv.build(heapq.merge(sorted(others.items()), written, kept))
+            del sigs
+            build = self._stage_tree(others, to_write, files, infos)
+            del files, to_write  # (the build holds what it needs: a set of every path is megabytes)
+            root = build.flush(rows.add)
+        rows.flush()
         # The cache must never name blobs that are not durable: a process killed after
         # remembering but before the store's flush would hand lost extents to the next commit.
         self.fs.store.flush()
-        self._remember([], forget=gone, base=basetree.BaseTree(root, others))
+        self._remember([], forget=gone, base=basetree.BaseTree.of(root, others))
         return root
 
-    def _write(self, to_write: list[_Pending], progress) -> Iterator[tuple[bytes, bytes]]:
-        """Chunk and store the files of `to_write` (in path order, in packing groups); yield
-        their Info and extent entries in key order. Their rows are remembered (which clears
-        the base) every ROW_BATCH files and at the end, each time after a store flush."""
-        rows = []
-        readers: dict[bytes, _HashingReader] = {}
-        done_bytes = 0
-
-        def opener(p: _Pending):
-            return lambda: readers.setdefault(p.raw, _HashingReader(self.root / os.fsdecode(p.raw)))
-
-        written = (w for group in packing.groups(to_write, _Pending.path, _Pending.length, self.fs.kv.params.salt)
-                   for w in self.fs.data.write_many((p, opener(p)) for p in group))
-        for n, w in enumerate(written, 1):
-            p = w.tag
-            info = Info.file(p.mode, w.size)
-            entries: list[tuple[bytes, bytes]] = []
-            self._add_file(entries, tuple(p.raw.split(b"/")), info, w.extents)
-            yield from entries
-            rows.append((p.raw, p.sig, readers.pop(p.raw).hash.digest(), _encode_entries(info, w.extents)))
-            if len(rows) >= ROW_BATCH:
-                self.fs.store.flush()
-                self._remember(rows)
-                rows = []
-            done_bytes += w.size
-            if progress:
-                progress(n, done_bytes)
-        if rows:
-            self.fs.store.flush()
-            self._remember(rows)
-
-    def _kept_entries(self, kept: set[bytes]) -> Iterator[tuple[bytes, bytes]]:
-        """The Info and extent entries of the files of `kept`, from their rows, in key order."""
-        blobs = sorted((keys.info_key(tuple(raw.split(b"/"))), raw, blob)
-                       for raw, blob in self.db.execute("SELECT path, entries FROM files") if raw in kept)
-        for _, raw, blob in blobs:
-            entries: list[tuple[bytes, bytes]] = []
-            self._add_file(entries, tuple(raw.split(b"/")), *_decode_entries(blob))
-            yield from entries
-
-    @staticmethod
-    def _add_file(entries: list, path: keys.Path, info: Info, extents: list[tuple[int, Extent]]) -> None:
-        entries.append((keys.info_key(path), info.to_bytes()))
-        for end, extent in extents:
-            entries.append((keys.extent_key(path, end), extent.to_bytes()))
+    def _stage_tree(self, others: dict[keys.Path, Info], to_write: list[_Pending], files: set[bytes],
+                    infos: _FileInfos) -> TreeBuild:
+        """The whole tree staged for a streaming build: the files of `to_write` to be read,
+        the other `files` from their rows (kept encoded until the build reaches them).
+        Empties `files` of `to_write`'s paths (no copy of a set of every path)."""
+        build = TreeBuild(self.fs)
+        for path, info in others.items():
+            build.put_info(path, info)
+        for p in to_write:
+            files.discard(p.raw)
+            build.put_file(_row_path(p.raw), infos(p.mode, p.size), source=p, size_hint=p.size, tag=p)
+        for raw, blob in self.db.execute("SELECT path, entries FROM files"):
+            if raw in files:
+                build.put_stored(_row_path(raw), partial(_decode_entries, blob))
+        return build
 
     # -- status ------------------------------------------------------------------------
 

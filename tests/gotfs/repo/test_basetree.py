@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import os
 import random
+import stat
 import time
 
 import pytest
 
+from gotfs.info import Info
+from gotfs.keys import info_key, parse_path
 from gotfs.repo import Repo, basetree
 from gotfs.repo.errors import NothingToCommit
+from gotfs.staging import Staging
 
 AUTHOR = "t <t@example.com>"
 PAST_NS = 10 * 1_000_000_000  # older than the racily-clean window: the stat cache trusts it
@@ -40,6 +44,30 @@ def _rebuilt(repo: Repo):
         return wc.snapshot()
     finally:
         wc.close()
+
+
+def _staged(repo: Repo):
+    """The working directory's tree as the FS write path makes it: a Staging (gotfs.staging)
+    with every file written whole, in path order (so in the same packing groups)."""
+    staging = Staging(repo.fs, repo.fs.kv.empty())
+    staging.put_info((), Info.dir(0o755))
+    found = []
+    for dirpath, dirnames, filenames in os.walk(repo.workdir):
+        top = dirpath == str(repo.workdir)
+        dirnames[:] = [d for d in dirnames if not (top and d == ".got")]
+        for name in dirnames + filenames:
+            host = os.path.join(dirpath, name)
+            found.append((parse_path(os.path.relpath(host, repo.workdir)), host))
+    for path, host in sorted(found, key=lambda t: info_key(t[0])):
+        s = os.lstat(host)
+        if stat.S_ISDIR(s.st_mode):
+            staging.put_info(path, Info.dir(stat.S_IMODE(s.st_mode)))
+        elif stat.S_ISLNK(s.st_mode):
+            staging.put_info(path, Info.symlink(os.fsencode(os.readlink(host))))
+        else:
+            with open(host, "rb") as f:
+                staging.write_file(path, f.read(), mode=stat.S_IMODE(s.st_mode))
+    return staging.flush()
 
 
 def _status(repo: Repo, *, recorded: bool):
@@ -109,6 +137,19 @@ def _mutate(repo: Repo, rnd: random.Random) -> None:
                 d.rmdir()
                 if rnd.random() < 0.5:
                     d.write_bytes(b"a directory became this file")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_first_commit_is_the_tree_the_fs_write_path_makes(repo, seed):
+    """Every file written, in path order: the same packing groups, so the very same root as
+    a Staging writing the same files (later commits write only the changed files, so their
+    groups, and extents, differ from a write of everything)."""
+    rnd = random.Random(seed)
+    for _ in range(8):
+        _mutate(repo, rnd)
+    for i in range(40):
+        (repo.workdir / f"f{i}").write_bytes(rnd.randbytes(rnd.choice([0, 100, 20_000, 300_000])))
+    assert _commit(repo) == _staged(repo)
 
 
 @pytest.mark.parametrize("seed", range(6))
