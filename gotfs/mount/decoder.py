@@ -44,6 +44,7 @@ from typing import Protocol, runtime_checkable
 
 from gotkv.blobs.codec import Codec
 from gotkv.blobs.ref import Ref
+from gotkv.osio import write_all
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ class Decoder:
                 self._pending.add(job)
                 jobs.append(job)
             try:
-                _write_all(self._jobs_w, b"".join(msg))
+                write_all(self._jobs_w, b"".join(msg))
             except OSError:  # the child died: it is reported by collect()
                 self.alive = False
             return jobs
@@ -212,11 +213,6 @@ class Decoder:
             self._proc.wait()
         os.close(self._replies_r)
 
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 # -- the child ------------------------------------------------------------------------------
@@ -297,7 +293,7 @@ def serve(jobs: int, replies: int, buffer_fd: int, size: int, codec: Codec) -> N
     out = memoryview(mmap.mmap(buffer_fd, size, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE))
     os.close(buffer_fd)
     files = _Files()
-    _write_all(replies, _REPLY.pack(READY_JOB, OK))
+    write_all(replies, _REPLY.pack(READY_JOB, OK))
     pending = b""
     while True:
         data = os.read(jobs, 1 << 16)
@@ -327,7 +323,7 @@ def serve(jobs: int, replies: int, buffer_fd: int, size: int, codec: Codec) -> N
         for job in batch[1:]:  # reads from disk overlap with decoding the first
             files.will_need(job[2], job[3], job[4])
         for job in batch:  # answered one by one: a reader may be waiting for the first
-            _write_all(replies, _REPLY.pack(job[1], _decode(codec, files, out, job)))
+            write_all(replies, _REPLY.pack(job[1], _decode(codec, files, out, job)))
 
 
 def main(argv: list[str]) -> int:

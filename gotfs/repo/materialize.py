@@ -24,6 +24,7 @@ from gotfs.info import Info
 from gotfs.repo.errors import naming_file
 from gotfs.tx import Tx
 from gotkv.root import Root
+from gotkv.osio import write_all
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
@@ -142,7 +143,7 @@ class Materializer:
                     os.lseek(fd, start, os.SEEK_SET)
                 data = self._read(extent, scratch)
                 h.update(data)
-                _write_all(fd, data)
+                write_all(fd, data)
                 pos = end
             if info.size > pos:
                 h.update(bytes(info.size - pos))
@@ -174,11 +175,6 @@ class Materializer:
                 return placed
         return data.read_extent(extent)
 
-
-def _write_all(fd: int, data) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 def _chmod_node_at(dfd: int, name: bytes, mode: int) -> None:

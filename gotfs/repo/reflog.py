@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from gotkv.osio import write_all
+
 JOURNALED = ("HEAD", "WORKDIR", "MERGE_HEAD", "heads/", "tags/", "remotes/")
 
 
@@ -83,9 +85,7 @@ class RefLog:
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 data = b"\n" + data  # a torn line of a crashed append stays a line of its own
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from gotkv.blobs.remote.objects import ContainerNotFound, ObjectExists, ObjectNotFound, RemoteError
+from gotkv.osio import write_all
 
 _TMP = ".tmp-"
 
@@ -44,9 +45,7 @@ class DirectoryObjectStore:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
+                write_all(fd, data)
                 os.fsync(fd)
             finally:
                 os.close(fd)
