@@ -11,6 +11,7 @@ ones; the mount point itself stays the directory it is, mounted or not.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -46,11 +47,14 @@ class Ignore:
         except FileNotFoundError:
             return cls([], mounts)
 
-    @property
-    def empty(self) -> bool:
-        """True if only what is always left out is ignored: `.got/` at the top and `.git` at
-        any depth (no patterns, no got mount below the working directory)."""
-        return not self._rules and not self._mounts
+    def ignored_name(self, prefix: str, name: bytes, is_dir: bool) -> bool:
+        """`ignored` for the entry `name` of the directory `prefix` ('' at the top, else
+        'a/b/'), met by a walk that never enters an ignored directory. With no patterns and no
+        got mount below, only the fixed rule of `ignored` applies (`.got` at the top, `.git`
+        anywhere), checked on the raw name: a scan of a big tree asks once per path."""
+        if not self._rules and not self._mounts:
+            return name == b".git" or (name == b".got" and not prefix)
+        return self.ignored(prefix + os.fsdecode(name), is_dir)
 
     def ignored(self, relpath: str, is_dir: bool) -> bool:
         """True if `relpath` ('a/b/c', no leading slash) is excluded."""

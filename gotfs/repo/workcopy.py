@@ -103,7 +103,6 @@ class WorkCopy:
         Cost: one readdir per directory and one lstat per path (readlink for a symlink);
         names are matched against .gotignore only when it has patterns."""
         ignore = Ignore.load(self.root)
-        plain = ignore.empty  # then only .got/ at the top and .git anywhere are left out
         stack = [under]
         while stack:
             rel = stack.pop()
@@ -114,8 +113,7 @@ class WorkCopy:
                     s = d.stat(follow_symlinks=False)
                     mode = s.st_mode
                     is_dir = st.S_ISDIR(mode)
-                    if ((name == b".git" or (name == b".got" and not rel)) if plain
-                            else ignore.ignored(prefix + os.fsdecode(name), is_dir)):
+                    if ignore.ignored_name(prefix, name, is_dir):
                         continue
                     path = rel + (name,)
                     if is_dir:
