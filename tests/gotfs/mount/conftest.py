@@ -26,7 +26,7 @@ from gotfs.keys import parse_path
 from benchmarks.bare_mount import load_root, open_fs, save_root
 from gotkv.root import Root
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 STDLIB = Path(os.__file__).parent
 HAVE_FUSE = os.path.exists("/dev/fuse") and shutil.which("fusermount3") is not None
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mount.conftest import REPO, need_fuse, run, unmount
+from tests.gotfs.mount.conftest import REPO, need_fuse, run, unmount
 
 
 class _Ceiling:
