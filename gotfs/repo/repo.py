@@ -21,7 +21,6 @@ leaves every ref at a complete commit, old or new.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import functools
 import os
@@ -29,7 +28,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from gotkv.blobs.codec import Codec
 from gotfs.repo import keywrap
 from gotfs.repo.branches import Branches
 from gotfs.repo.config import DOT, FORMAT, LEGACY_CIPHER, Config, write_atomic
@@ -39,12 +37,13 @@ from gotfs.repo.refnames import DEFAULT_BRANCH, check_ref_name
 from gotfs.repo.refs import Refs
 from gotfs.repo.workdir import WorkingDirectory
 from gotfs.repo.workingroots import WorkingRoots
-from gotkv.blobs.local import LocalStore
 from gotkv.errors import InvalidInput
 from gotkv.params import Params
 
 if TYPE_CHECKING:
     from gotfs.fs import FS
+    from gotkv.blobs.codec import Codec
+    from gotkv.blobs.local import LocalStore
 
 # Names other modules import from here; they are defined in config.py and refnames.py.
 __all__ = ["Repo", "Config", "DOT", "DEFAULT_BRANCH", "FORMAT", "LEGACY_CIPHER", "check_ref_name"]
@@ -59,12 +58,25 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
         self.workdir = workdir
         self.dot = workdir / DOT
         self.config = config
-        self.store = LocalStore(self.dot / "store")
-        # What commits are sealed with: the tree nodes' codec (FS's kv codec). Built here, so a
-        # config with an unknown cipher or layout fails at open.
-        self._commit_codec = Codec(config.secret, level=3, cipher=config.cipher, layout=config.format)
         self.refs = Refs(self.dot / "refs.sqlite")
         self._lock_fd: int | None = None
+
+    # The store and the codec are opened on first use: a command that reads only refs
+    # (`got branch`, `got tag`) opens neither the store's index nor imports cryptography.
+    @functools.cached_property
+    def store(self) -> LocalStore:
+        """The LocalStore holding every blob (opening it reads its SQLite index)."""
+        from gotkv.blobs.local import LocalStore
+
+        return LocalStore(self.dot / "store")
+
+    @functools.cached_property
+    def _commit_codec(self) -> Codec:
+        """What commits are sealed with: the tree nodes' codec (FS's kv codec). Config.from_json
+        has checked its cipher and layout."""
+        from gotkv.blobs.codec import Codec
+
+        return Codec(self.config.secret, level=3, cipher=self.config.cipher, layout=self.config.format)
 
     @functools.cached_property
     def fs(self) -> FS:
@@ -133,7 +145,7 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
         if self.config.secret is None:
             raise InvalidInput("this repository is not encrypted: it has no key to protect")
         wrapped = keywrap.wrap(self.config.secret, passphrase) if passphrase is not None else None
-        config = dataclasses.replace(self.config, wrapped=wrapped)
+        config = self.config.replace(wrapped=wrapped)
         path = self.dot / "config.json"
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable by others
@@ -145,7 +157,8 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
         self.config = config
 
     def close(self) -> None:
-        self.store.close()
+        if "store" in self.__dict__:
+            self.store.close()
         self.refs.close()
 
     def __enter__(self) -> Repo:

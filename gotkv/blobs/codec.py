@@ -40,6 +40,10 @@ trust (see store.py), and by `got fsck --read-data`. Not hashing on every local 
 The hot libraries (blake3, zstd, cryptography >= 50) release the GIL, so one Codec may be used
 from many threads and decoding scales with them: per-thread zstd contexts live in a
 threading.local.
+
+cryptography and zstandard are imported on first use (`_libs`), not with this module: together
+they are ~15 ms of a process's start, and a command that reads only refs (`got branch`) or a
+repository that compresses nothing it reads never needs one of them.
 """
 
 from __future__ import annotations
@@ -47,9 +51,6 @@ from __future__ import annotations
 import threading
 
 import blake3
-import zstandard
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from gotkv.blobs.ref import KEY_SIZE, Ref
 from gotkv.errors import IntegrityError, InvalidInput
@@ -62,10 +63,39 @@ TAG = 16  # both AEADs
 MAX_PLAINTEXT = 4 << 20
 _PROBE_WINDOWS = 4  # see Codec.seal_into
 _PROBE_WINDOW = 16 << 10
-CIPHERS = {"aes-256-gcm": AESGCM, "chacha20-poly1305": ChaCha20Poly1305}
+CIPHERS = {"aes-256-gcm": "AESGCM", "chacha20-poly1305": "ChaCha20Poly1305"}  # name -> class in _libs
 DEFAULT_CIPHER = "aes-256-gcm"
 LAYOUTS = (1, 2)
 DEFAULT_LAYOUT = 2
+
+
+class _Libs:
+    """cryptography's AEADs and InvalidTag, and zstandard, each imported on its first use.
+
+    An attribute is a dict look-up once loaded. `except _libs.InvalidTag` is evaluated only
+    when something was raised, so a failure before any cipher ran still finds the class."""
+
+    def __getattr__(self, name: str):
+        if name == "zstandard":
+            import zstandard
+
+            self.zstandard = zstandard
+        elif name in ("InvalidTag", "AESGCM", "ChaCha20Poly1305"):
+            from cryptography.exceptions import InvalidTag
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
+            self.InvalidTag, self.AESGCM, self.ChaCha20Poly1305 = InvalidTag, AESGCM, ChaCha20Poly1305
+        else:
+            raise AttributeError(name)
+        return self.__dict__[name]
+
+
+_libs = _Libs()
+
+
+def aead_class(cipher: str) -> type:
+    """The AEAD class of a cipher named in CIPHERS (imports cryptography on first use)."""
+    return getattr(_libs, CIPHERS[cipher])
 
 
 def content_id(data: bytes | memoryview) -> bytes:
@@ -89,7 +119,6 @@ class Codec:
         self.level = level
         self.cipher = cipher
         self.layout = layout
-        self._aead = CIPHERS[cipher]
         self._subkey = None if secret is None else blake3.blake3(
             secret, derive_key_context=f"got 2026-12-01 blob key, layout {layout}, {cipher}").digest()
         self._local = threading.local()
@@ -108,10 +137,16 @@ class Codec:
         """Stored bytes beyond the payload: the flag, and the tag when encrypting."""
         return 1 + (TAG if self.encrypted else 0)
 
-    def _zstd(self) -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
+    def _aead(self, key: bytes):
+        """The cipher object for one key."""
+        return aead_class(self.cipher)(key)
+
+    def _zstd(self):
+        """This thread's (ZstdCompressor, ZstdDecompressor)."""
         pair = getattr(self._local, "pair", None)
         if pair is None:
-            pair = (zstandard.ZstdCompressor(level=self.level), zstandard.ZstdDecompressor())
+            zstd = _libs.zstandard
+            pair = (zstd.ZstdCompressor(level=self.level), zstd.ZstdDecompressor())
             self._local.pair = pair
         return pair
 
@@ -235,7 +270,7 @@ class Codec:
             return True
         try:
             self._aead(ref.key).decrypt_into(_NONCE, memoryview(stored)[1:], _FLAGS[flag], out)
-        except InvalidTag:
+        except _libs.InvalidTag:
             raise IntegrityError(f"blob {ref.short()}", "authentication tag rejected") from None
         return True
 
@@ -257,7 +292,7 @@ class Codec:
                 raise IntegrityError(f"blob {ref.short()}", "too short to be a stored blob")
             flag = self._flag(ref, stored[0])
             return flag, self._aead(ref.key).decrypt(_NONCE, memoryview(stored)[1:], _FLAGS[flag])
-        except InvalidTag:
+        except _libs.InvalidTag:
             raise IntegrityError(f"blob {ref.short()}", "authentication tag rejected") from None
 
     def _check_keyless(self, ref: Ref, stored: bytes | memoryview) -> None:
@@ -273,7 +308,8 @@ class Codec:
         return flag
 
     def _unzstd(self, ref: Ref, payload: bytes | memoryview) -> bytes:
+        decompressor = self._zstd()[1]
         try:
-            return self._zstd()[1].decompress(payload, max_output_size=MAX_PLAINTEXT)
-        except zstandard.ZstdError as e:
+            return decompressor.decompress(payload, max_output_size=MAX_PLAINTEXT)
+        except _libs.zstandard.ZstdError as e:
             raise IntegrityError(f"blob {ref.short()}", f"bad zstd frame ({e})") from None
