@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import heapq
 import time
+
+import blake3
 from typing import TYPE_CHECKING, Iterator
 
 from gotfs.repo.commit import Commit, commit_id
@@ -18,6 +20,7 @@ from gotkv.root import Root
 
 if TYPE_CHECKING:
     from gotfs.fs import FS
+    from gotfs.repo.config import Config
     from gotfs.repo.refs import Refs
     from gotkv.blobs.codec import Codec
     from gotkv.blobs.local import LocalStore
@@ -28,12 +31,48 @@ class History:
 
     store: LocalStore
     refs: Refs
+    config: Config
     fs: FS
     _commit_codec: Codec
 
-    def read_commit(self, ref: Ref) -> Commit:
-        """The commit `ref` names: one blob read, verified and decrypted."""
-        return Commit.from_bytes(self._commit_codec.decode(ref, self.store.get(ref.cid)))
+    def read_commit(self, ref: Ref, *, kept: bool = True) -> Commit:
+        """The commit `ref` names: one blob read, verified and decrypted; or, with `kept`
+        (not for fsck and gc, which check the store itself), its plaintext as refs.sqlite
+        keeps it, checked against its keyed BLAKE3 digest.
+
+        Why keep plaintext: opening a blob needs cryptography and zstandard, ~10 ms of
+        imports, a third of what `got log` or `got branch -v` cost in all. It is kept only
+        when the repository's key sits in plain text in config.json (or there is none): then
+        whoever can read `.got/` can read the key, and so every commit, already. Under a
+        passphrase nothing is kept (and set_passphrase drops what was). Cost: one indexed
+        query, a BLAKE3 of the body; a miss adds the blob read and one insert."""
+        key = self._commit_digest_key if kept else None
+        if key is None:
+            return Commit.from_bytes(self._commit_codec.decode(ref, self.store.get(ref.cid)))
+        row = self.refs.commit_body(ref.cid)
+        if row is not None and blake3.blake3(row[1], key=key).digest() == row[0]:
+            return Commit.from_bytes(row[1])
+        body = self._commit_codec.decode(ref, self.store.get(ref.cid))
+        commit = Commit.from_bytes(body)
+        self._keep_commit(ref, body)
+        return commit
+
+    def _keep_commit(self, ref: Ref, body: bytes) -> None:
+        """Keep the plaintext of commit `ref`, whose blob is stored (read, or posted and
+        flushed), for read_commit; nothing under a passphrase."""
+        key = self._commit_digest_key
+        if key is not None:
+            self.refs.keep_commit_body(ref.cid, blake3.blake3(body, key=key).digest(), body)
+
+    @property
+    def _commit_digest_key(self) -> bytes | None:
+        """The key of kept commit bodies' digests; None: keep none (a passphrase guards the key)."""
+        config = self.config
+        if config.wrapped is not None:
+            return None
+        if config.secret is None:
+            return bytes(32)
+        return blake3.blake3(config.secret, derive_key_context="got 2026-12-05 kept commit body").digest()
 
     def _post_commit(self, commit: Commit) -> Ref:
         ref, stored = self._commit_codec.encode(commit.to_bytes())
@@ -74,6 +113,7 @@ class History:
                 ref = self._post_commit(commit)
                 self.store.flush()
                 self.refs.index_commit(ref)
+                self._keep_commit(ref, commit.to_bytes())
                 try:
                     self.refs.cas(name, old, str(ref), also={"WORKDIR": str(ref)} if workdir else None)
                     return ref

@@ -146,6 +146,8 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
             raise InvalidInput("this repository is not encrypted: it has no key to protect")
         wrapped = keywrap.wrap(self.config.secret, passphrase) if passphrase is not None else None
         config = self.config.replace(wrapped=wrapped)
+        if wrapped is not None:
+            self.refs.drop_commit_bodies()  # kept only while the key is in plain text (History.read_commit)
         path = self.dot / "config.json"
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable by others
