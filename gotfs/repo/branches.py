@@ -6,13 +6,12 @@ methods are called as Repo's own. Each change is one compare-and-swap in the ref
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from gotfs.repo.errors import BranchExists, BranchMoved, RefNotFound
 from gotfs.repo.refnames import check_ref_name
 from gotkv.blobs.ref import Ref
 from gotkv.errors import InvalidInput
 
+TYPE_CHECKING = False  # typing's flag without importing typing (~2 ms of a start); checkers take it as True
 if TYPE_CHECKING:
     from gotfs.repo.refs import Refs
 

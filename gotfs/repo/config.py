@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from gotkv.blobs.codec import CIPHERS, DEFAULT_CIPHER, DEFAULT_LAYOUT, LAYOUTS
 from gotfs.repo import keywrap

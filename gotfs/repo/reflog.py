@@ -26,7 +26,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from gotkv.osio import write_all
 from gotkv.value import Value

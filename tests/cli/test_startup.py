@@ -23,10 +23,11 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
 
 # Never needed to print a version, the help or history: the write path, FUSE, remotes, rich;
-# dataclasses (it imports inspect: ~8 ms), ctypes (the pack writer's sync_file_range), getpass.
+# dataclasses (it imports inspect: ~8 ms), typing (~2 ms: collections.abc has the types, and
+# TYPE_CHECKING is a plain False), ctypes (the pack writer's sync_file_range), getpass.
 HEAVY = {"gotfs.fs", "gotkv.kv", "gotfs.chunking", "pyfastcdc", "concurrent.futures", "pyfuse3", "trio",
          "rich", "obstore", "fsspec", "gotkv.blobs.remote", "gotfs.repo.workcopy", "gotfs.repo.remotes",
-         "dataclasses", "inspect", "ctypes", "getpass"}
+         "dataclasses", "inspect", "typing", "ctypes", "getpass"}
 # Listing refs opens neither the store nor a cipher, and the log reads commits as refs.sqlite
 # keeps them (History.read_commit): no blob is read.
 NO_BLOBS = {"cryptography", "zstandard", "gotkv.blobs.local.store", "gotkv.blobs.local.index"}
