@@ -27,7 +27,6 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS refs(name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS commits(id TEXT PRIMARY KEY, ref TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS log_seq(seq INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS commit_bodies(id BLOB PRIMARY KEY, digest BLOB NOT NULL, body BLOB NOT NULL);
 """
 
 
@@ -41,6 +40,11 @@ class Refs:
                                         remedy="run `got fsck --repair` to rebuild it from refs.log")
         self.log = RefLog(self.path.with_suffix(".log"))
         self._db().executescript(_SCHEMA)
+        try:  # added after the tables above: a read-only refs.sqlite made before it has none
+            self._db().execute("CREATE TABLE IF NOT EXISTS commit_bodies(id BLOB PRIMARY KEY, "
+                               "digest BLOB NOT NULL, body BLOB NOT NULL)")
+        except sqlite3.OperationalError:
+            pass
         if not self.log.exists():
             try:
                 self.log.append(baseline(self.log_seq(), self.list()))
@@ -122,7 +126,10 @@ class Refs:
 
     def commit_body(self, cid: bytes) -> tuple[bytes, bytes] | None:
         """(digest, body) kept for commit `cid` by keep_commit_body, or None. One query."""
-        return self._db().execute("SELECT digest, body FROM commit_bodies WHERE id=?", (cid,)).fetchone()
+        try:
+            return self._db().execute("SELECT digest, body FROM commit_bodies WHERE id=?", (cid,)).fetchone()
+        except sqlite3.OperationalError:  # no such table (see __init__)
+            return None
 
     def keep_commit_body(self, cid: bytes, digest: bytes, body: bytes) -> None:
         """Keep a commit's plaintext; best effort: a read-only or busy database keeps none."""
