@@ -22,7 +22,6 @@ from __future__ import annotations
 import io
 import threading
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Callable, Generic, Iterable, Iterator, TypeVar
 
 import blake3
@@ -33,6 +32,7 @@ from gotkv.blobs.codec import Codec
 from gotkv.blobs.ref import Ref
 from gotkv.blobs.store import Store
 from gotkv.cache import LRU
+from gotkv.value import Value
 
 if TYPE_CHECKING:  # imported where used: commands that only read pay for neither
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,14 +44,19 @@ SEGMENT_BYTES = 16 << 20  # each of a write's two cutting segments (at least 2 x
 Source = Callable[[], BinaryIO]  # opens a file for reading when its turn comes
 
 
-@dataclass(frozen=True, slots=True)
-class ChunkParams:
+class ChunkParams(Value):
     """FastCDC settings. pyfastcdc's real mean is avg + min, so 768 + 256 KiB gives ~1 MiB."""
 
-    avg_size: int = 768 << 10
-    min_size: int = 256 << 10
-    max_size: int = 4 << 20
-    seed: int = 0
+    __slots__ = ("avg_size", "min_size", "max_size", "seed")
+    avg_size: int
+    min_size: int
+    max_size: int
+    seed: int
+
+    def __init__(self, avg_size: int = 768 << 10, min_size: int = 256 << 10, max_size: int = 4 << 20,
+                 seed: int = 0) -> None:
+        for name, value in (("avg_size", avg_size), ("min_size", min_size), ("max_size", max_size), ("seed", seed)):
+            object.__setattr__(self, name, value)
 
     @classmethod
     def keyed(cls, salt: bytes, **kw) -> ChunkParams:
@@ -60,13 +65,22 @@ class ChunkParams:
         return cls(seed=seed, **kw)
 
 
-@dataclass(slots=True)
 class Written(Generic[T]):
     """One file's result: its tag, size, and extents as (end offset in file, Extent)."""
 
-    tag: T
-    size: int
-    extents: list[tuple[int, Extent]]
+    __slots__ = ("tag", "size", "extents")
+
+    def __init__(self, tag: T, size: int, extents: list[tuple[int, Extent]]) -> None:
+        self.tag = tag
+        self.size = size
+        self.extents = extents
+
+    def __eq__(self, other) -> bool:
+        if other.__class__ is Written:
+            return (self.tag, self.size, self.extents) == (other.tag, other.size, other.extents)
+        return NotImplemented
+
+    __hash__ = None  # mutable
 
 
 class _Concat:

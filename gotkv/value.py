@@ -15,21 +15,27 @@ Equality holds only between instances of the same class, as a dataclass's does.
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 
 class Value:
     __slots__ = ()
     _compare: tuple[str, ...] | None = None  # None: every slot
 
-    def _key(self) -> tuple:
-        return tuple(getattr(self, f) for f in (self._compare or self.__slots__))
+    def __init_subclass__(cls, **kw) -> None:
+        super().__init_subclass__(**kw)
+        # The compared fields as one C call (a tuple for two or more): equality and hashing
+        # cost what a dataclass's generated methods do.
+        cls._values = staticmethod(attrgetter(*(cls._compare or cls.__slots__)))
 
     def __eq__(self, other) -> bool:
         if other.__class__ is self.__class__:
-            return self._key() == other._key()
+            values = self._values
+            return values(self) == values(other)
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        return hash(self._values(self))
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__)

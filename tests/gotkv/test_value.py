@@ -5,11 +5,18 @@ import pickle
 
 import pytest
 
+from cli.diffview import Side
+from gotfs.chunking import ChunkParams
+from gotfs.diff import PathChange
+from gotfs.extent import Extent
+from gotfs.info import Info
 from gotfs.repo.commit import Commit
 from gotfs.repo.config import Config
 from gotfs.repo.mounttable import GotMount
 from gotfs.repo.reflog import Move
 from gotkv.blobs.ref import Ref
+from gotkv.diff import Change
+from gotkv.edit import Span
 from gotkv.params import Params
 from gotkv.root import Root
 
@@ -23,6 +30,13 @@ VALUES = [
     Config(bytes(32), bytes(range(32)), wrapped={"kdf": "scrypt"}),
     Move(1, 2, "heads/main", None, "x"),
     GotMount("/mnt", None, True),
+    Info.file(0o600, 5, xattrs=((b"user.b", b"2"), (b"user.a", b"1")), mtime_ns=7, uid=1, gid=2, atime_ns=8),
+    Extent(REF, 3, 4),
+    Span(b"a", b"b"),
+    Change(b"k", None, b"v"),
+    ChunkParams(4096, 1024, 16384, 9),
+    PathChange("a", "modified", Info.dir(), Info.dir(mtime_ns=1), False),
+    Side(b"x", False),
 ]
 
 
@@ -62,6 +76,13 @@ def test_config_compares_without_its_wrapped_secret():
     assert wrapped == plain and hash(wrapped) == hash(plain)
     assert wrapped.wrapped == {"kdf": "scrypt"} and plain.wrapped is None
     assert plain.replace(cipher="chacha20-poly1305") != plain
+
+
+def test_info_keeps_its_normal_form():
+    info = Info.file(xattrs=((b"b", b"2"), (b"a", b"1")), mtime_ns=5, atime_ns=5, ctime_ns=4)
+    assert info.xattrs == ((b"a", b"1"), (b"b", b"2")) and info.atime_ns is None and info.ctime_ns is None
+    assert info.with_(mode=0o600) == Info.file(0o600, xattrs=info.xattrs, mtime_ns=5)
+    assert Info.from_bytes(info.to_bytes()) == info
 
 
 def test_replace_validates_and_refuses_unknown_fields():
