@@ -116,6 +116,7 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
         write_atomic(dot / "config.json", config.to_json())
         os.chmod(dot / "config.json", 0o600)
         repo = cls(workdir, config)
+        repo.store  # noqa: B018 - a new repository has its whole layout, store included
         repo.refs.set("HEAD", f"ref: heads/{check_ref_name(branch)}")
         return repo
 
