@@ -103,34 +103,13 @@ class StoreRouter:
 
     # -- reading --------------------------------------------------------------------------
 
-    def get(self, cid: bytes) -> bytes:
+    def _read(self, cid: bytes, read: Callable[[Store], T]) -> T:
+        """`read(store)` on each store in order until one returns (see the module docstring
+        for which errors fall back, and what is raised when no store returns)."""
         errors: dict[int, BaseException] = {}
         for n, i in enumerate(self._order()):
             try:
-                data = self.stores[i].get(cid)
-            except FALLBACK as e:
-                errors[i] = e
-                self._failed(i, e)
-                continue
-            self._recovered(i)
-            if n:
-                self.fallbacks += 1
-            return data
-        raise self._none_had(cid, errors)
-
-    def get_with(self, cid: bytes, use: Callable[[memoryview | bytes], T]) -> T:
-        def guarded(data: memoryview | bytes) -> T:
-            try:
-                return use(data)
-            except BaseException as e:  # noqa: BLE001 - re-raised as it was, below
-                raise _UseFailed(e) from None
-
-        errors: dict[int, BaseException] = {}
-        for n, i in enumerate(self._order()):
-            try:
-                result = self.stores[i].get_with(cid, guarded)
-            except _UseFailed as e:
-                raise e.error from None
+                result = read(self.stores[i])
             except FALLBACK as e:
                 errors[i] = e
                 self._failed(i, e)
@@ -140,6 +119,21 @@ class StoreRouter:
                 self.fallbacks += 1
             return result
         raise self._none_had(cid, errors)
+
+    def get(self, cid: bytes) -> bytes:
+        return self._read(cid, lambda store: store.get(cid))
+
+    def get_with(self, cid: bytes, use: Callable[[memoryview | bytes], T]) -> T:
+        def guarded(data: memoryview | bytes) -> T:
+            try:
+                return use(data)
+            except BaseException as e:  # noqa: BLE001 - re-raised as it was, below
+                raise _UseFailed(e) from None
+
+        try:
+            return self._read(cid, lambda store: store.get_with(cid, guarded))
+        except _UseFailed as e:
+            raise e.error from None
 
     def get_many(self, cids: Iterable[bytes]) -> dict[bytes, bytes]:
         """Each store in turn delivers, in one bulk read, what it holds of what is still
