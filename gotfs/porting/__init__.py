@@ -23,7 +23,8 @@ contents (read_extent verifies and decrypts, which releases the GIL) with pwrite
 holes.
 """
 
-from gotfs.porting.exporting import BATCH_BYTES, BATCH_FILES, PIECE_BYTES, TargetNotEmpty, export_dir
+from gotfs.porting.exporting import TargetNotEmpty, export_dir
+from gotfs.porting.filling import BATCH_BYTES, BATCH_FILES, PIECE_BYTES
 from gotfs.porting.host import HostPath, PortingWarning
 from gotfs.porting.importing import import_dir
 
