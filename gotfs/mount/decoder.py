@@ -22,6 +22,16 @@ Starting the child costs ~0.15 s of CPU (an interpreter, the codec's imports, th
 buffer's page tables). The mount waits for READY (`wait_ready`) before it calls itself
 ready, so that this start-up does not compete with its first reader for the CPU.
 
+Why it reads files, not the store: the child is worth its start-up only because the bytes
+never pass through the parent. A store call (get, or a bulk get_many into the shared buffer)
+runs in the parent and copies every byte there, with its GIL, which is the very cost the
+child removes. So the child takes a blob's place from a store that can name one without
+I/O (FileBacked, below: LocalStore, or a router over one), and that is a capability, not part
+of the Store interface. Over any other store (a remote, memory) the mount works unchanged:
+readahead.py then decodes on its threads in-process (DataStore.decode_into, through
+Store.get_with), and a stale place (a
+compaction moved the blob) falls back the same way.
+
 The child only ever places a raw payload, which it verifies first (AEAD tag or, unencrypted,
 the cid). Anything else is left to the parent, which decodes in-process and so raises the
 proper error with its message. A child that dies (its pipe closes) fails every job in
