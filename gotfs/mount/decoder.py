@@ -29,8 +29,7 @@ child removes. So the child takes a blob's place from a store that can name one 
 I/O (FileBacked, below: LocalStore, or a router over one), and that is a capability, not part
 of the Store interface. Over any other store (a remote, memory) the mount works unchanged:
 readahead.py then decodes on its threads in-process (DataStore.decode_into, through
-Store.get_with), and a stale place (a
-compaction moved the blob) falls back the same way.
+Store.get_with), and a stale place (a compaction moved the blob) falls back the same way.
 
 The child only ever places a raw payload, which it verifies first (AEAD tag or, unencrypted,
 the cid). Anything else is left to the parent, which decodes in-process and so raises the
