@@ -121,9 +121,13 @@ class StoreRouter:
         raise self._none_had(cid, errors)
 
     def get(self, cid: bytes) -> bytes:
+        """The blob from the first store that has it. Cost: a failed lookup per store before
+        it, then its read. Raises as the module docstring says."""
         return self._read(cid, lambda store: store.get(cid))
 
     def get_with(self, cid: bytes, use: Callable[[memoryview | bytes], T]) -> T:
+        """use(the blob), lent by the first store that has it; an error `use` raises passes
+        through as it is and is never retried on another store. Cost: get's."""
         def guarded(data: memoryview | bytes) -> T:
             try:
                 return use(data)
@@ -160,6 +164,8 @@ class StoreRouter:
         return out
 
     def exists(self, cids: Iterable[bytes]) -> set[bytes]:
+        """The union: each store is asked, in order, for what the ones before it lack; a
+        store that fails counts as holding nothing."""
         rest = set(cids)
         found: set[bytes] = set()
         for i in self._order():
@@ -194,6 +200,7 @@ class StoreRouter:
             rest = [c for c in unknown if c not in held]
 
     def stored_size(self, cid: bytes) -> int | None:
+        """The first store's answer that is known (no I/O in any store)."""
         for store in self.stores:
             size = store.stored_size(cid)
             if size is not None:
@@ -213,6 +220,7 @@ class StoreRouter:
         return None
 
     def list(self) -> Iterator[bytes]:
+        """Every cid any store holds, once (memory: the ids seen)."""
         seen: set[bytes] = set()
         for store in self.stores:
             for cid in store.list():
@@ -223,6 +231,7 @@ class StoreRouter:
     # -- writing --------------------------------------------------------------------------
 
     def post(self, data: bytes, cid: bytes | None = None) -> bytes:
+        """Post to the first store only (its cost and errors)."""
         return self.stores[0].post(data, cid)
 
     def delete(self, cids: Iterable[bytes], *, older_than: float | None = None) -> int:
@@ -230,6 +239,7 @@ class StoreRouter:
         return self.stores[0].delete(cids, older_than=older_than)
 
     def flush(self) -> None:
+        """Flush the first store, the only one written to."""
         self.stores[0].flush()
 
     def stats(self) -> dict[str, int]:
