@@ -242,8 +242,8 @@ class _Merge:
 
         A side's version is taken as its entries, verbatim (a tree copy: no bytes become
         extents). Only line-merged text is new data: it is chunked alone, as one stream, as
-        FS.write_file chunks a whole file, so the entries are those a write_file of the
-        merged text would make (and by history independence, so is the root)."""
+        FS.write_file chunks a whole file, so its extents are those a write_file of the
+        merged text would make."""
         kind = None
         if self.same_bytes(o, t):
             content = _canonical(o, t)
