@@ -4,7 +4,7 @@ pyfastcdc's `cut_stream` reads into one 8 MiB buffer and, after every chunk that
 than the largest chunk size in it, moves the rest (3-4 MiB) to the front, with the GIL held;
 its chunks are views of that buffer, valid only until the next cut, so each had to be copied
 (again with the GIL) before it could be sealed on another thread. On the mount's write path
-those copies held the GIL for ~1 ms per MiB, which the FUSE loop was waiting for.
+those copies held the GIL for every byte written, while the FUSE loop was waiting for it.
 
 A Cutter fills large segments instead and cuts them in place with `cut_buf`. A chunk stays a
 view of its segment until the segment is refilled, and the Cutter refills a segment only

@@ -63,7 +63,7 @@ class Staging:
         self.max_buffered = max_buffered
         self.buffered = 0  # bytes in _buffers
         self._buffers: dict[Path, DirtyFile] = {}  # writes at offsets, per file
-        self._sources: dict[Path, Plan] = {}  # whole files to stream in, in staging order
+        self._sources: dict[Path, Plan] = {}  # whole files to stream in (in key order at flush)
 
     def __bool__(self) -> bool:
         """Whether anything is staged."""
@@ -201,9 +201,11 @@ class Staging:
         return root
 
     def _streams(self, wholes: list[Plan]):
-        """Whole files in packing groups (packing.py), or each alone without packing."""
+        """Whole files in packing groups (packing.py) in key order, as TreeBuild makes them, so
+        the root does not depend on the order files were staged in; or each alone without packing."""
         if not self.pack:
             return ([p] for p in wholes)
+        wholes = sorted(wholes, key=lambda p: keys.info_key(p.path))  # as TreeBuild: staging order never shows
         return packing.groups(wholes, lambda p: b"/".join(p.path), lambda p: p.size_hint,
                               self.fs.kv.params.salt)
 

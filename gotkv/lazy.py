@@ -3,7 +3,7 @@
 A package's `__init__` lists what it exports and where each name lives; importing the package
 imports none of them. `got --version` or `got log -n 10` must not pay for modules they never
 touch (SQLite, cryptography, zstandard, CDC): every package import would otherwise pull in the
-whole layer, ~0.1 s of a command that should take a few tens of milliseconds.
+whole layer, a large share of a command that should take a few tens of milliseconds.
 """
 
 from __future__ import annotations

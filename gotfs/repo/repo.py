@@ -95,7 +95,8 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
     def init(cls, workdir: str | os.PathLike, *, encrypt: bool = True, branch: str = DEFAULT_BRANCH,
              passphrase: str | None = None) -> Repo:
         """Create `.got/` in `workdir` with a fresh secret (kept under `passphrase` if given);
-        HEAD points at an unborn branch."""
+        HEAD points at an unborn branch. Cost: as create, plus a key derivation with a
+        passphrase. Raises RepoExists, InvalidInput for a passphrase without encryption."""
         import secrets  # here: only init needs it, and it costs every command's start (hmac, hashlib)
 
         if passphrase is not None and not encrypt:
@@ -107,7 +108,9 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
 
     @classmethod
     def create(cls, workdir: str | os.PathLike, config: Config, *, branch: str = DEFAULT_BRANCH) -> Repo:
-        """Create `.got/` in `workdir` with the given settings (a clone takes its remote's)."""
+        """Create `.got/` in `workdir` with the given settings (a clone takes its remote's).
+        Cost: one atomic config write (mode 0600), an empty store and refs database, one refs
+        transaction. Raises RepoExists if `.got/config.json` is there already."""
         workdir = Path(workdir).absolute()
         dot = workdir / DOT
         if (dot / "config.json").exists():
@@ -125,7 +128,9 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
         """The repo whose `.got/` is in `start` or its nearest ancestor; inside a mount of a
         repository (`got mount`), that repository, whatever directory the mount sits in.
         `passphrase()` is asked only if its key is under one (default: GOT_PASSPHRASE, else a
-        terminal prompt). Costs a few stats and one read of the kernel's mount table."""
+        terminal prompt). Costs a few stats and one read of the kernel's mount table. Raises
+        RepoNotFound if no ancestor holds one, ConfigDamaged for an unreadable config,
+        WrongPassphrase / PassphraseNeeded for a key under a passphrase."""
         from gotfs.repo.mounttable import enclosing_mount
 
         here = Path(start).absolute()
@@ -143,7 +148,8 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
 
     def set_passphrase(self, passphrase: str | None) -> None:
         """Keep the secret under `passphrase` from now on (None: in plain text again). The
-        secret itself, and so every blob and remote, is unchanged. One atomic file write."""
+        secret itself, and so every blob and remote, is unchanged. Cost: a key derivation and
+        one atomic, fsynced file write. Raises InvalidInput for an unencrypted repository."""
         if self.config.secret is None:
             raise InvalidInput("this repository is not encrypted: it has no key to protect")
         wrapped = keywrap.wrap(self.config.secret, passphrase) if passphrase is not None else None
@@ -161,6 +167,8 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
         self.config = config
 
     def close(self) -> None:
+        """Flush and close the store if it was opened, close the refs database. Cost: a
+        store flush."""
         if "store" in self.__dict__:
             self.store.close()
         self.refs.close()
@@ -189,7 +197,8 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
 
     @contextlib.contextmanager
     def exclusive(self, timeout: float = 30.0) -> Iterator[None]:
-        """Held by gc: waits for writers to finish, and keeps new ones out."""
+        """Held by gc: waits for writers to finish, and keeps new ones out. Raises RepoLocked
+        if writers still hold the lock after `timeout` seconds (polled every 50 ms)."""
         fd = os.open(self.dot / "lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             deadline = time.monotonic() + timeout

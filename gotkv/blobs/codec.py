@@ -25,17 +25,17 @@ to the sealed bytes, a key seals one message ever, so the fixed nonce is safe. T
 derived per layout and cipher (BLAKE3 derive_key), so keys never repeat across them either.
 
 The AEAD is AES-256-GCM, or ChaCha20-Poly1305 for repositories created before the choice was
-recorded (`CIPHERS`). AES-256-GCM is ~2x (no VAES) to ~3x (VAES) faster than ChaCha20 on the
-x86 servers here, and sealing and opening megabyte chunks is on the critical path of every
-commit and every mounted read.
+recorded (`CIPHERS`). AES-256-GCM is several times faster than ChaCha20 on x86 CPUs with
+AES-NI (figures: docs/benchmarks.md, "Figures behind design choices"), and sealing and
+opening megabyte chunks is on the critical path of every commit and every mounted read.
 
 Verification. Without a secret the body is stored as is, the ref has an empty key, and
 decoding checks the cid. A keyed ref is checked by its AEAD tag: since a key seals one
 message and is derived with the repo secret, bytes that authenticate under it are the bytes
 it sealed, for anyone who does not hold the secret. The content hash itself is re-checked by
 `sync` (copying between stores), by stores whose bytes come from outside this machine's
-trust (see store.py), and by `got fsck --read-data`. Not hashing on every local read saves
-0.67 ms per MiB on the mount's read path here (BLAKE3 runs at 1.5 GB/s on these CPUs).
+trust (see store.py), and by `got fsck --read-data`. Not hashing on every local read takes
+a BLAKE3 pass over every byte off the mount's read path.
 
 The hot libraries (blake3, zstd, cryptography >= 50) release the GIL, so one Codec may be used
 from many threads and decoding scales with them: per-thread zstd contexts live in a
