@@ -4,7 +4,7 @@ name a commit, `NAME [REV]` creates, `-d NAME` deletes, and both report alike.""
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+from collections.abc import Callable
 
 from gotkv.blobs.ref import Ref
 
