@@ -8,7 +8,9 @@ only the kernel's readahead keeping the disk busy), then BLAKE3 over the bytes, 
 
 For a file of PARALLEL_FROM bytes or more, each fill is split into up to PARTS preads issued
 at once on the reader's threads (pread releases the GIL), and the hash of what a fill read
-runs on one of those threads while the caller cuts it. Measured on a cold 1 GiB file here
+runs on one of those threads while the caller cuts it. Parallel preads defeat the kernel's
+readahead (it sees no single sequential stream), so each fill also asks for the next one
+(POSIX_FADV_WILLNEED), and the disk keeps reading while the caller cuts. Measured on a cold 1 GiB file here
 (2 vCPUs, virtio disk, loaded machine, one run): 16 MiB fills as 4 parallel preads took
 0.73-0.78 s and 0.16-0.27 s of CPU, against 0.86-2.3 s and 0.35-1.2 s as one read.
 
@@ -73,6 +75,7 @@ class HashingReader:
         n = self._read_parts(view)
         if n:
             self._hashing = self._pool.submit(self._hash.update, view[:n])
+            self._pool.submit(_read_ahead, self.f.fileno(), self._offset, len(view))
         return n
 
     def _read_parts(self, view: memoryview) -> int:
@@ -111,3 +114,12 @@ class HashingReader:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
             self.f.close()
+
+
+def _read_ahead(fd: int, offset: int, size: int) -> None:
+    """Start reading [offset, offset + size) into the page cache while the caller cuts: the
+    parallel preads defeat the kernel's own readahead, which sees no single sequential stream."""
+    try:
+        os.posix_fadvise(fd, offset, size, os.POSIX_FADV_WILLNEED)
+    except OSError:
+        pass  # (a hint only)
