@@ -29,6 +29,11 @@ apt-get; --quick skips a missing peer. The Django sdists are fetched once with `
 into ~/.cache/got-bench/django.
 
 --quick: a 64 MiB file, the stdlib's email package, 2 Django releases.
+
+GOT_BENCH_PEERS=big,tree,releases (a subset, comma-separated) runs only those workloads: `big`
+is ingest, overwrite and insert, `tree` is tree_files and nochange. GOT_BENCH_PEERS_TOOLS=got,restic
+runs only those tools (got always). Unset, everything runs, e.g. the one-byte overwrite alone
+beside restic: `GOT_BENCH_PEERS=big GOT_BENCH_PEERS_TOOLS=got,restic python -m benchmarks peers`.
 """
 
 from __future__ import annotations
@@ -213,6 +218,8 @@ def _figures(res: Results, versions: dict[str, str], mib: int, dd: float, tree: 
     nan = float("nan")
 
     def add(key: str, unit: str, note: str, better: str = "higher", target=None, scale: float = 1.0) -> None:
+        if key not in res.values:  # a workload not run (GOT_BENCH_PEERS)
+            return
         got = res.get(key, "got")
         peers = _peers_note(res, key, unit, scale, better == "higher")
         figs.append(Figure(f"{key}_got", nan if got is None else got * scale, unit, target, better,
@@ -256,10 +263,25 @@ def _figures(res: Results, versions: dict[str, str], mib: int, dd: float, tree: 
     return figs
 
 
+WORKLOADS = ("big", "tree", "releases")
+
+
+def _subset(var: str, known: tuple[str, ...]) -> list[str]:
+    """The names listed in environment variable `var` (all of `known` when it is unset or empty).
+    Raises ValueError naming an unknown one."""
+    names = [n.strip() for n in os.environ.get(var, "").split(",") if n.strip()] or list(known)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"{var}: unknown {', '.join(unknown)} (known: {', '.join(known)})")
+    return names
+
+
 def run(quick: bool) -> list[Figure]:
     from gotfs.chunking import ChunkParams
+    workloads = _subset("GOT_BENCH_PEERS", WORKLOADS)
+    wanted = _subset("GOT_BENCH_PEERS_TOOLS", TOOLS)
     versions = _ensure_peers(install=not quick)
-    names = ["got"] + [t for t in TOOLS[1:] if t in versions]
+    names = ["got"] + [t for t in TOOLS[1:] if t in versions and t in wanted]
     versions["got"] = ""
     mib = 64 if quick else 1024
     stdlib = Path(sysconfig.get_paths()["stdlib"])
@@ -269,9 +291,12 @@ def run(quick: bool) -> list[Figure]:
     try:
         (work / "repos").mkdir()
         dd = _dd(work / "dd.bin", mib)
-        _big(work, names, mib, res)
-        _tree(work, names, tree, 1 if quick else 3, res)
-        _releases(work, names, 2 if quick else len(DJANGO), res)
+        if "big" in workloads:
+            _big(work, names, mib, res)
+        if "tree" in workloads:
+            _tree(work, names, tree, 1 if quick else 3, res)
+        if "releases" in workloads:
+            _releases(work, names, 2 if quick else len(DJANGO), res)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     p = ChunkParams()

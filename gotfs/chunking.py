@@ -179,27 +179,43 @@ class DataStore:
         with self._pool_lock:
             self._segments.append(segments)
 
-    def _seal(self, chunk: memoryview) -> Ref:
-        """Seal one chunk (a view of a segment) into a reused output buffer and post it.
-        Stores copy what they keep (store.py), so the buffer is free again once post returns."""
+    def _seal(self, chunk: memoryview, known: dict[bytes, Ref] | None = None) -> Ref:
+        """Seal one chunk (a view of a segment) into a reused output buffer and post it,
+        unless it seals to a ref of `known` (see write_many). Stores copy what they keep
+        (store.py), so the buffer is free again once post returns."""
         with self._pool_lock:
             out = self._outputs.pop() if self._outputs else None
         if out is None:
             out = bytearray(self.params.max_size + self.codec.overhead)
         try:
-            ref, stored = self.codec.seal_into(chunk, out)
-            self.store.post(stored, ref.cid)
+            ref, stored = self.codec.seal_into(chunk, out, known)
+            if stored is not None:
+                self.store.post(stored, ref.cid)
             del stored
         finally:
             with self._pool_lock:
                 self._outputs.append(out)
         return ref
 
-    def write_many(self, sources: Iterable[tuple[T, Source]]) -> Iterator[Written[T]]:
+    def known(self, refs: Iterable[Ref]) -> dict[bytes, Ref]:
+        """Of `refs`, those the store holds, keyed for write_many's `known`. Cost: one bulk
+        exists() call."""
+        by_cid = {ref.cid: ref for ref in refs}
+        if not by_cid:
+            return {}
+        return {self.codec.known_id(by_cid[cid]): by_cid[cid] for cid in self.store.exists(by_cid)}
+
+    def write_many(self, sources: Iterable[tuple[T, Source]], *,
+                   known: dict[bytes, Ref] | None = None) -> Iterator[Written[T]]:
         """Chunk the files of `sources` as one stream; yield each file's extents in order.
 
         A file is yielded as soon as every chunk holding it is posted. Nothing is durable
         until the store is flushed; callers flush before publishing a root.
+
+        `known` (from known(): refs the caller vouches stay stored, such as the previous
+        version's chunks of a file being rewritten, which its base tree still names): a chunk
+        that seals to one of them is neither encrypted, hashed for its id, nor posted. The
+        refs are those sealing would make, so the extents, and the root, are the same.
         """
         stream = _Concat(iter(sources))
         inflight: deque[tuple[int, int, Future]] = deque()
@@ -209,7 +225,7 @@ class DataStore:
         segments = self._take_segments()
         try:
             for cut in Cutter(self._chunker(), stream, segments):
-                sealing = pool.submit(self._seal, cut.data)
+                sealing = pool.submit(self._seal, cut.data, known)
                 Cutter.hold(cut, sealing)
                 inflight.append((cut.offset, len(cut.data), sealing))
                 del cut

@@ -36,6 +36,7 @@ from gotfs.info import Info
 from gotfs.keys import Path
 from gotfs.pieces import DirtyFile, Patch, PiecesReader
 from gotfs.tx import Tx
+from gotkv.blobs.ref import Ref
 
 Piece = tuple[int, int, Extent]  # (start, end) of an extent in its file, and the extent
 
@@ -114,18 +115,18 @@ def plan(tx: Tx, path: Path, buffered: DirtyFile, *, mtime_ns: int | None = None
 
 def chunk(data: DataStore, plans: list[Plan], *,
           streams: Callable[[list[Plan]], Iterable[list[Plan]]] | None = None,
-          on_chunked: Callable[[Plan], None] | None = None) -> None:
+          on_chunked: Callable[[Plan], None] | None = None, known: dict[bytes, Ref] | None = None) -> None:
     """Phase 2: cut the new bytes into posted blobs. Blocks on hashing and the store; reads
     touched extents' bytes (one blob read per chunk not cached); no tree access.
 
     Whole-file plans are chunked as the streams `streams` groups them into (default: all in
     one), each region alone. Marks each plan done (and calls `on_chunked`) as it completes;
     on an error the rest stay undone and the error propagates. Nothing is durable until the
-    store is flushed.
+    store is flushed. `known`: chunks already stored, not sealed again (DataStore.write_many).
     """
     wholes = [p for p in plans if p.whole is not None]
     for group in (streams(wholes) if streams is not None else [wholes] if wholes else []):
-        for w in data.write_many((p, p.whole) for p in group):
+        for w in data.write_many(((p, p.whole) for p in group), known=known):
             w.tag.size, w.tag.extents, w.tag.done = w.size, w.extents, True
             if on_chunked is not None:
                 on_chunked(w.tag)

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO, Callable
-
-import blake3
 
 from gotfs.extent import Extent
 from gotfs.info import Info
+from gotfs.repo.hostread import HashingReader
 
 RACY_NS = 2_000_000_000
 
@@ -114,20 +112,3 @@ class RowBatches:
             self.durable()
             self.remember(self.rows)
             self.rows = []
-
-
-class HashingReader:
-    """A file reader that hashes what passes through, so content is read only once."""
-
-    def __init__(self, path: Path):
-        self.f = open(path, "rb", buffering=0)
-        self.hash = blake3.blake3()
-
-    def readinto(self, buf) -> int:
-        n = self.f.readinto(buf)
-        if n:
-            self.hash.update(memoryview(buf)[:n])
-        return n
-
-    def close(self) -> None:
-        self.f.close()

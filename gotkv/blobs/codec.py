@@ -49,6 +49,7 @@ repository that compresses nothing it reads never needs one of them.
 from __future__ import annotations
 
 import threading
+from typing import Mapping
 
 import blake3
 
@@ -169,7 +170,13 @@ class Codec:
         del out[size:]  # a compressed payload is shorter than the room left for a raw one
         return ref, out
 
-    def seal_into(self, plaintext: bytes | memoryview, out: bytearray | memoryview) -> tuple[Ref, memoryview | bytes]:
+    def known_id(self, ref: Ref) -> bytes:
+        """What seal_into looks a ref up by in its `known` map: the data key when encrypting
+        (derived from the sealed bytes with the secret), else the content id."""
+        return ref.key if self.encrypted else ref.cid
+
+    def seal_into(self, plaintext: bytes | memoryview, out: bytearray | memoryview,
+                  known: Mapping[bytes, Ref] | None = None) -> tuple[Ref, memoryview | bytes | None]:
         """Seal plaintext into `out`, which has room for len(plaintext) + overhead bytes;
         return the ref and the stored bytes: a view of `out` (layout 1: bytes of their own).
 
@@ -184,15 +191,33 @@ class Codec:
         from start to end) catch a chunk that only starts incompressible, such as a tar of a
         binary and text. The choice depends on the plaintext alone, so equal plaintext still
         gives equal bytes.
+
+        `known` maps known_id(ref) to refs of blobs the caller vouches are stored: when the
+        plaintext seals to one of them, that ref is returned with None for the stored bytes,
+        and neither the cipher nor the content hash runs (a chunk of the unchanged part of an
+        edited file costs its key's hash alone). The key names exactly the bytes it seals
+        (flag and payload, hashed with the secret), so a key found in `known` is the ref this
+        call would have made.
         """
         if self.encrypted and self.secret is None:
             raise InvalidInput("this codec only opens blobs (Codec.opener): it has no secret to seal with")
         if len(plaintext) > MAX_PLAINTEXT:
             raise InvalidInput(f"a blob's plaintext is at most {MAX_PLAINTEXT} bytes, got {len(plaintext)}")
         flag, payload = self._payload(plaintext)
+        if self.encrypted:
+            key = self.key_for(flag, payload)
+            if known and key in known:
+                return known[key], None
+        else:
+            cid = None
+            if known:
+                h = blake3.blake3(_FLAGS[flag])
+                h.update(payload)
+                cid = h.digest()  # content_id of the stored bytes below
+                if cid in known:
+                    return known[cid], None
         if self.encrypted and self.layout == 1:
             body = bytearray().join((_FLAGS[flag], payload))
-            key = self.key_for(flag, payload)
             stored = self._aead(key).encrypt(_NONCE, body, None)
             return Ref(content_id(stored), key), stored
         size = len(payload) + self.overhead
@@ -202,8 +227,7 @@ class Codec:
         stored[0] = flag
         if not self.encrypted:
             stored[1:] = payload
-            return Ref(content_id(stored)), stored
-        key = self.key_for(flag, payload)
+            return Ref(cid or content_id(stored)), stored
         self._aead(key).encrypt_into(_NONCE, payload, _FLAGS[flag], stored[1:])
         return Ref(content_id(stored), key), stored
 

@@ -425,3 +425,22 @@ def test_tag_only_check_cannot_be_passed_without_the_key():
     for forged in (bytes([stored[0] ^ 1]) + bytes(stored[1:]), bytes(stored[:-1]) + bytes([stored[-1] ^ 1])):
         with pytest.raises(IntegrityError, match="authentication tag"):
             codec.decode(Ref(content_id(forged), ref.key), forged)
+
+
+# -- known refs: sealing skipped --------------------------------------------------------------
+
+def test_a_known_ref_is_returned_without_sealing_and_others_seal_as_usual(codec):
+    """seal_into(known=...) returns the ref sealing would make, with no stored bytes, for a
+    plaintext that seals to a known ref; any other plaintext seals exactly as without it."""
+    rnd = random.Random(5)
+    for plaintext in (rnd.randbytes(300_000), b"abc" * 50_000, b""):
+        ref, stored = codec.seal_into(plaintext, bytearray(len(plaintext) + codec.overhead))
+        stored = bytes(stored)
+        known = {codec.known_id(ref): ref}
+        again, none = codec.seal_into(plaintext, bytearray(len(plaintext) + codec.overhead), known)
+        assert again == ref and none is None
+        other = plaintext + b"!"
+        want, want_stored = codec.seal_into(other, bytearray(len(other) + codec.overhead))
+        got, got_stored = codec.seal_into(other, bytearray(len(other) + codec.overhead), known)
+        assert got == want and bytes(got_stored) == bytes(want_stored)
+        assert codec.decode(ref, stored) == plaintext
