@@ -49,7 +49,7 @@ repository that compresses nothing it reads never needs one of them.
 from __future__ import annotations
 
 import threading
-from typing import Mapping
+from collections.abc import Mapping
 
 import blake3
 
