@@ -154,7 +154,23 @@ class Ops(pyfuse3.Operations):
 
     @_handler
     async def lookup(self, parent_inode, name, ctx):
-        return self._attrs(await self._meta(self.core.lookup, parent_inode, name))
+        try:
+            return self._attrs(await self._meta(self.core.lookup, parent_inode, name))
+        except GotError as e:
+            if e.errno != errno.ENOENT:
+                raise
+            return self._absent()
+
+    def _absent(self) -> pyfuse3.EntryAttributes:
+        """A negative entry: the kernel remembers for the entry timeout that the name does not
+        exist (an ENOENT error would not be remembered). Right for the same reason positive
+        entries are: only this mount changes its tree, and the kernel sees every change it
+        makes (a create or rename through the kernel replaces the negative entry). Python's
+        imports, make's implicit rules and git probe many absent names, each a round trip."""
+        a = pyfuse3.EntryAttributes()
+        a.st_ino = 0
+        a.entry_timeout = self.timeout
+        return a
 
     async def forget(self, inode_list):
         try:
