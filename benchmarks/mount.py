@@ -21,6 +21,8 @@
   rw_cp_commit      cp of a file of new random bytes into a read-write mount, `sync` of it, then
                     `got commit` (MB/s, end to end, durable; median of 3 rounds); target >= 200
   git_status        `git status` inside a mounted checkout of this project (s), host time in note
+  tar, git, sqlite, saves, build, pip   six real programs in a read-write mount against a host
+                    directory: mount/host time, target <= 3 (benchmarks/programs.py)
 
 Needs root and /dev/fuse (it drops caches and mounts); returns no figures otherwise.
 --quick: 128 MiB, 10k entries, no restic/borg.
@@ -40,6 +42,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from benchmarks import programs
 from benchmarks.gotfs import _random_bytes
 from benchmarks.harness import Figure, timed
 from benchmarks.repo import ENV, _got
@@ -335,6 +338,7 @@ def run(quick: bool) -> list[Figure]:
                 _umount(mnt)
             figs.append(Figure("git_status", t, "s", better="lower",
                                note=f"in a mounted checkout of this project; on the host {host_t:.3f} s"))
+        figs.extend(programs.run(quick))
     finally:
         for m in (mnt, work / "rmnt", work / "bmnt"):
             if os.path.ismount(m):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import signal
 import threading
@@ -73,6 +74,7 @@ def _fuse_conf_allows_other() -> bool:
 THREADS = 8  # worker threads for core calls (they mostly wait on the store or release the GIL)
 DECODER_START = 5.0  # seconds ready() waits at most for the decoding child to be up
 CLOSE_DELAY = 0.05  # a flush asked for by close() waits this long to batch several files
+CLOSE_GAP = 1.0  # ...and comes at least this long after the last publish (see _State._flusher)
 
 
 def mount(fs: FS, source: RootSource, mountpoint: str, *, writable: bool = False, foreground: bool = True,
@@ -82,7 +84,7 @@ def mount(fs: FS, source: RootSource, mountpoint: str, *, writable: bool = False
 
     Read-only by default (writes fail with EROFS). With writable=True, writes are buffered
     and flushed — soon after a written file is closed (in the background, batching the files
-    closed meanwhile), on fsync and fsyncdir (which return only once published), every
+    closed meanwhile, at most once a second), on fsync and fsyncdir (which return only once published), every
     `flush_interval` seconds, and when 64 MiB are buffered — each flush committing everything
     pending as one new root and calling `source.publish(root)`. `fsname` is the source the
     kernel's mount table shows (no commas or whitespace: the caller encodes them).
@@ -147,8 +149,9 @@ class _State:
     """The event-loop side of one mount: the serve loop, the flusher, signals, readiness."""
 
     def __init__(self, core: Snapshot, mountpoint: str, flush_interval: float,
-                 ready: Callable[[], None] | None):
+                 ready: Callable[[], None] | None, close_gap: float = CLOSE_GAP):
         self.core = core
+        self.close_gap = close_gap
         self.mountpoint = mountpoint
         self.flush_interval = flush_interval
         self.ready = ready
@@ -183,13 +186,20 @@ class _State:
     async def _flusher(self) -> None:
         """Flush on kicks; publish on a close's kick, or once flush_interval has passed since
         the last publish however many spills came in between (a steady writer must still
-        become durable every flush_interval, not only at close)."""
+        become durable every flush_interval, not only at close).
+
+        A close's publish waits CLOSE_DELAY (to batch the files closed meanwhile) and comes no
+        sooner than `close_gap` after the last publish: a program closing thousands of files
+        (tar -x, a build) gets a publish a close_gap, not one every few closes, each of which
+        syncs the store and holds the state lock for its commit. fsync is not delayed: it
+        flushes and publishes on its own request's thread (Ops.fsync)."""
         deadline = trio.current_time() + self.flush_interval
+        last_publish = -math.inf
         while True:
             with trio.move_on_at(deadline):
                 await self.kicked.wait()
                 if not self.core.wants_flush:
-                    await trio.sleep(CLOSE_DELAY)
+                    await trio.sleep_until(max(trio.current_time() + CLOSE_DELAY, last_publish + self.close_gap))
             publish = trio.current_time() >= deadline or self.publish_wanted
             self.kicked = trio.Event()
             self.publish_wanted = False
@@ -197,6 +207,8 @@ class _State:
                 deadline = trio.current_time() + self.flush_interval
             if self.core.pending() or (publish and self.core.root != self.core.published):
                 await self._flush(publish)
+                if publish:
+                    last_publish = trio.current_time()
 
     async def _signals(self, scope: trio.CancelScope) -> None:
         if threading.current_thread() is not threading.main_thread():

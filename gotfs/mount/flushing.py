@@ -48,7 +48,8 @@ class RootSource(Protocol):
         ...
 
     def release(self) -> None:
-        """End a hold: every blob posted since it is in a published root (idempotent)."""
+        """End a hold: every blob posted since it is in a published root, and no file removed
+        while open still reads blobs only an earlier root named (idempotent)."""
         ...
 
 
@@ -66,6 +67,8 @@ class Flushing:
     flush_lock: threading.Lock
     publish_lock: threading.Lock
     _hold_lock: threading.Lock
+    _spills: int
+    _published_spills: int
 
     def pending(self) -> bool:
         """True if anything is buffered or uncommitted."""
@@ -122,9 +125,25 @@ class Flushing:
         finally:
             self.publish_lock.release()
         with self._hold_lock:
-            if self._spills == spills:  # no spill has posted since this root was committed
+            self._published_spills = spills
+            if self._spills == spills and not self.orphans:  # no spill has posted since this commit
                 self.source.release()
         return root
+
+    def end_hold(self) -> None:
+        """The last file removed while open is closed: end the hold on gc if every posted blob is
+        in a published root. Never waits: if a flush holds _hold_lock, its own end decides.
+
+        Why orphans hold gc off: once a root without the removed file is published, no root
+        names the blobs its open handles still read, and a gc (`got commit` starts one when
+        due) would sweep them from under the reader."""
+        if not self._hold_lock.acquire(blocking=False):
+            return
+        try:
+            if self._spills == self._published_spills and not self.orphans:
+                self.source.release()
+        finally:
+            self._hold_lock.release()
 
     def _plan(self) -> list[tuple[int, regions.Plan]]:
         """Phase 1 of a spill: move the open buffers aside and plan each file's write."""

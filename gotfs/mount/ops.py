@@ -6,10 +6,12 @@ read-only mounts, a Writeback for writable ones), runs it on a worker thread thr
 may block on the store), and translates the result back (EntryAttributes, FileInfo, ...).
 Nothing here knows about keys, extents or transactions.
 
-The thread round trip is the largest cost of a small request, so three
-calls that provably cannot block skip it: a read whose chunks are all cached
-(`core.try_gather`), a write when the state lock is free (`core.try_write`: buffering copies
-nothing), and a getxattr of a name the inode is known not to have (`_note_xattrs`).
+The thread round trip is the largest cost of a small request, so calls that need not wait skip
+it: a read whose chunks are all cached (`core.try_gather`), a write when the state lock is free
+(`core.try_write`: buffering copies nothing), a getxattr of a name the inode is known not to
+have (`_note_xattrs`), and on a writable mount every call on names, attributes and handles
+while the state lock is free (`_meta`). Reads that miss the cache, fsync and statfs always use
+a thread.
 
 Errors are translated in ONE place, the `_handler` decorator: a GotError becomes
 FUSEError(its errno); anything else is logged and becomes EIO, so that a bug answers one
@@ -96,6 +98,27 @@ class Ops(pyfuse3.Operations):
     async def _run(self, fn, *args):
         return await trio.to_thread.run_sync(fn, *args, limiter=self.limiter)
 
+    async def _meta(self, fn, *args):
+        """A call on names, attributes or handles: on the event loop when the core's state lock
+        is free and the mount is writable, else on a worker thread (_run).
+
+        A writable core answers these from memory: the live transaction (whose nodes were
+        read when the paths were first looked up), the inode table and the buffers. Its only
+        wait is for the state lock, which a flush holds while it plans and commits; a call that
+        finds it taken goes to a thread, so the loop never waits for a flush. Inline, a call
+        costs no thread round trip (two wake-ups, which on a busy machine take longer than the
+        call: tar -x makes ~8 such requests a file). A read-only mount may read tree nodes
+        from a remote store on a lookup, so it always uses a thread.
+        """
+        if self.writable:
+            lock = self.core.lock
+            if lock.acquire(blocking=False):
+                try:
+                    return fn(*args)
+                finally:
+                    lock.release()
+        return await self._run(fn, *args)
+
     def _attrs(self, st: Stat) -> pyfuse3.EntryAttributes:
         self._note_xattrs(st)
         a = pyfuse3.EntryAttributes()
@@ -130,17 +153,33 @@ class Ops(pyfuse3.Operations):
 
     @_handler
     async def lookup(self, parent_inode, name, ctx):
-        return self._attrs(await self._run(self.core.lookup, parent_inode, name))
+        try:
+            return self._attrs(await self._meta(self.core.lookup, parent_inode, name))
+        except GotError as e:
+            if e.errno != errno.ENOENT:
+                raise
+            return self._absent()
+
+    def _absent(self) -> pyfuse3.EntryAttributes:
+        """A negative entry: the kernel remembers for the entry timeout that the name does not
+        exist (an ENOENT error would not be remembered). Right for the same reason positive
+        entries are: only this mount changes its tree, and the kernel sees every change it
+        makes (a create or rename through the kernel replaces the negative entry). Python's
+        imports, make's implicit rules and git probe many absent names, each a round trip."""
+        a = pyfuse3.EntryAttributes()
+        a.st_ino = 0
+        a.entry_timeout = self.timeout
+        return a
 
     async def forget(self, inode_list):
         try:
-            await self._run(self.core.forget, list(inode_list))
+            await self._meta(self.core.forget, list(inode_list))
         except Exception:  # forget must not raise
             log.exception("forget")
 
     @_handler
     async def getattr(self, inode, ctx):
-        return self._attrs(await self._run(self.core.getattr, inode))
+        return self._attrs(await self._meta(self.core.getattr, inode))
 
     @_handler
     async def setattr(self, inode, attr, fields, fh, ctx):
@@ -160,15 +199,15 @@ class Ops(pyfuse3.Operations):
         if not changes:  # ctime only: set by every change anyway
             return await self.getattr(inode, ctx)
         self._need_writable()
-        return self._attrs(await self._run(functools.partial(self.core.setattr, inode, **changes)))
+        return self._attrs(await self._meta(functools.partial(self.core.setattr, inode, **changes)))
 
     @_handler
     async def readlink(self, inode, ctx):
-        return await self._run(self.core.readlink, inode)
+        return await self._meta(self.core.readlink, inode)
 
     @_handler
     async def opendir(self, inode, ctx):
-        listing = await self._run(self.core.opendir, inode)
+        listing = await self._meta(self.core.opendir, inode)
         fh = self._next_dir
         self._next_dir += 1
         self.dirs[fh] = listing
@@ -179,7 +218,7 @@ class Ops(pyfuse3.Operations):
         listing = self.dirs[fh]
         pos = start_id
         while pos is not None:
-            batch, pos = await self._run(self.core.readdir, listing, pos, READDIR_BATCH)
+            batch, pos = await self._meta(self.core.readdir, listing, pos, READDIR_BATCH)
             accepted = []
             full = False
             for next_id, name, st in batch:
@@ -189,7 +228,7 @@ class Ops(pyfuse3.Operations):
                 if name != b"." and name != b"..":  # the kernel takes no reference for these
                     accepted.append(st.ino)
             if accepted:  # readdirplus hands the kernel a reference to each entry sent
-                await self._run(self.core.ref, accepted)
+                await self._meta(self.core.ref, accepted)
             if full:
                 return
 
@@ -233,28 +272,28 @@ class Ops(pyfuse3.Operations):
 
     @_handler
     async def listxattr(self, inode, ctx):
-        return await self._run(self.core.listxattr, inode)
+        return await self._meta(self.core.listxattr, inode)
 
     @_handler
     async def getxattr(self, inode, name, ctx):
         known = self.xattr_names.get(inode)
         if known is not None and name not in known:
             raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
-        return await self._run(self.core.getxattr, inode, name)
+        return await self._meta(self.core.getxattr, inode, name)
 
     @_handler
     async def setxattr(self, inode, name, value, ctx):
         self._need_writable()
         self.xattrs_changed.add(inode)
         self.xattr_names.pop(inode, None)
-        await self._run(self.core.setxattr, inode, name, value)
+        await self._meta(self.core.setxattr, inode, name, value)
 
     @_handler
     async def removexattr(self, inode, name, ctx):
         self._need_writable()
         self.xattrs_changed.add(inode)
         self.xattr_names.pop(inode, None)
-        await self._run(self.core.removexattr, inode, name)
+        await self._meta(self.core.removexattr, inode, name)
 
     # -- files -------------------------------------------------------------------------
 
@@ -262,7 +301,7 @@ class Ops(pyfuse3.Operations):
     async def open(self, inode, flags, ctx):
         if flags & (os.O_WRONLY | os.O_RDWR):
             self._need_writable()
-        fh = await self._run(self.core.open, inode, flags)
+        fh = await self._meta(self.core.open, inode, flags)
         return pyfuse3.FileInfo(fh=fh, keep_cache=not self.writable)
 
     @_handler
@@ -306,7 +345,7 @@ class Ops(pyfuse3.Operations):
 
     @_handler
     async def release(self, fh):
-        if await self._run(self.core.release, fh):
+        if await self._meta(self.core.release, fh):
             self.kick()
 
     @_handler
@@ -324,38 +363,38 @@ class Ops(pyfuse3.Operations):
     @_handler
     async def create(self, parent_inode, name, mode, flags, ctx):
         self._need_writable()
-        fh, st = await self._run(self.core.create, parent_inode, name, mode, ctx.uid, ctx.gid)
+        fh, st = await self._meta(self.core.create, parent_inode, name, mode, ctx.uid, ctx.gid)
         return pyfuse3.FileInfo(fh=fh, keep_cache=False), self._attrs(st)
 
     @_handler
     async def mknod(self, parent_inode, name, mode, rdev, ctx):
         self._need_writable()
-        return self._attrs(await self._run(self.core.mknod, parent_inode, name, mode, rdev, ctx.uid, ctx.gid))
+        return self._attrs(await self._meta(self.core.mknod, parent_inode, name, mode, rdev, ctx.uid, ctx.gid))
 
     @_handler
     async def mkdir(self, parent_inode, name, mode, ctx):
         self._need_writable()
-        return self._attrs(await self._run(self.core.mkdir, parent_inode, name, mode, ctx.uid, ctx.gid))
+        return self._attrs(await self._meta(self.core.mkdir, parent_inode, name, mode, ctx.uid, ctx.gid))
 
     @_handler
     async def symlink(self, parent_inode, name, target, ctx):
         self._need_writable()
-        return self._attrs(await self._run(self.core.symlink, parent_inode, name, target, ctx.uid, ctx.gid))
+        return self._attrs(await self._meta(self.core.symlink, parent_inode, name, target, ctx.uid, ctx.gid))
 
     @_handler
     async def link(self, inode, new_parent_inode, new_name, ctx):
         self._need_writable()
-        return self._attrs(await self._run(self.core.link, inode, new_parent_inode, new_name))
+        return self._attrs(await self._meta(self.core.link, inode, new_parent_inode, new_name))
 
     @_handler
     async def unlink(self, parent_inode, name, ctx):
         self._need_writable()
-        await self._run(self.core.unlink, parent_inode, name)
+        await self._meta(self.core.unlink, parent_inode, name)
 
     @_handler
     async def rmdir(self, parent_inode, name, ctx):
         self._need_writable()
-        await self._run(self.core.rmdir, parent_inode, name)
+        await self._meta(self.core.rmdir, parent_inode, name)
 
     @_handler
     async def rename(self, parent_inode_old, name_old, parent_inode_new, name_new, flags, ctx):
@@ -363,4 +402,4 @@ class Ops(pyfuse3.Operations):
         rename = functools.partial(self.core.rename, parent_inode_old, name_old, parent_inode_new, name_new,
                                    noreplace=bool(flags & pyfuse3.RENAME_NOREPLACE),
                                    exchange=bool(flags & pyfuse3.RENAME_EXCHANGE))
-        await self._run(rename)
+        await self._meta(rename)

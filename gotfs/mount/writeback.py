@@ -28,6 +28,8 @@ for reads happen outside it.
 A file removed (or renamed over) while open keeps its contents for its open handles: its
 Info and extent map are kept aside as an *orphan* until the last handle is released, and
 writes to it are buffered but never published — as POSIX has it (fstat says nlink 0).
+While any orphan lives, the mount keeps its hold on gc (RootSource.hold): no published root
+names the blobs it reads.
 
 Owners of new entries and which change moves which timestamp: see attrs.py. This module
 holds the state, reads with the buffers on top, writes and attribute changes; namespace.py
@@ -76,6 +78,7 @@ class Writeback(NamespaceOps, Flushing, Snapshot):
         self.publish_lock = threading.Lock()  # publishes, in commit order (see flush)
         self._hold_lock = threading.Lock()  # source.hold/release, and the count below
         self._spills = 0  # flushes that post blobs: a publish ends the hold only if none came since its commit
+        self._published_spills = 0  # the value of _spills at the last published commit
         self.wants_flush = False  # buffers are full: the caller should start a flush
         self.published = self.root
         self.flushes = 0
@@ -229,10 +232,14 @@ class Writeback(NamespaceOps, Flushing, Snapshot):
             if handle is None:
                 return False
             self.table.unpin(handle.ino)
+            last_orphan = False
             if handle.ino in self.orphans and not self.table.pinned(handle.ino):
                 del self.orphans[handle.ino]
                 self.buffers.drop(handle.ino)
-            return handle.wrote
+                last_orphan = not self.orphans
+        if last_orphan:
+            self.end_hold()  # its blobs may be in no published root: gc was held off (flushing.py)
+        return handle.wrote
 
     # -- attributes --------------------------------------------------------------------
 

@@ -184,3 +184,42 @@ def test_auto_gc_reclaims_what_only_intermediate_flushes_reached(got, repo_dir, 
     assert got("cat", "HEAD:live.bin", binary=True).stdout == live  # committed at unmount
     assert "no problems found" in got.out("fsck", "--read-data")
     assert sp.run(got_cmd("gc", "--auto"), cwd=repo_dir, env=env).returncode == 0  # not due: nothing to do
+
+
+def test_gc_spares_a_file_removed_while_open_in_a_rw_mount(got, repo_dir, mountpoint):
+    """A file removed while open keeps its contents for its handles. Once a root without it is
+    published, no root names the blobs they read, so the mount holds gc off (as it does for
+    blobs posted and not yet published) until the last handle is closed."""
+    import random
+
+    from gotfs.repo import maintenance
+    from gotfs.repo.errors import RepoLocked
+    from gotfs.repo.repo import Repo
+
+    write(repo_dir, {"keep.txt": "kept\n"})
+    got("commit", "-m", "one")
+    mnt = mountpoint("rw")
+    got("mount", "--rw", "main", str(mnt))
+    data = random.Random(3).randbytes(3 << 20)
+    with open(mnt / "scratch.bin", "wb") as f:
+        f.write(data)
+        os.fsync(f.fileno())  # published: its blobs are in the working root, in no commit
+    fd = os.open(mnt / "scratch.bin", os.O_RDONLY)
+    try:
+        os.unlink(mnt / "scratch.bin")
+        dfd = os.open(mnt, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)  # a root without the file is published
+        finally:
+            os.close(dfd)
+        with Repo.open(repo_dir) as repo:
+            with pytest.raises(RepoLocked):
+                maintenance.gc(repo, wait=0.5, grace=0)
+        assert os.pread(fd, len(data), 0) == data
+    finally:
+        os.close(fd)
+    with Repo.open(repo_dir) as repo:  # the last handle closed: gc may run, and sweeps the file
+        assert maintenance.gc(repo, wait=10, grace=0)["deleted"] > 0
+    got("umount", str(mnt))
+    assert _unmounted(mnt)
+    assert "no problems found" in got.out("fsck", "--read-data")

@@ -169,9 +169,11 @@ def test_bad_reads_map_to_errno(tree):
     ops = Ops(snap, limiter=trio.CapacityLimiter(2))
 
     async def main():
+        absent = await ops.lookup(ROOT_INODE, b"nope", None)  # a negative entry, which the kernel caches
+        assert absent.st_ino == 0 and absent.entry_timeout > 0
         with pytest.raises(pyfuse3.FUSEError) as info:
-            await ops.lookup(ROOT_INODE, b"nope", None)
-        assert info.value.errno == errno.ENOENT
+            await ops.lookup(snap.lookup(ROOT_INODE, b"random.bin").ino, b"x", None)  # under a file
+        assert info.value.errno == errno.ENOTDIR
 
     try:
         trio.run(main)

@@ -27,9 +27,11 @@ class FakeCore:
             self.published = self.root
 
 
-def _drive(kicks: int, every: float, interval: float, publish: bool) -> FakeCore:
+def _drive(kicks: int, every: float, interval: float, publish: bool, close_gap: float = 0.0,
+           after: float | None = None) -> FakeCore:
     core = FakeCore()
-    state = _State(core, "/nonexistent", flush_interval=interval, ready=None)
+    core.wants_flush = not publish  # a spill's kick comes with full buffers, a close's without
+    state = _State(core, "/nonexistent", flush_interval=interval, ready=None, close_gap=close_gap)
 
     async def main():
         state.kicked = trio.Event()
@@ -39,7 +41,7 @@ def _drive(kicks: int, every: float, interval: float, publish: bool) -> FakeCore
                 await trio.sleep(every)
                 core.root += 1
                 state.kick(publish=publish)
-            await trio.sleep(every)
+            await trio.sleep(every if after is None else after)
             nursery.cancel_scope.cancel()
 
     trio.run(main)
@@ -57,6 +59,14 @@ def test_steady_spills_still_publish_every_interval():
 def test_close_kicks_publish_at_once():
     core = _drive(kicks=5, every=0.2, interval=60, publish=True)
     assert sum(core.calls) == 5
+
+
+def test_closes_in_a_burst_publish_once_a_gap():
+    """tar -x closes a file every few ms: one publish a close_gap, not one a close, and the
+    last close is still published within a gap of it."""
+    core = _drive(kicks=40, every=0.025, interval=60, publish=True, close_gap=0.4, after=0.6)  # 1 s of closes
+    assert 2 <= sum(core.calls) <= 4
+    assert core.published == core.root  # the last close's changes were published too
 
 
 def test_idle_timer_publishes_nothing_new():
