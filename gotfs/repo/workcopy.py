@@ -149,7 +149,8 @@ class WorkCopy:
 
     # -- snapshot ----------------------------------------------------------------------
 
-    def snapshot(self, progress: Callable[[int, int], None] | None = None, *, live: Root | None = None) -> Root:
+    def snapshot(self, progress: Callable[[int, int], None] | None = None, *, live: Root | None = None,
+                 becomes_base: bool = True) -> Root:
         """The working directory as a filesystem root (data of changed files is stored).
 
         A file whose stat signature matches its row is not read. When `live` (a root kept
@@ -161,6 +162,11 @@ class WorkCopy:
         chunked in path order, in packing groups, so both give the same root. Memory: a few
         small records per path; the written files' rows go to the cache every ROW_BATCH
         files, each batch after a store flush.
+
+        becomes_base=False is for a snapshot that is looked at, not committed (a diff): when it
+        is staged on the recorded base, the cache is left as it is, so the base stays `live`
+        and the next status or commit still works from the rows instead of reading or
+        rebuilding every entry; the changed files are read again then, as git's diff does.
         """
         now = time.time_ns()
         base = basetree.load(self.db, live)
@@ -191,6 +197,8 @@ class WorkCopy:
         if base is not None and 2 * (len(to_write) + len(gone)) < len(files):
             staging = basetree.stage_changes(self.fs, base, others, to_write, gone, infos, rewritten=sigs.keys())
             del sigs
+            if not becomes_base:  # the rows and the base stay HEAD's
+                return staging.flush(lambda *_: None)
             root = staging.flush(rows.add)
         else:
             del sigs

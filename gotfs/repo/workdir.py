@@ -90,14 +90,16 @@ class WorkingDirectory:
 
     def snapshot(self, progress=None) -> Root:
         """The working directory as a root, as a commit would record it against the commit the
-        directory holds (changed files' data is stored, nothing published)."""
+        directory holds (changed files' data is stored, nothing published). The stat cache
+        keeps describing that commit's tree (WorkCopy.snapshot's becomes_base=False), so a
+        diff does not make the next status or commit read or rebuild the whole tree."""
         from gotfs.repo.unrecorded import keep_unrecorded
 
         wc = self.workcopy()
         try:
             with self.writing():
                 base = self.workdir_root()
-                return keep_unrecorded(self.fs, base, wc.snapshot(progress, live=base))
+                return keep_unrecorded(self.fs, base, wc.snapshot(progress, live=base, becomes_base=False))
         finally:
             wc.close()
 

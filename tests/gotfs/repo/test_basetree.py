@@ -248,3 +248,41 @@ def test_an_interrupted_commit_keeps_the_rows_of_what_it_stored(repo, monkeypatc
     root = repo.commit_workdir("first", author=AUTHOR)[1]
     assert not {f"f{i:02}.bin" for i in range(30)} & set(opened)  # stored before: not read again
     assert repo.fs.read(root, "f07.bin") == (repo.workdir / "f07.bin").read_bytes()
+
+
+def test_a_diff_leaves_the_base_so_the_next_status_and_commit_edit_it(repo, monkeypatch):
+    """`got diff` snapshots the working directory without committing it: the stat cache must
+    keep describing HEAD's tree, or the status and commit after every diff read and rebuild
+    the whole tree."""
+    for i in range(300):
+        p = repo.workdir / f"d{i % 10}" / f"f{i}.txt"
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(b"%d\n" % i * 50)
+    _age(repo)
+    head = _commit(repo)
+    (repo.workdir / "d3" / "f3.txt").write_bytes(b"changed")
+    (repo.workdir / "d4" / "new.txt").write_bytes(b"new")
+    (repo.workdir / "d5" / "f5.txt").unlink()
+    looked = repo.snapshot()
+    assert looked == repo.snapshot()  # and again, from the same rows
+    wc = repo.workcopy()
+    try:
+        assert basetree.load(wc.db, head) is not None
+    finally:
+        wc.close()
+
+    def no_read(*_):
+        raise AssertionError("the whole tree was read again")
+
+    def no_build(entries):
+        raise AssertionError("the whole tree was built again")
+
+    from gotfs.repo.workcopy import WorkCopy
+    monkeypatch.setattr(WorkCopy, "tracked", no_read)
+    monkeypatch.setattr(repo.fs.kv, "build", no_build)
+    assert repo.status() and [(c.path, c.kind) for c in repo.status()] == [
+        ("d3/f3.txt", "modified"), ("d4/new.txt", "added"), ("d5/f5.txt", "removed")]
+    committed = repo.commit_workdir("edit", author=AUTHOR)[1]
+    monkeypatch.undo()
+    assert committed == looked == _rebuilt(repo)
+    assert repo.fs.read(committed, "d3/f3.txt") == b"changed"
