@@ -124,21 +124,32 @@ class RecordedTree:
         self.db = db
         self.decode = decode
         self.sigs: dict[bytes, bytes | None] = dict(db.execute("SELECT path, sig FROM files"))
+        self.changed: set[bytes] = set()  # rows taken out of sigs by unchanged() that differ
         self.others = {b"/".join(keys.path_of(k)): v for k, v in base.others.items() if k != b"/"}
 
     def unchanged(self, raw: bytes, sig: bytes) -> bool:
-        """True if the file at `raw`, with stat signature `sig`, holds what the base holds."""
-        return self.sigs.get(raw) == sig
+        """True if the file at `raw`, with stat signature `sig`, holds what the base holds.
+        Either way `raw` leaves paths(): the caller has met it. One dict pop."""
+        old = self.sigs.pop(raw, _ABSENT)
+        if old == sig:
+            return True
+        if old is not _ABSENT:
+            self.changed.add(raw)
+        return False
 
     def get(self, raw: bytes) -> tuple[Info, list, tuple | None] | None:
         """(Info, extents, stat cache row) of a path of the base, or None if it has none."""
         value = self.others.get(raw)
         if value is not None:
             return Info.from_bytes(value), [], None
-        if raw not in self.sigs:
+        if raw not in self.sigs and raw not in self.changed:
             return None
         row = self.db.execute("SELECT sig, hash, entries FROM files WHERE path=?", (raw,)).fetchone()
         return None if row is None else (*self.decode(row[2]), row)
 
     def paths(self) -> set[bytes]:
+        """The base's paths, but those unchanged() was asked about."""
         return self.sigs.keys() | self.others.keys()
+
+
+_ABSENT = object()
