@@ -446,7 +446,7 @@ class WorkCopy:
                 s = os.lstat(self.host_path(path))
                 rows.append((b"/".join(path), self._trusted_sig(s, now), digest,
                              _encode_entries(info, extents)))
-        self._remember(rows, forget)
+        self._remember(rows, forget, keeps=target)  # (restoring HEAD's paths keeps HEAD's base)
 
     def referenced_cids(self) -> set[bytes]:
         """Data blobs the stat cache may hand to the next commit; gc keeps them."""

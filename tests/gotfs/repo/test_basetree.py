@@ -286,3 +286,24 @@ def test_a_diff_leaves_the_base_so_the_next_status_and_commit_edit_it(repo, monk
     monkeypatch.undo()
     assert committed == looked == _rebuilt(repo)
     assert repo.fs.read(committed, "d3/f3.txt") == b"changed"
+
+
+def test_restoring_paths_from_head_keeps_the_base(repo):
+    """`got checkout HEAD -- PATH` writes HEAD's own entries into the rows: the base stays
+    HEAD's tree, so the next status and commit still work from the rows."""
+    for i in range(20):
+        (repo.workdir / f"f{i}").write_bytes(b"%d\n" % i * 100)
+    _age(repo)
+    head = _commit(repo)
+    (repo.workdir / "f3").write_bytes(b"local edit")
+    (repo.workdir / "f4").unlink()
+    repo.checkout("HEAD", paths=["f3", "f4"], force=True)
+    wc = repo.workcopy()
+    try:
+        assert basetree.load(wc.db, head) is not None
+    finally:
+        wc.close()
+    assert _status(repo, recorded=True) == _status(repo, recorded=False) == []
+    (repo.workdir / "f5").write_bytes(b"changed")
+    _age(repo)
+    assert _commit(repo) == _rebuilt(repo)
