@@ -115,6 +115,40 @@ def stage_changes(fs: FS, base: BaseTree, others: dict[keys.Path, Info], to_writ
     return staging
 
 
+def checked_out(db: sqlite3.Connection, fs: FS, prior: BaseTree, target: Root, planned: Container[str],
+                encode: Callable[[Info, list], bytes]) -> tuple[BaseTree | None, list, list[bytes]]:
+    """After a whole checkout from the base `prior` wrote every path of `planned` (gotfs.diff's
+    paths from prior.root to `target`, plus any reset) from `target` and gave its files rows:
+    the BaseTree that makes `target` the base (None if the rows cannot describe it), the rows
+    to rewrite, and the rows to drop (paths planned that are no longer files). A file not
+    planned whose extents alone moved (the same bytes packed otherwise, which gotfs.diff leaves
+    out) keeps its row's signature and hash with `target`'s extents (`encode`d as the rows are).
+    Cost: a key diff of the two roots, O(changes x depth) node reads."""
+    from itertools import groupby
+
+    from gotfs.tx import Tx
+
+    tx = Tx(fs, target)
+    others = dict(prior.others)
+    rows, gone = [], []
+    for path, _ in groupby(fs.kv.diff(prior.root, target), key=lambda c: keys.path_of(c.key)):
+        info = tx.info(path)
+        key, raw = keys.info_key(path), b"/".join(path)
+        if info is None or info.is_file:
+            others.pop(key, None)
+        else:
+            others[key] = info.to_bytes()
+        if keys.show(path) in planned:
+            if info is not None and not info.is_file:
+                gone.append(raw)
+        elif info is not None and info.is_file:
+            old = db.execute("SELECT sig, hash FROM files WHERE path=?", (raw,)).fetchone()
+            if old is None:  # (no row for a file of the base: the rows were not the base's)
+                return None, [], gone
+            rows.append((raw, *old, encode(info, [(end, x) for _, end, x in tx.extents(path)])))
+    return BaseTree(target, others), rows, gone
+
+
 class RecordedTree:
     """The base tree's paths as status compares them, read from the rows and `others` instead
     of the tree: (path, sig) of every row up front, a file's row only when its signature

@@ -37,7 +37,8 @@ from gotfs.repo.ignore import Ignore
 from gotfs.repo.materialize import Materializer
 from gotfs.repo.statrows import (RACY_NS, FileInfos as _FileInfos, HashingReader as _HashingReader,
                                  Pending as _Pending, RowBatches as _RowBatches, decode_entries as _decode_entries,
-                                 encode_entries as _encode_entries, row_path as _row_path, signature)
+                                 encode_entries as _encode_entries, file_hash as _file_hash, row_path as _row_path,
+                                 signature)
 from gotfs.treebuild import TreeBuild
 from gotfs.tx import Tx
 from gotkv.dbfile import open_cache
@@ -357,11 +358,7 @@ class WorkCopy:
         return True
 
     def _host_hash(self, path: keys.Path) -> bytes:
-        h = blake3.blake3()
-        with open(self.host_path(path), "rb", buffering=0) as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        return h.digest()
+        return _file_hash(self.host_path(path))
 
     def _tree_hash(self, extents) -> bytes:
         h = blake3.blake3()
@@ -382,6 +379,7 @@ class WorkCopy:
         Refuses (DirtyWorkingCopy) when a path it must touch has uncommitted changes against
         `base`, unless force. Never writes outside the working directory.
         """
+        whole_from = None
         if paths:
             wanted = [keys.parse_path(p) for p in paths]
             plan = self._plan_paths(target, wanted)
@@ -395,7 +393,8 @@ class WorkCopy:
                 raise DirtyWorkingCopy(conflicts)
             if force:
                 plan = self._with_dirty_resets(plan, dirty, target)
-        self._apply(plan, target)
+            whole_from = basetree.load(self.db, base)
+        self._apply(plan, target, whole_from=whole_from)
         return plan
 
     def _refuse_overwrites(self, base: Root, target: Root, paths: list[str]) -> None:
@@ -430,7 +429,11 @@ class WorkCopy:
                 plan.append(Change(path, MODIFIED))
         return plan
 
-    def _apply(self, plan: list[Change], target: Root) -> None:
+    def _apply(self, plan: list[Change], target: Root, *, whole_from: basetree.BaseTree | None = None) -> None:
+        """Write `plan` from `target` and give its files rows. With `whole_from`, the recorded
+        base from which `plan` is the whole change to `target` (plus resets), the rows are made
+        to describe `target`, which becomes the base (basetree.checked_out): the status and
+        commit after a checkout work from the rows too."""
         now = time.time_ns()
         m = Materializer(self.fs, target, self.root)
         removed = [c for c in plan if c.kind == REMOVED]
@@ -446,7 +449,12 @@ class WorkCopy:
                 s = os.lstat(self.host_path(path))
                 rows.append((b"/".join(path), self._trusted_sig(s, now), digest,
                              _encode_entries(info, extents)))
-        self._remember(rows, forget, keeps=target)  # (restoring HEAD's paths keeps HEAD's base)
+        if whole_from is None:
+            self._remember(rows, forget, keeps=target)  # (restoring HEAD's paths keeps HEAD's base)
+            return
+        new_base, more, gone = basetree.checked_out(self.db, self.fs, whole_from, target, {c.path for c in plan},
+                                                    _encode_entries)
+        self._remember(rows + more, forget + gone, base=new_base)
 
     def referenced_cids(self) -> set[bytes]:
         """Data blobs the stat cache may hand to the next commit; gc keeps them."""

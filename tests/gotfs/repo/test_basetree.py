@@ -115,7 +115,7 @@ def _mutate(repo: Repo, rnd: random.Random) -> None:
         p = rnd.choice(files)
         if not (p.exists() or p.is_symlink()):
             continue
-        if op == 3:
+        if op == 3 and not p.is_dir():  # (an earlier op may have made it a directory)
             p.unlink()
         elif op == 4 and p.is_file():
             with open(p, "ab") as f:
@@ -307,3 +307,66 @@ def test_restoring_paths_from_head_keeps_the_base(repo):
     (repo.workdir / "f5").write_bytes(b"changed")
     _age(repo)
     assert _commit(repo) == _rebuilt(repo)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_checkout_from_the_base_records_its_target_as_the_base(repo, seed):
+    """A whole checkout from the recorded base writes every path that differs, so the rows
+    can describe the target; files whose extents alone differ (the same bytes packed
+    otherwise, which gotfs.diff leaves out) get the target's extents in their rows."""
+    rnd = random.Random(seed)
+    roots = []
+    for _ in range(4):
+        _mutate(repo, rnd)
+        _age(repo)
+        _commit(repo)
+        roots.append(repo.head())
+    for _ in range(3):
+        target = rnd.choice(roots)
+        repo.checkout(target.cid.hex(), force=True)
+        _age(repo)
+        wc = repo.workcopy()
+        try:
+            assert basetree.load(wc.db, repo.read_commit(target).root) is not None
+        finally:
+            wc.close()
+        assert _status(repo, recorded=True) == _status(repo, recorded=False) == []
+        _mutate(repo, rnd)
+        _age(repo)
+        assert _status(repo, recorded=True) == _status(repo, recorded=False)
+        assert _commit(repo) == _rebuilt(repo)
+        roots.append(repo.head())
+
+
+def test_after_a_checkout_a_one_file_commit_edits_the_tree(repo, monkeypatch):
+    for i in range(300):
+        p = repo.workdir / f"d{i % 10}" / f"f{i}.txt"
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(b"%d\n" % i * 50)
+    _age(repo)
+    _commit(repo)
+    (repo.workdir / "d3" / "f3.txt").write_bytes(b"second")
+    (repo.workdir / "d11").mkdir()
+    (repo.workdir / "d11" / "new").write_bytes(b"new")
+    _age(repo)
+    _commit(repo)
+    first = repo.resolve("HEAD~1")
+    repo.checkout(first.cid.hex())
+    assert not (repo.workdir / "d11").exists()
+    (repo.workdir / "d4" / "f4.txt").write_bytes(b"edited after the checkout")
+    _age(repo)
+
+    def no_read(*_):
+        raise AssertionError("the whole tree was read again")
+
+    def no_build(entries):
+        raise AssertionError("the whole tree was built again")
+
+    from gotfs.repo.workcopy import WorkCopy
+    monkeypatch.setattr(WorkCopy, "tracked", no_read)
+    monkeypatch.setattr(repo.fs.kv, "build", no_build)
+    assert [(c.path, c.kind) for c in repo.status()] == [("d4/f4.txt", "modified")]
+    root = repo.commit_workdir("edit", author=AUTHOR)[1]
+    monkeypatch.undo()
+    assert root == _rebuilt(repo)
+    assert repo.fs.read(root, "d3/f3.txt") == b"3\n" * 50
