@@ -90,6 +90,20 @@ def record(db: sqlite3.Connection, base: BaseTree | None) -> None:
         db.execute("INSERT INTO base VALUES (0, ?, ?)", base.to_row())
 
 
+def fileless(db: sqlite3.Connection, fs: FS, root: Root) -> BaseTree | None:
+    """`root` as a base when it holds no file and the cache no row, so that no row can be
+    wrong (a clone's checkout from the empty root); else None. Cost: one row read and a read
+    of `root`'s first keys."""
+    if db.execute("SELECT 1 FROM files LIMIT 1").fetchone() is not None:
+        return None
+    others = {}
+    for k, v in fs.kv.iterate(root):
+        if keys.is_extent_key(k) or Info.from_bytes(v).is_file or len(others) == 64:
+            return None
+        others[k] = v
+    return BaseTree(root, others)
+
+
 def stage_changes(fs: FS, base: BaseTree, others: dict[keys.Path, Info], to_write: list[Pending],
                   gone: set[bytes], infos: FileInfos, *, rewritten: Container[bytes]) -> Staging:
     """The working directory's changes staged on the base root: the paths gone (or of another

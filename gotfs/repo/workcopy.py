@@ -24,8 +24,6 @@ from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
-import blake3
-
 from gotfs import keys
 from gotfs.diff import ADDED, MODIFIED, REMOVED, diff as fs_diff
 from gotfs.dirs import walk
@@ -37,8 +35,8 @@ from gotfs.repo.ignore import Ignore
 from gotfs.repo.materialize import Materializer
 from gotfs.repo.statrows import (RACY_NS, FileInfos as _FileInfos, HashingReader as _HashingReader,
                                  Pending as _Pending, RowBatches as _RowBatches, decode_entries as _decode_entries,
-                                 encode_entries as _encode_entries, file_hash as _file_hash, row_path as _row_path,
-                                 signature)
+                                 encode_entries as _encode_entries, extents_hash as _extents_hash,
+                                 file_hash as _file_hash, row_path as _row_path, signature)
 from gotfs.treebuild import TreeBuild
 from gotfs.tx import Tx
 from gotkv.dbfile import open_cache
@@ -350,26 +348,12 @@ class WorkCopy:
         stored = _encode_entries(Info.file(info.mode, info.size), extents)
         if row is not None and row[0] == signature(e.stat) and row[2] == stored:
             return True
-        tree_hash = row[1] if row is not None and row[2] == stored else self._tree_hash(extents)
-        host_hash = self._host_hash(e.path)
+        tree_hash = row[1] if row is not None and row[2] == stored else _extents_hash(self.fs, extents)
+        host_hash = _file_hash(self.host_path(e.path))
         if host_hash != tree_hash:
             return False
         refreshed.append((b"/".join(e.path), self._trusted_sig(e.stat, now), host_hash, stored))
         return True
-
-    def _host_hash(self, path: keys.Path) -> bytes:
-        return _file_hash(self.host_path(path))
-
-    def _tree_hash(self, extents) -> bytes:
-        h = blake3.blake3()
-        pos = 0
-        for end, extent in extents:
-            start = end - extent.length
-            if start > pos:
-                h.update(bytes(start - pos))
-            h.update(self.fs.data.read_extent(extent))
-            pos = end
-        return h.digest()
 
     # -- checkout ----------------------------------------------------------------------
 
@@ -393,7 +377,7 @@ class WorkCopy:
                 raise DirtyWorkingCopy(conflicts)
             if force:
                 plan = self._with_dirty_resets(plan, dirty, target)
-            whole_from = basetree.load(self.db, base)
+            whole_from = basetree.load(self.db, base) or basetree.fileless(self.db, self.fs, base)
         self._apply(plan, target, whole_from=whole_from)
         return plan
 

@@ -370,3 +370,34 @@ def test_after_a_checkout_a_one_file_commit_edits_the_tree(repo, monkeypatch):
     monkeypatch.undo()
     assert root == _rebuilt(repo)
     assert repo.fs.read(root, "d3/f3.txt") == b"3\n" * 50
+
+
+def test_a_checkout_from_the_empty_root_into_an_empty_cache_records_the_base(repo):
+    """A clone checks out from the empty root with no rows: no row can be wrong, so the
+    target becomes the base and the first status after a clone works from the rows."""
+    import shutil
+
+    for i in range(30):
+        p = repo.workdir / f"d{i % 3}" / f"f{i}"
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(b"%d\n" % i * 40)
+    (repo.workdir / "link").symlink_to("d0/f0")
+    head = _commit(repo)
+    for d in ("d0", "d1", "d2"):
+        shutil.rmtree(repo.workdir / d)
+    (repo.workdir / "link").unlink()
+    wc = repo.workcopy()
+    try:
+        wc.db.execute("DELETE FROM files")
+        wc.db.execute("DELETE FROM base")
+        wc.checkout(repo.fs.new(), head, force=True)
+        assert basetree.load(wc.db, head) is not None
+    finally:
+        wc.close()
+    assert (repo.workdir / "d1" / "f4").read_bytes() == b"4\n" * 40
+    _age(repo)
+    assert _status(repo, recorded=True) == _status(repo, recorded=False) == []
+    (repo.workdir / "d2" / "f5").write_bytes(b"edited")
+    _age(repo)
+    assert _status(repo, recorded=True) == _status(repo, recorded=False) == [("d2/f5", "modified")]
+    assert _commit(repo) == _rebuilt(repo)
