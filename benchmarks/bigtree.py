@@ -30,7 +30,7 @@ from pathlib import Path
 from statistics import median
 
 from benchmarks.harness import Figure
-from benchmarks.peers import ENV, Run, _got, _measure
+from benchmarks.peertools import ENV, Run, _got, _measure
 
 RACY_S = 2.1
 REPEAT = 3  # rounds of each later step, the tools alternating; the median is reported

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from gotfs.diff import ADDED, REMOVED, PathChange, diff
 from gotfs.fs import FS
 from gotfs.info import Info
 from gotkv.root import Root
+from gotkv.value import Value
 
 from cli.output import mode_text, paint, quote_path
 
@@ -41,12 +41,16 @@ def is_file_like(c: PathChange) -> bool:
     return not info.is_dir or (c.old is not None and c.new is not None and c.old.kind != c.new.kind)
 
 
-@dataclass(frozen=True, slots=True)
-class Side:
+class Side(Value):
     """One side of a changed path, as far as a patch needs it."""
 
+    __slots__ = ("data", "binary")
     data: bytes | None  # None: absent, or too large to diff
     binary: bool
+
+    def __init__(self, data: bytes | None, binary: bool) -> None:
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "binary", binary)
 
 
 def _side(fs: FS, root: Root, path: str, info: Info | None) -> Side:

@@ -22,8 +22,9 @@ import os
 import stat as st
 import sys
 import time
-from typing import TYPE_CHECKING, Callable, Iterator
+from collections.abc import Callable, Iterator
 
+TYPE_CHECKING = False  # typing's flag without importing typing (~2 ms of a start); checkers take it as True
 if TYPE_CHECKING:
     from gotfs.info import Info
     from gotfs.repo import Commit

@@ -22,7 +22,6 @@ from __future__ import annotations
 import io
 import threading
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Callable, Generic, Iterable, Iterator, TypeVar
 
 import blake3
@@ -33,6 +32,7 @@ from gotkv.blobs.codec import Codec
 from gotkv.blobs.ref import Ref
 from gotkv.blobs.store import Store
 from gotkv.cache import LRU
+from gotkv.value import Value
 
 if TYPE_CHECKING:  # imported where used: commands that only read pay for neither
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,14 +44,19 @@ SEGMENT_BYTES = 16 << 20  # each of a write's two cutting segments (at least 2 x
 Source = Callable[[], BinaryIO]  # opens a file for reading when its turn comes
 
 
-@dataclass(frozen=True, slots=True)
-class ChunkParams:
+class ChunkParams(Value):
     """FastCDC settings. pyfastcdc's real mean is avg + min, so 768 + 256 KiB gives ~1 MiB."""
 
-    avg_size: int = 768 << 10
-    min_size: int = 256 << 10
-    max_size: int = 4 << 20
-    seed: int = 0
+    __slots__ = ("avg_size", "min_size", "max_size", "seed")
+    avg_size: int
+    min_size: int
+    max_size: int
+    seed: int
+
+    def __init__(self, avg_size: int = 768 << 10, min_size: int = 256 << 10, max_size: int = 4 << 20,
+                 seed: int = 0) -> None:
+        for name, value in (("avg_size", avg_size), ("min_size", min_size), ("max_size", max_size), ("seed", seed)):
+            object.__setattr__(self, name, value)
 
     @classmethod
     def keyed(cls, salt: bytes, **kw) -> ChunkParams:
@@ -60,13 +65,22 @@ class ChunkParams:
         return cls(seed=seed, **kw)
 
 
-@dataclass(slots=True)
 class Written(Generic[T]):
     """One file's result: its tag, size, and extents as (end offset in file, Extent)."""
 
-    tag: T
-    size: int
-    extents: list[tuple[int, Extent]]
+    __slots__ = ("tag", "size", "extents")
+
+    def __init__(self, tag: T, size: int, extents: list[tuple[int, Extent]]) -> None:
+        self.tag = tag
+        self.size = size
+        self.extents = extents
+
+    def __eq__(self, other) -> bool:
+        if other.__class__ is Written:
+            return (self.tag, self.size, self.extents) == (other.tag, other.size, other.extents)
+        return NotImplemented
+
+    __hash__ = None  # mutable
 
 
 class _Concat:
@@ -165,27 +179,43 @@ class DataStore:
         with self._pool_lock:
             self._segments.append(segments)
 
-    def _seal(self, chunk: memoryview) -> Ref:
-        """Seal one chunk (a view of a segment) into a reused output buffer and post it.
-        Stores copy what they keep (store.py), so the buffer is free again once post returns."""
+    def _seal(self, chunk: memoryview, known: dict[bytes, Ref] | None = None) -> Ref:
+        """Seal one chunk (a view of a segment) into a reused output buffer and post it,
+        unless it seals to a ref of `known` (see write_many). Stores copy what they keep
+        (store.py), so the buffer is free again once post returns."""
         with self._pool_lock:
             out = self._outputs.pop() if self._outputs else None
         if out is None:
             out = bytearray(self.params.max_size + self.codec.overhead)
         try:
-            ref, stored = self.codec.seal_into(chunk, out)
-            self.store.post(stored, ref.cid)
+            ref, stored = self.codec.seal_into(chunk, out, known)
+            if stored is not None:
+                self.store.post(stored, ref.cid)
             del stored
         finally:
             with self._pool_lock:
                 self._outputs.append(out)
         return ref
 
-    def write_many(self, sources: Iterable[tuple[T, Source]]) -> Iterator[Written[T]]:
+    def known(self, refs: Iterable[Ref]) -> dict[bytes, Ref]:
+        """Of `refs`, those the store holds, keyed for write_many's `known`. Cost: one bulk
+        exists() call."""
+        by_cid = {ref.cid: ref for ref in refs}
+        if not by_cid:
+            return {}
+        return {self.codec.known_id(by_cid[cid]): by_cid[cid] for cid in self.store.exists(by_cid)}
+
+    def write_many(self, sources: Iterable[tuple[T, Source]], *,
+                   known: dict[bytes, Ref] | None = None) -> Iterator[Written[T]]:
         """Chunk the files of `sources` as one stream; yield each file's extents in order.
 
         A file is yielded as soon as every chunk holding it is posted. Nothing is durable
         until the store is flushed; callers flush before publishing a root.
+
+        `known` (from known(): refs the caller vouches stay stored, such as the previous
+        version's chunks of a file being rewritten, which its base tree still names): a chunk
+        that seals to one of them is neither encrypted, hashed for its id, nor posted. The
+        refs are those sealing would make, so the extents, and the root, are the same.
         """
         stream = _Concat(iter(sources))
         inflight: deque[tuple[int, int, Future]] = deque()
@@ -195,7 +225,7 @@ class DataStore:
         segments = self._take_segments()
         try:
             for cut in Cutter(self._chunker(), stream, segments):
-                sealing = pool.submit(self._seal, cut.data)
+                sealing = pool.submit(self._seal, cut.data, known)
                 Cutter.hold(cut, sealing)
                 inflight.append((cut.offset, len(cut.data), sealing))
                 del cut

@@ -4,7 +4,7 @@ pyfastcdc's `cut_stream` reads into one 8 MiB buffer and, after every chunk that
 than the largest chunk size in it, moves the rest (3-4 MiB) to the front, with the GIL held;
 its chunks are views of that buffer, valid only until the next cut, so each had to be copied
 (again with the GIL) before it could be sealed on another thread. On the mount's write path
-those copies held the GIL for ~1 ms per MiB, which the FUSE loop was waiting for.
+those copies held the GIL for every byte written, while the FUSE loop was waiting for it.
 
 A Cutter fills large segments instead and cuts them in place with `cut_buf`. A chunk stays a
 view of its segment until the segment is refilled, and the Cutter refills a segment only
@@ -26,8 +26,9 @@ from __future__ import annotations
 import mmap
 import os
 import weakref
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Iterator
+
+from gotkv.value import Value
 
 if TYPE_CHECKING:  # imported where used: commands that only read pay for neither
     from concurrent.futures import Future
@@ -35,13 +36,15 @@ if TYPE_CHECKING:  # imported where used: commands that only read pay for neithe
     from pyfastcdc import FastCDC
 
 
-@dataclass(slots=True, weakref_slot=True)
 class Segment:
     """A reusable buffer and the sealing of the chunks cut from it since it was filled."""
 
-    buffer: bytearray | mmap.mmap
-    holds: list[Future] = field(default_factory=list)
-    fd: int | None = None  # the memory file `buffer` maps, if it is one
+    __slots__ = ("buffer", "holds", "fd", "__weakref__")
+
+    def __init__(self, buffer: bytearray | mmap.mmap) -> None:
+        self.buffer = buffer
+        self.holds: list[Future] = []
+        self.fd: int | None = None  # the memory file `buffer` maps, if it is one
 
     @classmethod
     def in_memfd(cls, size: int) -> Segment:
@@ -70,13 +73,18 @@ class Segment:
             self.holds.clear()
 
 
-@dataclass(frozen=True, slots=True)
-class Cut:
+class Cut(Value):
     """One chunk: where it starts in the stream, and its bytes (a view of `segment`)."""
 
+    __slots__ = ("offset", "data", "segment")
     offset: int
     data: memoryview
     segment: Segment
+
+    def __init__(self, offset: int, data: memoryview, segment: Segment) -> None:
+        object.__setattr__(self, "offset", offset)
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "segment", segment)
 
 
 class Cutter:

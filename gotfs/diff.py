@@ -13,7 +13,6 @@ not reported at all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from itertools import groupby
 from typing import TYPE_CHECKING, Iterator
 
@@ -22,6 +21,7 @@ from gotfs.info import Info
 from gotfs.tx import Tx
 from gotkv.diff import Change
 from gotkv.root import Root
+from gotkv.value import Value
 
 if TYPE_CHECKING:
     from gotfs.fs import FS
@@ -29,18 +29,23 @@ if TYPE_CHECKING:
 ADDED, REMOVED, MODIFIED = "added", "removed", "modified"
 
 
-@dataclass(frozen=True, slots=True)
-class PathChange:
+class PathChange(Value):
     """One changed path. `old` is None when added, `new` is None when removed.
 
     content_changed is False when only metadata (mode, mtime, xattrs) changed.
     """
 
+    __slots__ = ("path", "kind", "old", "new", "content_changed")
     path: str
     kind: str
     old: Info | None
     new: Info | None
-    content_changed: bool = True
+    content_changed: bool
+
+    def __init__(self, path: str, kind: str, old: Info | None, new: Info | None, content_changed: bool = True) -> None:
+        for name, value in (("path", path), ("kind", kind), ("old", old), ("new", new),
+                            ("content_changed", content_changed)):
+            object.__setattr__(self, name, value)
 
 
 def diff(fs: FS, a: Root, b: Root, prefix: str = "") -> Iterator[PathChange]:
@@ -81,7 +86,7 @@ def only_times(c: PathChange) -> bool:
     if c.kind != MODIFIED or not (c.old.is_dir and c.new.is_dir):
         return False
     untimed = {"mtime_ns": None, "atime_ns": None, "ctime_ns": None}
-    return replace(c.old, **untimed) == replace(c.new, **untimed)
+    return c.old.replace(**untimed) == c.new.replace(**untimed)
 
 
 def same_content(fs: FS, a: Root, b: Root, path: keys.Path) -> bool:

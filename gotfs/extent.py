@@ -7,23 +7,25 @@ Canonical layout: u32 offset | u32 length | ref bytes (32 or 64).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
-
 from gotkv.blobs.ref import Ref
 from gotkv.errors import CorruptNode, InvalidInput
+from gotkv.value import Value
 
 _HEAD = struct.Struct("<II")
 
 
-@dataclass(frozen=True, slots=True)
-class Extent:
+class Extent(Value):
+    __slots__ = ("ref", "offset", "length")
     ref: Ref
     offset: int
     length: int
 
-    def __post_init__(self) -> None:
-        if self.offset < 0 or self.length <= 0 or self.offset + self.length > 1 << 32:
-            raise InvalidInput(f"bad extent offset {self.offset} length {self.length}")
+    def __init__(self, ref: Ref, offset: int, length: int) -> None:
+        if offset < 0 or length <= 0 or offset + length > 1 << 32:
+            raise InvalidInput(f"bad extent offset {offset} length {length}")
+        object.__setattr__(self, "ref", ref)
+        object.__setattr__(self, "offset", offset)
+        object.__setattr__(self, "length", length)
 
     def to_bytes(self) -> bytes:
         return _HEAD.pack(self.offset, self.length) + self.ref.to_bytes()

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import stat
 import struct
-from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 from gotkv.errors import CorruptNode, InvalidInput
+from gotkv.value import Value
 
 _HEAD = struct.Struct("<BBIQB")
 _MTIME = struct.Struct("<q")
@@ -61,8 +61,7 @@ _DEVICES = frozenset({Kind.CHAR_DEVICE, Kind.BLOCK_DEVICE})
 _U32_MAX = (1 << 32) - 1
 
 
-@dataclass(frozen=True, slots=True)
-class Info:
+class Info(Value):
     """Metadata of one path. `mode` holds permission bits only (type is `kind`).
 
     uid and gid are both set or both None (the owner serving the tree); atime_ns and ctime_ns
@@ -70,45 +69,62 @@ class Info:
     before it too); rdev is a device number, for device nodes only.
     """
 
+    __slots__ = ("kind", "mode", "size", "target", "xattrs", "mtime_ns", "uid", "gid", "atime_ns", "ctime_ns",
+                 "rdev")
     kind: Kind
-    mode: int = 0o644
-    size: int = 0
-    target: bytes = b""
-    xattrs: tuple[tuple[bytes, bytes], ...] = field(default=())
-    mtime_ns: int | None = None
-    uid: int | None = None
-    gid: int | None = None
-    atime_ns: int | None = None
-    ctime_ns: int | None = None
-    rdev: int = 0
+    mode: int
+    size: int
+    target: bytes
+    xattrs: tuple[tuple[bytes, bytes], ...]
+    mtime_ns: int | None
+    uid: int | None
+    gid: int | None
+    atime_ns: int | None
+    ctime_ns: int | None
+    rdev: int
 
-    def __post_init__(self) -> None:
-        if self.mode & ~0o7777:
-            raise InvalidInput(f"mode {self.mode:o} has bits beyond permissions")
-        if self.size < 0 or self.size >= 1 << 63:
-            raise InvalidInput(f"size {self.size} out of range")
-        if self.kind != Kind.SYMLINK and self.target:
+    def __init__(self, kind: Kind, mode: int = 0o644, size: int = 0, target: bytes = b"",
+                 xattrs: tuple[tuple[bytes, bytes], ...] = (), mtime_ns: int | None = None,
+                 uid: int | None = None, gid: int | None = None, atime_ns: int | None = None,
+                 ctime_ns: int | None = None, rdev: int = 0) -> None:
+        if mode & ~0o7777:
+            raise InvalidInput(f"mode {mode:o} has bits beyond permissions")
+        if size < 0 or size >= 1 << 63:
+            raise InvalidInput(f"size {size} out of range")
+        if kind != Kind.SYMLINK and target:
             raise InvalidInput("only a symlink has a target")
-        if self.kind in SPECIAL and self.size:
-            raise InvalidInput(f"a {self.kind.name.lower()} has no size")
-        if self.rdev and self.kind not in _DEVICES:
+        if kind in SPECIAL and size:
+            raise InvalidInput(f"a {kind.name.lower()} has no size")
+        if rdev and kind not in _DEVICES:
             raise InvalidInput("only a device node has a device number")
-        if not 0 <= self.rdev < 1 << 64:
-            raise InvalidInput(f"device number {self.rdev} out of range")
-        if (self.uid is None) != (self.gid is None):
+        if not 0 <= rdev < 1 << 64:
+            raise InvalidInput(f"device number {rdev} out of range")
+        if (uid is None) != (gid is None):
             raise InvalidInput("uid and gid are set together")
-        if self.uid is not None and not (0 <= self.uid <= _U32_MAX and 0 <= self.gid <= _U32_MAX):
-            raise InvalidInput(f"owner {self.uid}:{self.gid} out of range")
-        if self.atime_ns is not None and self.atime_ns == self.mtime_ns:
-            object.__setattr__(self, "atime_ns", None)
-        if self.ctime_ns is not None and self.mtime_ns is not None and self.ctime_ns <= self.mtime_ns:
-            object.__setattr__(self, "ctime_ns", None)
-        names = [n for n, _ in self.xattrs]
+        if uid is not None and not (0 <= uid <= _U32_MAX and 0 <= gid <= _U32_MAX):
+            raise InvalidInput(f"owner {uid}:{gid} out of range")
+        if atime_ns is not None and atime_ns == mtime_ns:
+            atime_ns = None
+        if ctime_ns is not None and mtime_ns is not None and ctime_ns <= mtime_ns:
+            ctime_ns = None
+        names = [n for n, _ in xattrs]
         if names != sorted(set(names)):
-            object.__setattr__(self, "xattrs", tuple(sorted(dict(self.xattrs).items())))
-        for n, v in self.xattrs:
+            xattrs = tuple(sorted(dict(xattrs).items()))
+        for n, v in xattrs:
             if not 0 < len(n) <= 255 or len(v) > MAX_XATTR_VALUE:
                 raise InvalidInput(f"xattr {n!r}: names are 1..255 bytes, values at most {MAX_XATTR_VALUE}")
+        put = object.__setattr__  # one call per field, as a frozen dataclass's __init__ makes
+        put(self, "kind", kind)
+        put(self, "mode", mode)
+        put(self, "size", size)
+        put(self, "target", target)
+        put(self, "xattrs", xattrs)
+        put(self, "mtime_ns", mtime_ns)
+        put(self, "uid", uid)
+        put(self, "gid", gid)
+        put(self, "atime_ns", atime_ns)
+        put(self, "ctime_ns", ctime_ns)
+        put(self, "rdev", rdev)
 
     @classmethod
     def dir(cls, mode: int = 0o755, **kw) -> Info:
@@ -152,7 +168,7 @@ class Info:
         return _IFMT[self.kind] | self.mode
 
     def with_(self, **changes) -> Info:
-        return replace(self, **changes)
+        return self.replace(**changes)
 
     def xattr(self, name: bytes) -> bytes | None:
         return dict(self.xattrs).get(name)

@@ -238,7 +238,12 @@ class _Merge:
         self._merge_file(path, b if b is not None and b.info.is_file else None, o, t, info, meta_ok)
 
     def _merge_file(self, path, b: Version | None, o: Version, t: Version, info: Info, meta_ok: bool) -> None:
-        """Bytes three-way (unread where extents say equal), then line merge, then a conflict."""
+        """Bytes three-way (unread where extents say equal), then line merge, then a conflict.
+
+        A side's version is taken as its entries, verbatim (a tree copy: no bytes become
+        extents). Only line-merged text is new data: it is chunked alone, as one stream, as
+        FS.write_file chunks a whole file, so its extents are those a write_file of the
+        merged text would make."""
         kind = None
         if self.same_bytes(o, t):
             content = _canonical(o, t)

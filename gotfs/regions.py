@@ -27,7 +27,6 @@ Three phases, so that the slow one can run without a lock (the read-write mount 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from gotfs import keys
@@ -37,39 +36,47 @@ from gotfs.info import Info
 from gotfs.keys import Path
 from gotfs.pieces import DirtyFile, Patch, PiecesReader
 from gotfs.tx import Tx
+from gotkv.blobs.ref import Ref
 
 Piece = tuple[int, int, Extent]  # (start, end) of an extent in its file, and the extent
 
 
-@dataclass(slots=True)
 class Region:
     """One rewritten stretch of a file: [lo, hi), the extents it replaces, its new extents.
 
     Before `chunk`, [lo, hi) spans the runs only; after it, the runs and the touched extents.
+    A plain record (no dataclass: see gotkv/value.py for what that import costs a command).
     """
 
-    lo: int
-    hi: int
-    touched: list[Piece]
-    runs: list[Patch]
-    extents: list[tuple[int, Extent]] = field(default_factory=list)  # (end relative to lo, Extent)
+    __slots__ = ("lo", "hi", "touched", "runs", "extents")
+
+    def __init__(self, lo: int, hi: int, touched: list[Piece], runs: list[Patch]) -> None:
+        self.lo = lo
+        self.hi = hi
+        self.touched = touched
+        self.runs = runs
+        self.extents: list[tuple[int, Extent]] = []  # (end relative to lo, Extent)
 
 
-@dataclass(slots=True)
 class Plan:
     """One file's new bytes on their way into the tree: regions, or a whole-file stream."""
 
-    path: Path  # where the file was when planned (packing groups are chosen by it)
-    mtime_ns: int | None  # set at apply (None: keep the file's)
-    whole: Source | None = None  # opens the file's entire new contents, or None for regions
-    size_hint: int = 0  # of `whole`, if known (packing groups are chosen by it)
-    tag: object = None  # the caller's, untouched
-    clear: bool = True  # `whole` replaces extents (False: the file has none; skip the span delete)
-    info: Info | None = None  # the file's current Info, if its owner knows it (saves a read at apply)
-    regions: list[Region] = field(default_factory=list)
-    size: int = 0  # of `whole`, once chunked
-    extents: list[tuple[int, Extent]] = field(default_factory=list)  # of `whole`, once chunked
-    done: bool = False  # chunked: ready to apply
+    __slots__ = ("path", "mtime_ns", "whole", "size_hint", "tag", "clear", "info", "regions", "size", "extents",
+                 "done")
+
+    def __init__(self, path: Path, mtime_ns: int | None, whole: Source | None = None, size_hint: int = 0,
+                 tag: object = None, *, clear: bool = True, info: Info | None = None) -> None:
+        self.path = path  # where the file was when planned (packing groups are chosen by it)
+        self.mtime_ns = mtime_ns  # set at apply (None: keep the file's)
+        self.whole = whole  # opens the file's entire new contents, or None for regions
+        self.size_hint = size_hint  # of `whole`, if known (packing groups are chosen by it)
+        self.tag = tag  # the caller's, untouched
+        self.clear = clear  # `whole` replaces extents (False: the file has none; skip the span delete)
+        self.info = info  # the file's current Info, if its owner knows it (saves a read at apply)
+        self.regions: list[Region] = []
+        self.size = 0  # of `whole`, once chunked
+        self.extents: list[tuple[int, Extent]] = []  # of `whole`, once chunked
+        self.done = False  # chunked: ready to apply
 
 
 def touched(tx: Tx, path: Path, lo: int, hi: int) -> list[Piece]:
@@ -108,18 +115,18 @@ def plan(tx: Tx, path: Path, buffered: DirtyFile, *, mtime_ns: int | None = None
 
 def chunk(data: DataStore, plans: list[Plan], *,
           streams: Callable[[list[Plan]], Iterable[list[Plan]]] | None = None,
-          on_chunked: Callable[[Plan], None] | None = None) -> None:
+          on_chunked: Callable[[Plan], None] | None = None, known: dict[bytes, Ref] | None = None) -> None:
     """Phase 2: cut the new bytes into posted blobs. Blocks on hashing and the store; reads
     touched extents' bytes (one blob read per chunk not cached); no tree access.
 
     Whole-file plans are chunked as the streams `streams` groups them into (default: all in
     one), each region alone. Marks each plan done (and calls `on_chunked`) as it completes;
     on an error the rest stay undone and the error propagates. Nothing is durable until the
-    store is flushed.
+    store is flushed. `known`: chunks already stored, not sealed again (DataStore.write_many).
     """
     wholes = [p for p in plans if p.whole is not None]
     for group in (streams(wholes) if streams is not None else [wholes] if wholes else []):
-        for w in data.write_many((p, p.whole) for p in group):
+        for w in data.write_many(((p, p.whole) for p in group), known=known):
             w.tag.size, w.tag.extents, w.tag.done = w.size, w.extents, True
             if on_chunked is not None:
                 on_chunked(w.tag)

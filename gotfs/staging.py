@@ -42,6 +42,7 @@ from gotkv.root import Root
 
 if TYPE_CHECKING:
     from gotfs.fs import FS
+    from gotkv.blobs.ref import Ref
 
 
 MAX_BUFFERED = 64 << 20  # bytes of writes at offsets held in memory before a spill
@@ -63,7 +64,7 @@ class Staging:
         self.max_buffered = max_buffered
         self.buffered = 0  # bytes in _buffers
         self._buffers: dict[Path, DirtyFile] = {}  # writes at offsets, per file
-        self._sources: dict[Path, Plan] = {}  # whole files to stream in, in staging order
+        self._sources: dict[Path, Plan] = {}  # whole files to stream in (in key order at flush)
 
     def __bool__(self) -> bool:
         """Whether anything is staged."""
@@ -178,7 +179,8 @@ class Staging:
 
     # -- flushing -----------------------------------------------------------------------
 
-    def flush(self, on_chunked: Callable[[object, int, list[tuple[int, Extent]]], None] | None = None) -> Root:
+    def flush(self, on_chunked: Callable[[object, int, list[tuple[int, Extent]]], None] | None = None, *,
+              known: dict[bytes, Ref] | None = None) -> Root:
         """Everything staged as one new root; the staging then continues from it.
 
         Cost: chunking and sealing the buffered bytes and sources (blob writes for chunks
@@ -186,7 +188,8 @@ class Staging:
         O(changed keys x d) node writes. `on_chunked(tag, size, extents)` is called for each
         tagged whole file as soon as its chunks are posted. Nothing is durable until the
         store is flushed. On an error nothing is committed, and the staging must not be used
-        again (blobs it posted are left for gc).
+        again (blobs it posted are left for gc). `known`: chunks already stored, not sealed
+        again (DataStore.write_many).
         """
         plans = [self._plan(path) for path in list(self._buffers)] + list(self._sources.values())
         self._sources.clear()
@@ -195,15 +198,17 @@ class Staging:
             if p.tag is not None:
                 on_chunked(p.tag, p.size, p.extents)
 
-        self._run(plans, chunked if on_chunked is not None else None)
+        self._run(plans, chunked if on_chunked is not None else None, known)
         root = self.tx.commit()
         self.tx = Tx(self.fs, root)
         return root
 
     def _streams(self, wholes: list[Plan]):
-        """Whole files in packing groups (packing.py), or each alone without packing."""
+        """Whole files in packing groups (packing.py) in key order, as TreeBuild makes them, so
+        the root does not depend on the order files were staged in; or each alone without packing."""
         if not self.pack:
             return ([p] for p in wholes)
+        wholes = sorted(wholes, key=lambda p: keys.info_key(p.path))  # as TreeBuild: staging order never shows
         return packing.groups(wholes, lambda p: b"/".join(p.path), lambda p: p.size_hint,
                               self.fs.kv.params.salt)
 
@@ -213,9 +218,10 @@ class Staging:
         self.buffered -= buffered.nbytes
         return regions.plan(self.tx, path, buffered, whole=self.pack)
 
-    def _run(self, plans: list[Plan], on_chunked: Callable[[Plan], None] | None = None) -> None:
+    def _run(self, plans: list[Plan], on_chunked: Callable[[Plan], None] | None = None,
+             known: dict[bytes, Ref] | None = None) -> None:
         """Chunk the plans (in bulk, on the sealing threads) and put them in the transaction."""
-        regions.chunk(self.fs.data, plans, streams=self._streams, on_chunked=on_chunked)
+        regions.chunk(self.fs.data, plans, streams=self._streams, on_chunked=on_chunked, known=known)
         for p in plans:
             regions.apply(self.tx, p.path, p)
 

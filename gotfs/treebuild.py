@@ -27,6 +27,7 @@ from gotfs.keys import Path
 
 if TYPE_CHECKING:
     from gotfs.fs import FS
+    from gotkv.blobs.ref import Ref
     from gotkv.root import Root
 
 Extents = list[tuple[int, Extent]]
@@ -82,23 +83,25 @@ class TreeBuild:
         compact form until then). O(1)."""
         self._records.append((keys.info_key(path), load))
 
-    def flush(self, on_chunked: Callable[[object, int, Extents], None] | None = None) -> Root:
+    def flush(self, on_chunked: Callable[[object, int, Extents], None] | None = None, *,
+              known: dict[bytes, Ref] | None = None) -> Root:
         """The staged tree as a new root; the staging is then empty.
 
         Cost: a sort of the records, chunking and sealing the sources (blob writes for the
         chunks not stored yet), O(entries) node writes. `on_chunked(tag, size, extents)` is
         called for each file with a source as soon as its chunks are posted, in path order,
         while the build goes on. Nothing is durable until the store is flushed. On an error
-        nothing is built (blobs posted so far are left for gc)."""
+        nothing is built (blobs posted so far are left for gc). `known`: chunks already
+        stored, not sealed again (DataStore.write_many)."""
         records, self._records = self._records, []
         records.sort(key=_first)
         sources = [r for r in records if len(r) == 5]
-        return self.fs.kv.build(self._entries(records, self._chunked(sources, on_chunked)))
+        return self.fs.kv.build(self._entries(records, self._chunked(sources, on_chunked, known)))
 
-    def _chunked(self, sources: list[_Source], on_chunked) -> Iterator[tuple[Info, Extents]]:
+    def _chunked(self, sources: list[_Source], on_chunked, known) -> Iterator[tuple[Info, Extents]]:
         """Each source's Info and extents, in order, chunked in packing groups as asked for."""
         for group in packing.groups(sources, _raw, _hint, self.fs.kv.params.salt):
-            for w in self.fs.data.write_many((source, source[2]) for source in group):
+            for w in self.fs.data.write_many(((source, source[2]) for source in group), known=known):
                 _, info, _, _, tag = w.tag
                 if on_chunked is not None:
                     on_chunked(tag, w.size, w.extents)

@@ -1,8 +1,13 @@
 """gotkv: an immutable copy-on-write prolly tree over content-addressed, encrypted blobs.
 
-Layering: `gotkv.blobs` (refs, codec, stores) knows nothing of trees; the tree modules
-(node, boundary, builder, mutate, read, diff, sync, check) use only blobs; `KV` ties them
-together. Nothing here knows about files — that is gotfs, one layer up.
+Layering, bottom up:
+- foundations, used by every layer and importing nothing of got's but each other: `errors`
+  (GotError, the one error root of the project), `osio` (whole writes), `connections` and
+  `dbfile` (SQLite per thread, damaged and full files), `lazy` (package exports on first use);
+- `gotkv.blobs` (refs, codec, stores): knows nothing of trees, uses only the foundations;
+- the tree modules (params, root, node, boundary, builder, edit, overlay, mutate, read, diff,
+  sync, check, cache, nodestore) use blobs and the foundations; `KV` ties them together.
+Nothing here knows about files: that is gotfs, one layer up.
 """
 
 from gotkv.lazy import lazy_exports

@@ -95,8 +95,8 @@ class Builder:
         Mutate re-feeds the untouched entries of a leaf it rewrites. Any entry that was not
         the last of its old node failed the hash test there, and that test depends only on
         the entry itself, so only the size cap can still cut: the run is appended in bulk
-        when it fits, entry by entry (cap checks only) when it does not. About 2x faster
-        than add() per entry, and the tree is identical.
+        when it fits, entry by entry (cap checks only) when it does not. Faster than add()
+        per entry (it skips the hash), and the tree is identical.
         """
         if not keys:
             return

@@ -16,22 +16,27 @@ plus a short run while the boundaries resynchronise: O(changes x depth), not O(s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterator
 
 from gotkv.nodestore import NodeStore
 from gotkv.root import Root
+from gotkv.value import Value
 
 _ENTRY = -1
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(Value):
     """One differing key: `old` is None if added, `new` is None if removed."""
 
+    __slots__ = ("key", "old", "new")
     key: bytes
     old: bytes | None
     new: bytes | None
+
+    def __init__(self, key: bytes, old: bytes | None, new: bytes | None) -> None:
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "old", old)
+        object.__setattr__(self, "new", new)
 
 
 def diff(nodes: NodeStore, a: Root, b: Root) -> Iterator[Change]:

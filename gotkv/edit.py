@@ -9,13 +9,13 @@ anything land in this node's key range?" in O(log n).
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 from sortedcontainers import SortedDict
 
 from gotkv.errors import InvalidInput, InvalidKey, InvalidValue
 from gotkv.params import MAX_KEY_SIZE, MAX_VALUE_SIZE
+from gotkv.value import Value
 
 
 def check_key(key: bytes) -> bytes:
@@ -34,16 +34,18 @@ def check_value(value: bytes) -> bytes:
     return bytes(value)
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(Value):
     """Keys k with lo <= k < hi; None means unbounded on that side."""
 
-    lo: bytes | None = None
-    hi: bytes | None = None
+    __slots__ = ("lo", "hi")
+    lo: bytes | None
+    hi: bytes | None
 
-    def __post_init__(self) -> None:
-        if self.lo is not None and self.hi is not None and self.hi < self.lo:
-            raise InvalidInput(f"span end {self.hi!r} is before its start {self.lo!r}")
+    def __init__(self, lo: bytes | None = None, hi: bytes | None = None) -> None:
+        if lo is not None and hi is not None and hi < lo:
+            raise InvalidInput(f"span end {hi!r} is before its start {lo!r}")
+        object.__setattr__(self, "lo", lo)
+        object.__setattr__(self, "hi", hi)
 
     @classmethod
     def prefix(cls, prefix: bytes) -> Span:

@@ -6,14 +6,13 @@ field and every node changes. So Params are chosen once, at repo creation, and s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from gotkv.value import Value
 
 MAX_KEY_SIZE = 4096
 MAX_VALUE_SIZE = 256 << 10
 
 
-@dataclass(frozen=True, slots=True)
-class Params:
+class Params(Value):
     """Tree-shape settings.
 
     salt: per-repo secret keying the boundary hash, so that nobody without it can craft keys
@@ -22,12 +21,16 @@ class Params:
     max_node_size: a node is cut once it reaches this size, whatever the hash says.
     """
 
-    salt: bytes = bytes(32)
-    target_node_size: int = 8192
-    max_node_size: int = 65536
+    __slots__ = ("salt", "target_node_size", "max_node_size")
+    salt: bytes
+    target_node_size: int
+    max_node_size: int
 
-    def __post_init__(self) -> None:
-        if len(self.salt) != 32:
+    def __init__(self, salt: bytes = bytes(32), target_node_size: int = 8192, max_node_size: int = 65536) -> None:
+        if len(salt) != 32:
             raise ValueError("Params.salt must be 32 bytes")
-        if not 256 <= self.target_node_size < self.max_node_size <= (1 << 20):
+        if not 256 <= target_node_size < max_node_size <= (1 << 20):
             raise ValueError("need 256 <= target_node_size < max_node_size <= 1 MiB")
+        object.__setattr__(self, "salt", salt)
+        object.__setattr__(self, "target_node_size", target_node_size)
+        object.__setattr__(self, "max_node_size", max_node_size)

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from gotkv.blobs.ref import Ref
 from gotkv.errors import InvalidRef
+from gotkv.value import Value
 
 
-@dataclass(frozen=True, slots=True)
-class Root:
+class Root(Value):
     """A tree. `depth` is the root node's level: 0 when the root is a leaf."""
 
+    __slots__ = ("ref", "depth")
     ref: Ref
     depth: int
 
-    def __post_init__(self) -> None:
-        if not 0 <= self.depth < 64:
-            raise InvalidRef(f"tree depth {self.depth} out of range")
+    def __init__(self, ref: Ref, depth: int) -> None:
+        if not 0 <= depth < 64:
+            raise InvalidRef(f"tree depth {depth} out of range")
+        object.__setattr__(self, "ref", ref)
+        object.__setattr__(self, "depth", depth)
+
+    def __eq__(self, other) -> bool:
+        if other.__class__ is Root:
+            return self.depth == other.depth and self.ref == other.ref
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.ref, self.depth))
 
     def to_bytes(self) -> bytes:
         return bytes([self.depth]) + self.ref.to_bytes()

@@ -4,32 +4,23 @@ from __future__ import annotations
 
 import argparse
 
+from cli import namedrefs
 from cli.context import open_repo
-from cli.output import emit_json, first_line, out, say_ref, short_id
+from cli.output import emit_json, first_line, out, short_id
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("branch", help="list, create or delete branches",
                        description="No NAME: list branches (* marks HEAD's). NAME [REV]: create NAME "
                                    "at REV (default HEAD). -d NAME: delete it.")
-    p.add_argument("name", nargs="?", metavar="NAME")
-    p.add_argument("rev", nargs="?", default="HEAD", metavar="REV")
-    p.add_argument("-d", "--delete", metavar="NAME", help="delete branch NAME")
+    namedrefs.add_arguments(p, "branch")
     p.add_argument("-v", "--verbose", action="store_true", help="show each branch's commit and subject")
-    p.add_argument("--json", action="store_true", help="machine-readable list")
     return p
 
 
 def run(args) -> int:
     with open_repo() as repo:
-        if args.delete:
-            ref = repo.branches().get(args.delete)
-            repo.delete_branch(args.delete)
-            say_ref("deleted", args.delete, ref, f"Deleted branch {args.delete} (was {short_id(ref)})")
-            return 0
-        if args.name:
-            ref = repo.create_branch(args.name, args.rev)
-            say_ref("created", args.name, ref, f"Created branch {args.name} at {short_id(ref)}")
+        if namedrefs.create_or_delete(args, "branch", repo.branches, repo.create_branch, repo.delete_branch):
             return 0
         current = repo.head_branch()
         branches = repo.branches()

@@ -1,4 +1,7 @@
-"""got commit: record the working directory (or a mount's working root) as a new commit."""
+"""got commit: record the working directory (or a mount's working root) as a new commit.
+
+Which of them is committed (a merge to conclude, a read-write mount, the working directory)
+is gotfs.repo.committing's decision; this module parses, calls it and reports."""
 
 from __future__ import annotations
 
@@ -7,8 +10,7 @@ import sys
 from collections import Counter
 
 from gotfs.diff import ADDED, MODIFIED, REMOVED
-from gotfs.repo import merging
-from gotfs.repo.errors import NothingToCommit
+from gotfs.repo.committing import commit_working_copy
 from gotfs.repo.mounting import working_copy
 from gotkv.errors import InvalidInput
 
@@ -38,21 +40,11 @@ def run(args) -> int:
         branch, mount = wc.branch, wc.mounted
         if mount is not None and mount.warning:
             print(f"got: warning: {mount.warning}", file=sys.stderr)
-        if mount is None and merging.state(repo) is not None:  # concludes the merge, as `got merge --continue`
-            ref = merging.continue_merge(repo, message=args.message, author=author())
-            root = repo.read_commit(ref).root
-        elif mount is not None:
-            ref = repo.commit_working_root(branch, args.message, author=author())
-            if ref is None and not args.allow_empty:
-                raise NothingToCommit()
+        with progress("Committing", unit="files stored") as update:
+            ref, root = commit_working_copy(repo, wc, args.message, author=author(),
+                                            allow_empty=args.allow_empty, progress=update)
+        if mount is not None:
             out(f"committing the mounted working root of {branch}")
-            if ref is None:
-                ref = repo.commit(mount.root, args.message, author=author(), branch=branch)
-            root = mount.root
-        else:
-            with progress("Committing", unit="files stored") as update:
-                ref, root = repo.commit_workdir(args.message, author=author(), allow_empty=args.allow_empty,
-                                                progress=update)
         commit = repo.read_commit(ref)
         parent = repo.read_commit(commit.parents[0]).root if commit.parents else repo.fs.new()
         changes = [c for c in tree_changes(repo.fs, parent, root) if is_file_like(c)]

@@ -4,30 +4,21 @@ from __future__ import annotations
 
 import argparse
 
+from cli import namedrefs
 from cli.context import open_repo
-from cli.output import emit_json, out, say_ref, short_id
+from cli.output import emit_json, out
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("tag", help="list, create or delete tags",
                        description="No NAME: list tags. NAME [REV]: tag REV (default HEAD). -d NAME: delete.")
-    p.add_argument("name", nargs="?", metavar="NAME")
-    p.add_argument("rev", nargs="?", default="HEAD", metavar="REV")
-    p.add_argument("-d", "--delete", metavar="NAME", help="delete tag NAME")
-    p.add_argument("--json", action="store_true", help="machine-readable list")
+    namedrefs.add_arguments(p, "tag")
     return p
 
 
 def run(args) -> int:
     with open_repo() as repo:
-        if args.delete:
-            was = repo.tags().get(args.delete)
-            repo.delete_tag(args.delete)
-            say_ref("deleted", args.delete, was, f"Deleted tag {args.delete} (was {short_id(was)})")
-            return 0
-        if args.name:
-            ref = repo.create_tag(args.name, args.rev)
-            say_ref("created", args.name, ref, f"Created tag {args.name} at {short_id(ref)}")
+        if namedrefs.create_or_delete(args, "tag", repo.tags, repo.create_tag, repo.delete_tag):
             return 0
         tags = repo.tags()
         if args.json:

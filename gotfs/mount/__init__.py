@@ -211,7 +211,7 @@ class _State:
 
     async def _announce(self) -> None:
         """Wait until the kernel has completed INIT, raise readahead, and let the decoder
-        finish starting (its ~0.15 s of CPU would otherwise slow the first reads), then call
+        finish starting (its start-up CPU would otherwise slow the first reads), then call
         ready(). Requests are served all along."""
         try:
             await trio.to_thread.run_sync(os.stat, self.mountpoint)  # answered only after INIT

@@ -18,9 +18,18 @@ record size never splits one, writes being atomic below PIPE_BUF):
                       compressed, nothing written; FAILED: it could not be read or verified);
                       first of all, once set up, the record (READY_JOB, OK)
 
-Starting the child costs ~0.15 s of CPU (an interpreter, the codec's imports, the shared
-buffer's page tables). The mount waits for READY (`wait_ready`) before it calls itself
+Starting the child costs CPU (an interpreter, the codec's imports, the shared buffer's page
+tables). The mount waits for READY (`wait_ready`) before it calls itself
 ready, so that this start-up does not compete with its first reader for the CPU.
+
+Why it reads files, not the store: the child is worth its start-up only because the bytes
+never pass through the parent. A store call (get, or a bulk get_many into the shared buffer)
+runs in the parent and copies every byte there, with its GIL, which is the very cost the
+child removes. So the child takes a blob's place from a store that can name one without
+I/O (FileBacked, below: LocalStore, or a router over one), and that is a capability, not part
+of the Store interface. Over any other store (a remote, memory) the mount works unchanged:
+readahead.py then decodes on its threads in-process (DataStore.decode_into, through
+Store.get_with), and a stale place (a compaction moved the blob) falls back the same way.
 
 The child only ever places a raw payload, which it verifies first (AEAD tag or, unencrypted,
 the cid). Anything else is left to the parent, which decodes in-process and so raises the
@@ -275,10 +284,9 @@ def _yield_on_wake() -> None:
 
     The parent writes each job from its FUSE loop. As a normal task, this process, woken
     with sleeper's credit, often preempts that loop on its own CPU: the loop then stalls for
-    a whole decode (up to 1.5 ms, measured on the pipe write) with a reply the reader waits
-    for. The scheduler never lets a SCHED_BATCH task preempt on wake-up; it runs when a CPU
-    is free or at the next tick. (Measured: the loop's time in those writes fell from
-    12-17 ms to 3 ms per 512 MiB read, the longest from ~1 ms to 80 us.)
+    a whole decode with a reply the reader waits for. The scheduler never lets a
+    SCHED_BATCH task preempt on wake-up; it runs when a CPU is free or at the next tick.
+    (The loop's time in those writes fell several times: docs/benchmarks.md.)
     """
     try:
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))

@@ -6,7 +6,7 @@ read-only mounts, a Writeback for writable ones), runs it on a worker thread thr
 may block on the store), and translates the result back (EntryAttributes, FileInfo, ...).
 Nothing here knows about keys, extents or transactions.
 
-The thread round trip (~70 us here) is the largest cost of a small request, so three
+The thread round trip is the largest cost of a small request, so three
 calls that provably cannot block skip it: a read whose chunks are all cached
 (`core.try_gather`), a write when the state lock is free (`core.try_write`: buffering copies
 nothing), and a getxattr of a name the inode is known not to have (`_note_xattrs`).

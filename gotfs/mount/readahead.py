@@ -184,7 +184,7 @@ class Fetcher:
     def poll_due(self) -> None:
         """poll() if POLL_EVERY jobs went to the decoder since the last poll.
 
-        Why not poll on every read: a poll costs a pipe read (~30 us with the caches a 1 MiB
+        Why not poll on every read: a poll costs a pipe read (slow with the caches a 1 MiB
         reply leaves cold), and the decoder works a window ahead, so one poll takes in the
         answers for several reads. Readers poll() themselves when a chunk they need is not
         ready yet; this keeps the fallbacks for chunks the decoder cannot place (compressed

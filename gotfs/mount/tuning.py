@@ -8,7 +8,7 @@ calls it, and mount() applies it only in the process that serves the mount:
   bytes object made by pyfuse3) until a spill has chunked it, then frees 64 MiB at once;
   with glibc's defaults that memory goes back to the kernel, and the next 64 MiB of writes
   fault and zero every page again on the event loop's thread, with the GIL held. Keeping it
-  cut a 1 GiB copy's page faults to about a third. The cost: the process keeps its
+  cuts those page faults (figures: docs/benchmarks.md). The cost: the process keeps its
   high-water mark (about 2 x max_dirty plus the read arena) until it exits.
 - `switch_interval()` (every mount): the GIL switch interval drops from 5 ms to
   SWITCH_INTERVAL while the mount serves. pyfuse3 reads each request from /dev/fuse and

@@ -4,10 +4,11 @@
     fs.store.flush()                                                # before publishing `root`
     export_dir(fs, root, "/tmp/checkout", "project")                # streaming, parallel, safe
 
-Import (importing.py) walks the host tree with os.scandir in sorted name order (so the same
-tree always gives the same root) and feeds every regular file to `files.write_files` as ONE
-chunk stream: small files are packed into shared ~1 MiB blobs, and files are opened one at a
-time and streamed, never read whole into memory. Directories, symlinks (stored, never
+Import (importing.py) walks the host tree with os.scandir in sorted name order and stages
+every entry in one Staging (the one write path, gotfs/staging.py): regular files are chunked
+in path order in packing groups, small files sharing blobs, exactly as a commit of the same
+tree chunks them (so both give the same root), and are opened one at a time and streamed,
+never read whole into memory. Directories, symlinks (stored, never
 followed), FIFOs, sockets and device nodes, permission bits, xattrs and, on request, mtimes
 are recorded. Hard links are imported as independent files (their chunks dedup).
 
@@ -22,7 +23,8 @@ contents (read_extent verifies and decrypts, which releases the GIL) with pwrite
 holes.
 """
 
-from gotfs.porting.exporting import BATCH_BYTES, BATCH_FILES, PIECE_BYTES, TargetNotEmpty, export_dir
+from gotfs.porting.exporting import TargetNotEmpty, export_dir
+from gotfs.porting.filling import BATCH_BYTES, BATCH_FILES, PIECE_BYTES
 from gotfs.porting.host import HostPath, PortingWarning
 from gotfs.porting.importing import import_dir
 

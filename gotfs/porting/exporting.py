@@ -1,5 +1,9 @@
 """Export: write a stored tree into a host directory, streaming and in parallel, and never
-outside the target, whatever the stored tree holds (see the package docstring)."""
+outside the target, whatever the stored tree holds (see the package docstring).
+
+This module is the main thread's side: the walk over the keys and every namespace operation
+(directories, symlinks, special files, empty regular files). The files' contents are written
+by workers (filling.py); the attributes both set follow one policy (hostattrs.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +11,7 @@ import errno
 import os
 import shutil
 import stat
-import threading
 import warnings
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Iterable
 
 from gotfs import keys
@@ -17,7 +19,9 @@ from gotfs.errors import DirectoryNotEmpty, NotADirectory, UnsafeExport
 from gotfs.extent import Extent
 from gotfs.info import Info
 from gotfs.keys import Path
+from gotfs.porting.filling import Filler, OpenFile
 from gotfs.porting.host import HostPath, PortingWarning
+from gotfs.porting.hostattrs import HostAttrs
 from gotfs.tx import Tx
 from gotkv.errors import CorruptNode
 from gotkv.root import Root
@@ -27,10 +31,6 @@ if TYPE_CHECKING:
 
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _O_NEWFILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-
-PIECE_BYTES = 8 << 20    # a large file is written as pieces of about this size, in parallel
-BATCH_BYTES = 4 << 20    # small files are handed to a worker in batches of about this size
-BATCH_FILES = 64
 
 
 class TargetNotEmpty(DirectoryNotEmpty):
@@ -118,60 +118,17 @@ class _Dir:
         self.path, self.fd, self.info = path, fd, info
 
 
-class _File:
-    """A file being written: created (fd open) by the main thread, filled and closed by workers."""
-
-    __slots__ = ("fd", "path", "info", "extents", "pending", "lock")
-
-    def __init__(self, fd: int, path: Path, info: Info):
-        self.fd: int | None = fd
-        self.path = path
-        self.info = info
-        self.extents: list[tuple[int, int, Extent]] = []  # (start, end clamped to size, extent)
-        self.pending = 0
-        self.lock = threading.Lock()
-
-    def add(self, end: int, extent: Extent) -> None:
-        start = end - extent.length
-        if start < 0:
-            raise CorruptNode(f"file {keys.show(self.path)}", f"extent ends at {end} but is {extent.length} long")
-        if start < self.info.size:
-            self.extents.append((start, min(end, self.info.size), extent))
-
-    def close(self) -> None:
-        with self.lock:
-            fd, self.fd = self.fd, None
-        if fd is not None:
-            os.close(fd)
-
-
 class _Exporter:
+    """The main thread's side of an export: one pass over the keys, every namespace operation
+    (the workers' side is filling.Filler)."""
+
     def __init__(self, fs: FS, target: bytes, *, mtimes: bool, threads: int, overwrite: bool, setid: bool,
                  owners: bool):
-        self.fs = fs
         self.target = target
-        self.mtimes = mtimes
         self.overwrite = overwrite
-        self.setid = setid
-        self.owners = owners
-        self.threads = max(1, threads)
-        self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="got-export")
-        self.max_inflight = 2 * self.threads
-        try:
-            import resource
-            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-            budget = 1024 if soft == resource.RLIM_INFINITY else soft // 4
-        except (ImportError, OSError, ValueError):
-            budget = 256
-        self.batch_files = max(1, min(BATCH_FILES, budget // (self.max_inflight + 1)))
-        self.inflight: set[Future] = set()
-        self.batch: list[tuple[_File, list]] = []
-        self.batch_bytes = 0
+        self.attrs = HostAttrs(mtimes=mtimes, setid=setid, owners=owners)
+        self.filler = Filler(fs, self.attrs, threads)
         self.stack: list[_Dir] = []
-        self.open_files: set[_File] = set()
-        self.files_lock = threading.Lock()
-        self.chunk_locks: dict[bytes, threading.Lock] = {}
-        self.xattr_failures: list[str] = []
         self.skipped: list[str] = []
 
     # -- the main thread: one pass over the keys, every namespace operation ----------------
@@ -184,7 +141,7 @@ class _Exporter:
         first = next(it, None)
         if first is None or first[0] != prefix:
             raise CorruptNode(f"directory {os.fsdecode(prefix)}", "its subtree does not start with its own entry")
-        current: _File | None = None
+        current: OpenFile | None = None
         current_key = b""
         n = len(prefix)
         for key, value in it:
@@ -193,7 +150,7 @@ class _Exporter:
                     current.add(keys.extent_end(key), Extent.from_bytes(value))
                 continue  # an extent of no file: nothing refers to it, nothing to write
             if current is not None:
-                self._queue(current)
+                self.filler.queue(current)
                 current = None
             rel = key[n:]
             if not rel.endswith(b"/"):
@@ -214,12 +171,8 @@ class _Exporter:
                 current = self._make_file(parent.fd, name, path, info)
                 current_key = key
         if current is not None:
-            self._queue(current)
-        self._submit()
-        while self.inflight:
-            done, self.inflight = wait(self.inflight, return_when=FIRST_COMPLETED)
-            for f in done:
-                f.result()
+            self.filler.queue(current)
+        self.filler.drain()
         while self.stack:
             self._finish_dir(self.stack.pop())
 
@@ -281,10 +234,10 @@ class _Exporter:
                 try:
                     os.setxattr(via, n, v, follow_symlinks=False)
                 except OSError:
-                    self.xattr_failures.append(f"{keys.show(path)}:{os.fsdecode(n)}")
-        if self.owners and info.uid is not None:
+                    self.attrs.refused(path, n)
+        if self.attrs.owners and info.uid is not None:
             os.chown(name, info.uid, info.gid, dir_fd=dir_fd, follow_symlinks=False)
-        self._restore_times(name, info, dir_fd)
+        self.attrs.restore_times(name, info, dir_fd)
 
     def _make_special(self, dir_fd: int, name: bytes, path: Path, info: Info) -> None:
         """A FIFO, socket or device node (no data); skipped where the host refuses it."""
@@ -306,157 +259,49 @@ class _Exporter:
             if stat.S_IFMT(os.fstat(fd).st_mode) != stat.S_IFMT(mode):
                 raise UnsafeExport(f"refusing to go on: {keys.show(path)!r} was replaced while exporting")
             via = b"/proc/self/fd/%d" % fd
-            if self.owners and info.uid is not None:
+            if self.attrs.owners and info.uid is not None:
                 os.chown(via, info.uid, info.gid)
-            os.chmod(via, info.mode if self.setid else info.mode & ~(stat.S_ISUID | stat.S_ISGID))
-            self._restore_times(via, info)
+            os.chmod(via, self.attrs.mode(info))
+            self.attrs.restore_times(via, info)
         finally:
             os.close(fd)
 
-    def _restore_times(self, where: bytes | int, info: Info, dir_fd: int | None = None) -> None:
-        """With mtimes=True, the stored mtime and atime of `where`: a name in dir_fd (never
-        followed), an open fd, or a /proc/self/fd path. Last, after the owner and the mode
-        (chown clears set-ID bits)."""
-        nofollow = {} if dir_fd is None else {"dir_fd": dir_fd, "follow_symlinks": False}
-        if self.mtimes and info.mtime_ns is not None:
-            atime = info.atime_ns if info.atime_ns is not None else info.mtime_ns
-            os.utime(where, ns=(atime, info.mtime_ns), **nofollow)
-
-    def _make_file(self, dir_fd: int, name: bytes, path: Path, info: Info) -> _File:
+    def _make_file(self, dir_fd: int, name: bytes, path: Path, info: Info) -> OpenFile:
         try:
             fd = os.open(name, _O_NEWFILE, 0o600, dir_fd=dir_fd)
         except FileExistsError:
             self._clear(dir_fd, name, keep_dir=False)
             fd = os.open(name, _O_NEWFILE, 0o600, dir_fd=dir_fd)
-        f = _File(fd, path, info)
-        with self.files_lock:
-            self.open_files.add(f)
+        f = OpenFile(fd, path, info)
+        self.filler.add(f)
         return f
 
     def _finish_dir(self, d: _Dir) -> None:
         """Apply a directory's metadata once all its entries exist (mode last but mtime)."""
         try:
-            self._set_xattrs(d.fd, d.path, d.info)
-            if self.owners and d.info.uid is not None:
-                os.fchown(d.fd, d.info.uid, d.info.gid)
+            self.attrs.set_xattrs(d.fd, d.path, d.info)
+            self.attrs.chown(d.fd, d.info)
             os.fchmod(d.fd, d.info.mode)
-            self._restore_times(d.fd, d.info)
+            self.attrs.restore_times(d.fd, d.info)
         finally:
             os.close(d.fd)
             d.fd = -1
-
-    def _set_xattrs(self, fd: int, path: Path, info: Info) -> None:
-        for n, v in info.xattrs:
-            try:
-                os.setxattr(fd, n, v)
-            except OSError:
-                with self.files_lock:
-                    self.xattr_failures.append(f"{keys.show(path)}:{os.fsdecode(n)}")
-
-    # -- handing data to the workers --------------------------------------------------------
-
-    def _queue(self, f: _File) -> None:
-        pieces: list[list] = []
-        piece: list = []
-        size = 0
-        for ext in f.extents:
-            piece.append(ext)
-            size += ext[1] - ext[0]
-            if size >= PIECE_BYTES:
-                pieces.append(piece)
-                piece, size = [], 0
-        if piece or not pieces:
-            pieces.append(piece)
-        f.pending = len(pieces)
-        for piece in pieces:
-            self.batch.append((f, piece))
-            self.batch_bytes += sum(e - s for s, e, _ in piece)
-            if self.batch_bytes >= BATCH_BYTES or len(self.batch) >= self.batch_files:
-                self._submit()
-
-    def _submit(self) -> None:
-        if not self.batch:
-            return
-        while len(self.inflight) >= self.max_inflight:
-            done, self.inflight = wait(self.inflight, return_when=FIRST_COMPLETED)
-            for fut in done:
-                fut.result()
-        self.inflight.add(self.pool.submit(self._write, self.batch))
-        self.batch = []
-        self.batch_bytes = 0
-
-    # -- workers ----------------------------------------------------------------------------
-
-    def _read(self, extent: Extent) -> memoryview:
-        """read_extent, but only one thread decodes a given chunk (the rest then hit the cache):
-        small files packed into one chunk are often written by several workers at once."""
-        cid = extent.ref.cid
-        lock = self.chunk_locks.get(cid)
-        if lock is None:
-            lock = self.chunk_locks.setdefault(cid, threading.Lock())
-        with lock:
-            return self.fs.data.read_extent(extent)
-
-    def _write(self, batch: list[tuple[_File, list]]) -> None:
-        for f, piece in batch:
-            try:
-                for start, end, extent in piece:
-                    data = self._read(extent)
-                    if len(data) < end - start:
-                        raise CorruptNode(f"file {keys.show(f.path)}", f"extent at {start} is past its blob's end")
-                    view = data[:end - start]
-                    pos = start
-                    while view:
-                        written = os.pwrite(f.fd, view, pos)
-                        view, pos = view[written:], pos + written
-                with f.lock:
-                    f.pending -= 1
-                    last = f.pending == 0
-                if last:
-                    self._finish_file(f)
-            except BaseException:
-                self._forget(f)
-                raise
-
-    def _finish_file(self, f: _File) -> None:
-        info = f.info
-        try:
-            tail = f.extents[-1][1] if f.extents else 0
-            if tail < info.size:
-                os.ftruncate(f.fd, info.size)  # a trailing hole
-            self._set_xattrs(f.fd, f.path, info)
-            if self.owners and info.uid is not None:
-                os.fchown(f.fd, info.uid, info.gid)
-            mode = info.mode if self.setid else info.mode & ~(stat.S_ISUID | stat.S_ISGID)
-            os.fchmod(f.fd, mode)
-            self._restore_times(f.fd, info)
-        finally:
-            self._forget(f)
-
-    def _forget(self, f: _File) -> None:
-        f.close()
-        with self.files_lock:
-            self.open_files.discard(f)
 
     # -- the end ------------------------------------------------------------------------------
 
     def close(self) -> None:
         """Release everything, after success or failure: workers, file and directory fds."""
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        with self.files_lock:
-            left = list(self.open_files)
-            self.open_files.clear()
-        for f in left:
-            f.close()
+        self.filler.close()
         for d in self.stack:
             if d.fd >= 0:
                 os.close(d.fd)
         self.stack.clear()
 
     def report(self) -> None:
-        if self.xattr_failures:
-            warnings.warn(f"export could not set {len(self.xattr_failures)} xattr(s) on the host: "
-                          f"{', '.join(self.xattr_failures[:5])}", PortingWarning, stacklevel=3)
+        failures = self.attrs.xattr_failures
+        if failures:
+            warnings.warn(f"export could not set {len(failures)} xattr(s) on the host: "
+                          f"{', '.join(failures[:5])}", PortingWarning, stacklevel=3)
         if self.skipped:
             warnings.warn(f"export skipped {len(self.skipped)} entr(ies): {', '.join(self.skipped[:5])}",
                           PortingWarning, stacklevel=3)

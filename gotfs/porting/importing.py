@@ -8,14 +8,14 @@ import io
 import os
 import stat
 import warnings
-from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
-from gotfs import dirs, files, keys
+from gotfs import dirs, keys
 from gotfs.errors import InvalidPath, NotADirectory
 from gotfs.info import MAX_XATTR_VALUE, Info
 from gotfs.keys import MAX_NAME, MAX_PATH, Path
 from gotfs.porting.host import HostPath, PortingWarning
-from gotfs.tx import Tx
+from gotfs.staging import Staging
 from gotkv.root import Root
 
 if TYPE_CHECKING:
@@ -34,10 +34,13 @@ def import_dir(fs: FS, root: Root, host: HostPath, dest: str = "", *, mtimes: bo
     and `root` itself is untouched; a failure leaves nothing behind but unreferenced blobs.
     The host root's own mode/xattrs/mtime become those of `dest`.
 
-    Why one stream: all regular files go through `files.write_files` together, so a thousand
-    small files share a few ~1 MiB blobs instead of making a thousand, and the chunker's
-    thread pool hashes/compresses while the next files are read. Files are opened one at a
-    time (O_NOFOLLOW) and streamed, so memory is bounded whatever the file sizes.
+    One write path: every entry is staged in a Staging (gotfs.staging) and flushed once, so
+    the regular files are chunked as the working copy's commit chunks them: in path order, in
+    packing groups (gotfs.packing), a thousand small files sharing a few blobs instead of
+    making a thousand, while the chunker's threads hash and compress as the next files are
+    read. By history independence the root is the one a Staging or a commit of the same
+    tree makes. Files are opened one at a time at flush (O_NOFOLLOW) and streamed, so memory
+    is bounded whatever the file sizes: a small record per file, besides the batch of keys.
 
     Determinism: entries are visited in sorted name order, so an unchanged tree imports to
     the same root. mtimes default to off for that reason (a `touch` would otherwise change the
@@ -49,10 +52,11 @@ def import_dir(fs: FS, root: Root, host: HostPath, dest: str = "", *, mtimes: bo
 
     Cost: per entry one lstat (DirEntry.stat), one listxattr, and for files an open, an fstat
     (to refuse anything that turned into a non-file since the scan) and sequential reads;
-    data flows at the chunker's speed. In the store: about one data blob per ~1 MiB of file
-    bytes (none for chunks already stored), and one mutate whose node writes are those of
-    the new subtree, O(entries), plus O(depth) on the path to it. The caller flushes the
-    store before publishing the root.
+    data flows at the chunker's speed. In the store: about one data blob per ~1 MiB of a
+    large file and one or two per packing group of small files (32-512 KiB; none for chunks
+    already stored), and one mutate whose node writes are those of the new subtree,
+    O(entries), plus O(depth) on the path to it. The caller flushes the store before
+    publishing the root.
 
     Raises NotADirectory if `host` is not a directory, InvalidPath for a name or path too long
     for gotfs, and OSError for host files that cannot be read (nothing is committed then).
@@ -65,7 +69,8 @@ def import_dir(fs: FS, root: Root, host: HostPath, dest: str = "", *, mtimes: bo
     if not stat.S_ISDIR(st.st_mode):
         raise NotADirectory(os.fsdecode(top))
     dest_path = keys.parse_path(dest)
-    tx = Tx(fs, root)
+    staging = Staging(fs, root)
+    tx = staging.tx
     if dest_path:
         tx.delete_span(keys.subtree_span(dest_path))
         if len(dest_path) > 1:
@@ -73,36 +78,29 @@ def import_dir(fs: FS, root: Root, host: HostPath, dest: str = "", *, mtimes: bo
     else:
         tx.delete_span(keys.children_span(()))
     skipped: list[str] = []
-    tx.put_info(dest_path, Info.dir(stat.S_IMODE(st.st_mode), xattrs=_read_xattrs(top, skipped),
-                                    mtime_ns=st.st_mtime_ns if mtimes else None))
+    staging.put_info(dest_path, Info.dir(stat.S_IMODE(st.st_mode), xattrs=_read_xattrs(top, skipped),
+                                         mtime_ns=st.st_mtime_ns if mtimes else None))
+    _walk(staging, top, dest_path, mtimes, ignore, skipped)
+    done = [0, 0]
 
-    with_xattrs: list[tuple[Path, tuple]] = []  # files whose xattrs go on after write_files
-    walk = _walk(tx, top, dest_path, mtimes, ignore, skipped, with_xattrs)
-    n = nbytes = 0
-    for info in files.write_files(tx, walk):
-        n += 1
-        nbytes += info.size
-        if progress is not None:
-            progress(n, nbytes)
-    for path, xattrs in with_xattrs:
-        tx.put_info(path, tx.require(path).with_(xattrs=xattrs))
-    new_root = tx.commit()
+    def chunked(_tag, size: int, _extents) -> None:
+        done[0] += 1
+        done[1] += size
+        progress(done[0], done[1])
 
+    new_root = staging.flush(chunked if progress is not None else None)
     if skipped:
         warnings.warn(f"import skipped {len(skipped)} xattr(s) too large for gotfs: "
                       f"{', '.join(skipped[:5])}", PortingWarning, stacklevel=2)
     return new_root
 
 
-def _walk(tx: Tx, top: bytes, dest: Path, mtimes: bool, ignore: Callable[[str], bool] | None,
-          skipped: list[str], with_xattrs: list) -> Iterator[tuple]:
-    """Depth-first, sorted by name: record dirs, symlinks and special files (FIFOs, sockets,
-    device nodes) in `tx`, yield regular files.
-
-    A directory's Info is put before any file below it is yielded, because write_files
-    checks (lazily, as it pulls each file) that the parent exists. An explicit stack, not
-    recursion, so depth is limited only by gotfs's path length.
-    """
+def _walk(staging: Staging, top: bytes, dest: Path, mtimes: bool, ignore: Callable[[str], bool] | None,
+          skipped: list[str]) -> None:
+    """Depth-first, sorted by name: stage every entry below `top` (unchecked: the subtree
+    was deleted, and each directory is staged before anything below it); regular files as
+    sources that are opened at flush. An explicit stack, not recursion, so depth is limited
+    only by gotfs's path length."""
     def scan(d: bytes) -> list[os.DirEntry]:
         with os.scandir(d) as it:
             return sorted(it, key=lambda e: e.name)
@@ -124,24 +122,20 @@ def _walk(tx: Tx, top: bytes, dest: Path, mtimes: bool, ignore: Callable[[str], 
         _check_name(name, rel)
         if base_len + len(rel) + (1 if dest else 0) > MAX_PATH:
             raise InvalidPath(os.fsdecode(rel), f"a path is at most {MAX_PATH} bytes", errno.ENAMETOOLONG)
+        st = entry.stat(follow_symlinks=False)
+        mtime_ns = st.st_mtime_ns if mtimes else None
         if entry.is_symlink():
-            st = entry.stat(follow_symlinks=False)
-            tx.put_info(path, Info.symlink(os.readlink(entry.path), xattrs=_read_xattrs(entry.path, skipped),
-                                           mtime_ns=st.st_mtime_ns if mtimes else None))
+            staging.put_info(path, Info.symlink(os.readlink(entry.path), xattrs=_read_xattrs(entry.path, skipped),
+                                                mtime_ns=mtime_ns))
         elif entry.is_dir(follow_symlinks=False):
-            st = entry.stat(follow_symlinks=False)
-            tx.put_info(path, Info.dir(stat.S_IMODE(st.st_mode), xattrs=_read_xattrs(entry.path, skipped),
-                                       mtime_ns=st.st_mtime_ns if mtimes else None))
+            staging.put_info(path, Info.dir(stat.S_IMODE(st.st_mode), xattrs=_read_xattrs(entry.path, skipped),
+                                            mtime_ns=mtime_ns))
             stack.append((iter(scan(entry.path)), path, rel + b"/"))
         elif entry.is_file(follow_symlinks=False):
-            st = entry.stat(follow_symlinks=False)
-            xattrs = _read_xattrs(entry.path, skipped)
-            if xattrs:
-                with_xattrs.append((path, xattrs))
-            yield path, _opener(entry.path), stat.S_IMODE(st.st_mode), st.st_mtime_ns if mtimes else None
+            info = Info.file(stat.S_IMODE(st.st_mode), 0, xattrs=_read_xattrs(entry.path, skipped), mtime_ns=mtime_ns)
+            staging.put_file(path, info, source=_opener(entry.path), size_hint=st.st_size, tag=path)
         else:
-            st = entry.stat(follow_symlinks=False)
-            tx.put_info(path, Info.special(st.st_mode, st.st_rdev, mtime_ns=st.st_mtime_ns if mtimes else None))
+            staging.put_info(path, Info.special(st.st_mode, st.st_rdev, mtime_ns=mtime_ns))
 
 
 def _check_name(name: bytes, rel: bytes) -> None:
@@ -150,7 +144,7 @@ def _check_name(name: bytes, rel: bytes) -> None:
 
 
 def _opener(path: bytes) -> Callable[[], BinaryIO]:
-    """Open a host file for write_files when its turn comes: never through a symlink, never a
+    """Open a host file for the staging's flush when its turn comes: never through a symlink, never a
     fifo or device swapped in since the scan (O_NONBLOCK keeps a fifo from hanging the open)."""
     def open_() -> BinaryIO:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)

@@ -8,22 +8,27 @@ to 12 in listings); the full ref (with the data key) stays in the repo's ref dat
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from gotkv.blobs.ref import Ref
 from gotkv.errors import CorruptNode
 from gotkv.root import Root
+from gotkv.value import Value
 
 FORMAT = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Commit:
+class Commit(Value):
+    __slots__ = ("root", "parents", "author", "time_ns", "message")
     root: Root
     parents: tuple[Ref, ...]
     author: str
     time_ns: int
     message: str
+
+    def __init__(self, root: Root, parents: tuple[Ref, ...], author: str, time_ns: int, message: str) -> None:
+        for name, value in (("root", root), ("parents", parents), ("author", author), ("time_ns", time_ns),
+                            ("message", message)):
+            object.__setattr__(self, name, value)
 
     def to_bytes(self) -> bytes:
         doc = {

@@ -14,27 +14,36 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
-from gotkv.blobs.codec import DEFAULT_CIPHER, DEFAULT_LAYOUT, LAYOUTS
+from gotkv.blobs.codec import CIPHERS, DEFAULT_CIPHER, DEFAULT_LAYOUT, LAYOUTS
 from gotfs.repo import keywrap
+from gotkv.value import Value
 
 DOT = ".got"
 LEGACY_CIPHER = "chacha20-poly1305"  # what a config.json without a "cipher" field was sealed with
 FORMAT = DEFAULT_LAYOUT  # written by this version: config "format" is the blob layout
 
 
-@dataclass(frozen=True, slots=True)
-class Config:
+class Config(Value):
+    __slots__ = ("salt", "secret", "target_node_size", "max_node_size", "cipher", "format", "wrapped")
+    _compare = __slots__[:-1]  # `wrapped`, the secret under a passphrase (keywrap.wrap), is not compared
     salt: bytes
     secret: bytes | None
-    target_node_size: int = 8192
-    max_node_size: int = 65536
-    cipher: str = DEFAULT_CIPHER
-    format: int = FORMAT
-    wrapped: dict | None = field(default=None, compare=False)  # the secret under a passphrase (keywrap.wrap)
+    target_node_size: int
+    max_node_size: int
+    cipher: str
+    format: int
+    wrapped: dict | None
+
+    def __init__(self, salt: bytes, secret: bytes | None, target_node_size: int = 8192,
+                 max_node_size: int = 65536, cipher: str = DEFAULT_CIPHER, format: int = FORMAT,
+                 wrapped: dict | None = None) -> None:
+        for name, value in (("salt", salt), ("secret", secret), ("target_node_size", target_node_size),
+                            ("max_node_size", max_node_size), ("cipher", cipher), ("format", format),
+                            ("wrapped", wrapped)):
+            object.__setattr__(self, name, value)
 
     def to_json(self) -> str:
         doc = {"format": self.format, "salt": self.salt.hex()}
@@ -54,13 +63,16 @@ class Config:
         if fmt not in LAYOUTS:
             raise ValueError(f"format {fmt!r} is not one this version of got reads "
                              f"({', '.join(map(str, LAYOUTS))}); it was made by a newer got")
+        cipher = doc.get("cipher", LEGACY_CIPHER)
+        if cipher not in CIPHERS:  # checked here: the codec is built on the first blob read
+            raise ValueError(f"unknown cipher {cipher!r} (known: {', '.join(CIPHERS)})")
         wrapped = doc.get("wrapped_secret")
         if wrapped is not None:
             secret = keywrap.unwrap(wrapped, passphrase())
         else:
             secret = bytes.fromhex(doc["secret"]) if doc["secret"] else None
         return cls(bytes.fromhex(doc["salt"]), secret, doc["target_node_size"], doc["max_node_size"],
-                   doc.get("cipher", LEGACY_CIPHER), fmt, wrapped)
+                   cipher, fmt, wrapped)
 
 
 def write_atomic(path: Path, text: str) -> None:

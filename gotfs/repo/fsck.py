@@ -106,7 +106,7 @@ class _Walk:
             reached.add(ref.cid)
             if ref.cid not in self.read and ref.cid not in self.broken:
                 try:
-                    self.read[ref.cid] = (ref, self.repo.read_commit(ref))
+                    self.read[ref.cid] = (ref, self.repo.read_commit(ref, kept=False))
                 except BlobNotFound:
                     if not may_be_gone:
                         self.broken[ref.cid] = f"blob {ref.short()} is missing"

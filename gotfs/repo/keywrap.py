@@ -13,17 +13,15 @@ they can be raised later without breaking older wrappings.
 
 The passphrase comes from GOT_PASSPHRASE, else from a prompt when stdin and stderr are a
 terminal; otherwise opening fails with one line saying how to give it.
+
+cryptography and getpass are imported where they are used: every repository command imports
+this module (Repo.open's default prompt), and only one whose key is wrapped needs them.
 """
 
 from __future__ import annotations
 
-import getpass
 import os
 import sys
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from gotkv.errors import GotError, InvalidInput
 
@@ -49,6 +47,8 @@ class PassphraseNeeded(GotError):
 
 
 def _kek(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
     return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode())
 
 
@@ -56,6 +56,8 @@ def wrap(secret: bytes, passphrase: str) -> dict:
     """The secret sealed under `passphrase`: what config.json keeps as `wrapped_secret`."""
     if not passphrase:
         raise InvalidInput("an empty passphrase protects nothing")
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     salt, nonce = os.urandom(16), os.urandom(12)
     sealed = AESGCM(_kek(passphrase, salt, _N, _R, _P)).encrypt(nonce, secret, _AAD)
     return {"kdf": "scrypt", "n": _N, "r": _R, "p": _P, "salt": salt.hex(), "nonce": nonce.hex(),
@@ -64,6 +66,9 @@ def wrap(secret: bytes, passphrase: str) -> dict:
 
 def unwrap(doc: dict, passphrase: str) -> bytes:
     """The secret in a wrapped_secret; WrongPassphrase if `passphrase` does not open it."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     try:
         if doc["kdf"] != "scrypt":
             raise ValueError
@@ -86,6 +91,8 @@ def ask(prompt: str = "Passphrase: ", *, confirm: bool = False, env: str = ENV) 
         return given
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
         raise PassphraseNeeded(env)
+    import getpass
+
     typed = getpass.getpass(prompt, stream=sys.stderr)
     if confirm and getpass.getpass("Again: ", stream=sys.stderr) != typed:
         raise InvalidInput("the two passphrases differ")

@@ -60,7 +60,7 @@ def _history(repo, extra: list[Ref] = ()) -> tuple[set[bytes], list[Root]]:
         if ref.cid in commits:
             continue
         try:
-            c = repo.read_commit(ref)
+            c = repo.read_commit(ref, kept=False)
         except GotError:
             if must:
                 raise

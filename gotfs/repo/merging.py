@@ -130,6 +130,23 @@ def merge_base(repo: Repo, a: Ref, b: Ref) -> Ref | None:
     return None
 
 
+UP_TO_DATE, FAST_FORWARD, THREE_WAY = "up to date", "fast-forward", "three-way"
+
+
+def relation(repo: Repo, ours: Ref, theirs: Ref, spec: str) -> tuple[str, Ref]:
+    """How merging `theirs` into `ours` goes, and their merge base: UP_TO_DATE when `theirs`
+    is `ours` or an ancestor of it, FAST_FORWARD when `ours` is an ancestor of `theirs`, else
+    THREE_WAY. Raises Unrelated (naming `spec`) when they share no history. Cost: merge_base's."""
+    base = merge_base(repo, ours, theirs)
+    if base is None:
+        raise Unrelated(spec)
+    if base.cid == theirs.cid:
+        return UP_TO_DATE, base
+    if base.cid == ours.cid:
+        return FAST_FORWARD, base
+    return THREE_WAY, base
+
+
 # -- state ----------------------------------------------------------------------------------
 
 
@@ -185,16 +202,12 @@ def merge(repo: Repo, spec: str, *, favor: str | None = None, message: str | Non
         if ours is not None and base_commit is not None and ours != base_commit:
             raise WorkdirBehind(branch or "HEAD")
         ours_root = repo.read_commit(ours).root if ours is not None else repo.fs.new()
-        if ours is None or ours.cid == theirs.cid:
-            if ours is not None:
-                return Outcome("up to date")
+        if ours is None:
             return _fast_forward(repo, branch, None, ours_root, theirs)
-        base = merge_base(repo, ours, theirs)
-        if base is None:
-            raise Unrelated(spec)
-        if base.cid == theirs.cid:
-            return Outcome("up to date")
-        if base.cid == ours.cid:
+        kind, base = relation(repo, ours, theirs, spec)
+        if kind == UP_TO_DATE:
+            return Outcome(kind)
+        if kind == FAST_FORWARD:
             return _fast_forward(repo, branch, ours, ours_root, theirs)
         theirs_root = repo.read_commit(theirs).root
         merged = merge_trees(repo.fs, repo.read_commit(base).root, ours_root, theirs_root,
@@ -224,26 +237,20 @@ def merge_refs(repo: Repo, branch: str, spec: str, *, author: str = "got", messa
     can be resolved. Used by `pull` for a branch other than HEAD's."""
     ours, theirs = repo.resolve(f"heads/{branch}"), repo.resolve(spec)
     check_not_mounted(repo, branch, spec)
-    base = merge_base(repo, ours, theirs)
-    if base is None:
-        raise Unrelated(spec)
-    if base.cid == theirs.cid:
-        return Outcome("up to date")
-    if base.cid == ours.cid:
+    kind, base = relation(repo, ours, theirs, spec)
+    if kind == UP_TO_DATE:
+        return Outcome(kind)
+    if kind == FAST_FORWARD:
         repo.refs.cas(f"heads/{branch}", str(ours), str(theirs))
-        return Outcome("fast-forward", theirs)
+        return Outcome(kind, theirs)
     merged = merge_trees(repo.fs, repo.read_commit(base).root, repo.read_commit(ours).root,
                          repo.read_commit(theirs).root)
     if merged.conflicts:
         raise GotError(f"merging {spec} into {branch} conflicts in {merged.conflicts[0].path}"
                        f"{' and more' if len(merged.conflicts) > 1 else ''}: switch to {branch} and merge there")
     with repo.writing():
-        commit = Commit(merged.root, (ours, theirs), author, time.time_ns(),
-                        message or _default_message(repo, spec, branch))
-        ref = repo._post_commit(commit)
-        repo.store.flush()
-        repo.refs.index_commit(ref)
-        repo.refs.cas(f"heads/{branch}", str(ours), str(ref))
+        ref = _commit(repo, branch, merged.root, (ours, theirs), message or _default_message(repo, spec, branch),
+                      author, workdir=False)
     return Outcome("merged", ref, [], [])
 
 
@@ -302,8 +309,15 @@ def check_not_mounted(repo: Repo, branch: str | None, spec: str) -> None:
 
 
 def take_paths(fs, root: Root, source: Root, paths: list[str]) -> Root:
-    """`root` with each of `paths` as `source` holds it (absent there: removed with all below).
-    O(paths x depth)."""
+    """`root` with each of `paths` as `source` holds it (absent there: removed with all below;
+    a directory: its own Info only, what is below it is taken path by path).
+
+    A tree copy, not a write: `source` is a root of the same filesystem (the working
+    directory's snapshot), so a file's Info and extent entries are copied as they are,
+    sharing its data blobs, as gotfs.dirs.copy copies within one root. No file bytes become
+    extents here, so the one write path (gotfs.staging) has nothing to do; both roots already
+    keep the key layout. Cost: O(d) node reads per path and per extent copied, one mutate;
+    no blob I/O."""
     tx = Tx(fs, root)
     for text in sorted(paths, key=_key):
         p = keys.parse_path(text)
@@ -387,14 +401,15 @@ def _fast_forward(repo: Repo, branch: str | None, ours: Ref | None, ours_root: R
 
 
 def _commit(repo: Repo, branch: str | None, root: Root, parents: tuple[Ref, Ref], message: str, author: str,
-            *, clear_state: bool = False) -> Ref:
-    """A commit with both parents; the branch (or detached HEAD) moves by compare-and-swap from
-    the first parent, with the working directory's base, in one transaction."""
+            *, workdir: bool = True, clear_state: bool = False) -> Ref:
+    """A commit with both parents, durable before any ref names it; the branch (or detached
+    HEAD) moves by compare-and-swap from the first parent, with the working directory's base
+    when `workdir` (the branch is checked out), in one transaction. Raises BranchMoved."""
     commit = Commit(root, parents, author, time.time_ns(), message)
     ref = repo._post_commit(commit)
     repo.store.flush()
     repo.refs.index_commit(ref)
-    also: dict[str, str | None] = {"WORKDIR": str(ref)}
+    also: dict[str, str | None] = {"WORKDIR": str(ref)} if workdir else {}
     if clear_state:
         also.update({STATE: None, MERGE_HEAD: None})
     repo.refs.cas(f"heads/{branch}" if branch else "HEAD", str(parents[0]), str(ref), also=also)

@@ -25,11 +25,11 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from gotkv.osio import write_all
+from gotkv.value import Value
 
 JOURNALED = ("HEAD", "WORKDIR", "MERGE_HEAD", "heads/", "tags/", "remotes/")
 
@@ -39,15 +39,19 @@ def journaled(name: str) -> bool:
     return name.startswith(JOURNALED[3:]) or name in JOURNALED[:3]
 
 
-@dataclass(frozen=True, slots=True)
-class Move:
+class Move(Value):
     """One logged change of a ref: its value before and after (None: absent)."""
 
+    __slots__ = ("seq", "time_ns", "name", "old", "new")
     seq: int
     time_ns: int
     name: str
     old: str | None
     new: str | None
+
+    def __init__(self, seq: int, time_ns: int, name: str, old: str | None, new: str | None) -> None:
+        for field, value in (("seq", seq), ("time_ns", time_ns), ("name", name), ("old", old), ("new", new)):
+            object.__setattr__(self, field, value)
 
     def to_line(self) -> bytes:
         return (json.dumps({"s": self.seq, "t": self.time_ns, "ref": self.name, "old": self.old,

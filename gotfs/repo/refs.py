@@ -5,7 +5,9 @@ Names: `heads/<branch>` and `tags/<tag>` hold a commit ref (hex); `HEAD` holds
 read-write mount. Every update is one IMMEDIATE transaction that checks the old value first,
 so two processes committing to one branch can never overwrite each other (BranchMoved), and
 synchronous=FULL makes a returned update durable. The `commits` table maps content-id hex to
-full refs, so short ids resolve like git's. Every move of a branch, tag, HEAD or tracking ref
+full refs, so short ids resolve like git's; `commit_bodies` keeps commits' plaintext for
+History.read_commit (see there: only for a repository whose key is not under a passphrase).
+Every move of a branch, tag, HEAD or tracking ref
 is also journaled in `refs.log` beside the database (see reflog.py), inside the transaction,
 so that history survives the loss of this file.
 """
@@ -38,6 +40,11 @@ class Refs:
                                         remedy="run `got fsck --repair` to rebuild it from refs.log")
         self.log = RefLog(self.path.with_suffix(".log"))
         self._db().executescript(_SCHEMA)
+        try:  # added after the tables above: a read-only refs.sqlite made before it has none
+            self._db().execute("CREATE TABLE IF NOT EXISTS commit_bodies(id BLOB PRIMARY KEY, "
+                               "digest BLOB NOT NULL, body BLOB NOT NULL)")
+        except sqlite3.OperationalError:
+            pass
         if not self.log.exists():
             try:
                 self.log.append(baseline(self.log_seq(), self.list()))
@@ -116,6 +123,28 @@ class Refs:
 
     def index_commit(self, ref: Ref) -> None:
         self._db().execute("INSERT OR IGNORE INTO commits VALUES (?, ?)", (ref.cid.hex(), str(ref)))
+
+    def commit_body(self, cid: bytes) -> tuple[bytes, bytes] | None:
+        """(digest, body) kept for commit `cid` by keep_commit_body, or None. One query."""
+        try:
+            return self._db().execute("SELECT digest, body FROM commit_bodies WHERE id=?", (cid,)).fetchone()
+        except sqlite3.OperationalError:  # no such table (see __init__)
+            return None
+
+    def keep_commit_body(self, cid: bytes, digest: bytes, body: bytes) -> None:
+        """Keep a commit's plaintext; best effort: a read-only or busy database keeps none."""
+        try:
+            self._db().execute("INSERT OR REPLACE INTO commit_bodies VALUES (?, ?, ?)", (cid, digest, body))
+        except sqlite3.OperationalError:
+            pass
+
+    def drop_commit_bodies(self) -> None:
+        """Forget every kept commit body, overwriting the freed pages (secure_delete) and
+        emptying the write-ahead log, so no plaintext copy stays in refs.sqlite's files."""
+        db = self._db()
+        db.execute("PRAGMA secure_delete=ON")
+        db.execute("DELETE FROM commit_bodies")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def find_commits(self, prefix: str) -> list[Ref]:
         """Commits whose id starts with `prefix` (hex): from the commit index, else (a commit

@@ -21,15 +21,13 @@ leaves every ref at a complete commit, old or new.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import functools
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from collections.abc import Callable, Iterator
 
-from gotkv.blobs.codec import Codec
 from gotfs.repo import keywrap
 from gotfs.repo.branches import Branches
 from gotfs.repo.config import DOT, FORMAT, LEGACY_CIPHER, Config, write_atomic
@@ -39,12 +37,14 @@ from gotfs.repo.refnames import DEFAULT_BRANCH, check_ref_name
 from gotfs.repo.refs import Refs
 from gotfs.repo.workdir import WorkingDirectory
 from gotfs.repo.workingroots import WorkingRoots
-from gotkv.blobs.local import LocalStore
 from gotkv.errors import InvalidInput
 from gotkv.params import Params
 
+TYPE_CHECKING = False  # typing's flag without importing typing (~2 ms of a start); checkers take it as True
 if TYPE_CHECKING:
     from gotfs.fs import FS
+    from gotkv.blobs.codec import Codec
+    from gotkv.blobs.local import LocalStore
 
 # Names other modules import from here; they are defined in config.py and refnames.py.
 __all__ = ["Repo", "Config", "DOT", "DEFAULT_BRANCH", "FORMAT", "LEGACY_CIPHER", "check_ref_name"]
@@ -59,12 +59,25 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
         self.workdir = workdir
         self.dot = workdir / DOT
         self.config = config
-        self.store = LocalStore(self.dot / "store")
-        # What commits are sealed with: the tree nodes' codec (FS's kv codec). Built here, so a
-        # config with an unknown cipher or layout fails at open.
-        self._commit_codec = Codec(config.secret, level=3, cipher=config.cipher, layout=config.format)
         self.refs = Refs(self.dot / "refs.sqlite")
         self._lock_fd: int | None = None
+
+    # The store and the codec are opened on first use: a command that reads only refs
+    # (`got branch`, `got tag`) opens neither the store's index nor imports cryptography.
+    @functools.cached_property
+    def store(self) -> LocalStore:
+        """The LocalStore holding every blob (opening it reads its SQLite index)."""
+        from gotkv.blobs.local import LocalStore
+
+        return LocalStore(self.dot / "store")
+
+    @functools.cached_property
+    def _commit_codec(self) -> Codec:
+        """What commits are sealed with: the tree nodes' codec (FS's kv codec). Config.from_json
+        has checked its cipher and layout."""
+        from gotkv.blobs.codec import Codec
+
+        return Codec(self.config.secret, level=3, cipher=self.config.cipher, layout=self.config.format)
 
     @functools.cached_property
     def fs(self) -> FS:
@@ -82,7 +95,8 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
     def init(cls, workdir: str | os.PathLike, *, encrypt: bool = True, branch: str = DEFAULT_BRANCH,
              passphrase: str | None = None) -> Repo:
         """Create `.got/` in `workdir` with a fresh secret (kept under `passphrase` if given);
-        HEAD points at an unborn branch."""
+        HEAD points at an unborn branch. Cost: as create, plus a key derivation with a
+        passphrase. Raises RepoExists, InvalidInput for a passphrase without encryption."""
         import secrets  # here: only init needs it, and it costs every command's start (hmac, hashlib)
 
         if passphrase is not None and not encrypt:
@@ -94,7 +108,9 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
 
     @classmethod
     def create(cls, workdir: str | os.PathLike, config: Config, *, branch: str = DEFAULT_BRANCH) -> Repo:
-        """Create `.got/` in `workdir` with the given settings (a clone takes its remote's)."""
+        """Create `.got/` in `workdir` with the given settings (a clone takes its remote's).
+        Cost: one atomic config write (mode 0600), an empty store and refs database, one refs
+        transaction. Raises RepoExists if `.got/config.json` is there already."""
         workdir = Path(workdir).absolute()
         dot = workdir / DOT
         if (dot / "config.json").exists():
@@ -103,6 +119,7 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
         write_atomic(dot / "config.json", config.to_json())
         os.chmod(dot / "config.json", 0o600)
         repo = cls(workdir, config)
+        repo.store  # noqa: B018 - a new repository has its whole layout, store included
         repo.refs.set("HEAD", f"ref: heads/{check_ref_name(branch)}")
         return repo
 
@@ -111,7 +128,9 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
         """The repo whose `.got/` is in `start` or its nearest ancestor; inside a mount of a
         repository (`got mount`), that repository, whatever directory the mount sits in.
         `passphrase()` is asked only if its key is under one (default: GOT_PASSPHRASE, else a
-        terminal prompt). Costs a few stats and one read of the kernel's mount table."""
+        terminal prompt). Costs a few stats and one read of the kernel's mount table. Raises
+        RepoNotFound if no ancestor holds one, ConfigDamaged for an unreadable config,
+        WrongPassphrase / PassphraseNeeded for a key under a passphrase."""
         from gotfs.repo.mounttable import enclosing_mount
 
         here = Path(start).absolute()
@@ -129,11 +148,14 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
 
     def set_passphrase(self, passphrase: str | None) -> None:
         """Keep the secret under `passphrase` from now on (None: in plain text again). The
-        secret itself, and so every blob and remote, is unchanged. One atomic file write."""
+        secret itself, and so every blob and remote, is unchanged. Cost: a key derivation and
+        one atomic, fsynced file write. Raises InvalidInput for an unencrypted repository."""
         if self.config.secret is None:
             raise InvalidInput("this repository is not encrypted: it has no key to protect")
         wrapped = keywrap.wrap(self.config.secret, passphrase) if passphrase is not None else None
-        config = dataclasses.replace(self.config, wrapped=wrapped)
+        config = self.config.replace(wrapped=wrapped)
+        if wrapped is not None:
+            self.refs.drop_commit_bodies()  # kept only while the key is in plain text (History.read_commit)
         path = self.dot / "config.json"
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable by others
@@ -145,7 +167,10 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
         self.config = config
 
     def close(self) -> None:
-        self.store.close()
+        """Flush and close the store if it was opened, close the refs database. Cost: a
+        store flush."""
+        if "store" in self.__dict__:
+            self.store.close()
         self.refs.close()
 
     def __enter__(self) -> Repo:
@@ -172,7 +197,8 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
 
     @contextlib.contextmanager
     def exclusive(self, timeout: float = 30.0) -> Iterator[None]:
-        """Held by gc: waits for writers to finish, and keeps new ones out."""
+        """Held by gc: waits for writers to finish, and keeps new ones out. Raises RepoLocked
+        if writers still hold the lock after `timeout` seconds (polled every 50 ms)."""
         fd = os.open(self.dot / "lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             deadline = time.monotonic() + timeout

@@ -18,6 +18,7 @@ import blake3
 
 from gotfs.extent import Extent
 from gotfs.info import Info
+from gotfs.repo.hostread import HashingReader
 
 RACY_NS = 2_000_000_000
 
@@ -114,23 +115,6 @@ class RowBatches:
             self.durable()
             self.remember(self.rows)
             self.rows = []
-
-
-class HashingReader:
-    """A file reader that hashes what passes through, so content is read only once."""
-
-    def __init__(self, path: Path):
-        self.f = open(path, "rb", buffering=0)
-        self.hash = blake3.blake3()
-
-    def readinto(self, buf) -> int:
-        n = self.f.readinto(buf)
-        if n:
-            self.hash.update(memoryview(buf)[:n])
-        return n
-
-    def close(self) -> None:
-        self.f.close()
 
 
 def file_hash(path: Path) -> bytes:

@@ -29,6 +29,7 @@ from gotfs.diff import ADDED, MODIFIED, REMOVED, diff as fs_diff
 from gotfs.dirs import walk
 from gotfs.extent import Extent
 from gotfs.info import Info
+from gotfs.packing import ALONE
 from gotfs.repo import basetree
 from gotfs.repo.errors import DirtyWorkingCopy
 from gotfs.repo.ignore import Ignore
@@ -209,23 +210,38 @@ class WorkCopy:
                                          None if now - s.st_mtime_ns < RACY_NS else sig, opener))
         gone = set(sigs)
         del sigs
+        known = self._known(to_write, rewritten)
         infos = _FileInfos()
         rows = _RowBatches(readers, infos, self._remember, self.fs.store.flush, ROW_BATCH, progress)
         if base is not None and 2 * (len(to_write) + len(gone)) < files:
             staging = basetree.stage_changes(self.fs, base, others, to_write, gone, infos, rewritten=rewritten)
             if not becomes_base:  # the rows and the base stay HEAD's
-                return staging.flush(lambda *_: None)
-            root = staging.flush(rows.add)
+                return staging.flush(lambda *_: None, known=known)
+            root = staging.flush(rows.add, known=known)
         else:
             build = self._stage_tree(others, to_write, gone | {p.raw for p in to_write}, infos)
             del to_write  # (the build holds what it needs)
-            root = build.flush(rows.add)
+            root = build.flush(rows.add, known=known)
         rows.flush()
         # The cache must never name blobs that are not durable: a process killed after
         # remembering but before the store's flush would hand lost extents to the next commit.
         self.fs.store.flush()
         self._remember([], forget=gone, base=basetree.BaseTree.of(root, others))
         return root
+
+    def _known(self, to_write: list[_Pending], rewritten: set[bytes]) -> dict:
+        """The stored chunks of the previous versions of the large files to write (those
+        chunked alone, packing.ALONE bytes or more), for DataStore.write_many's `known`: an
+        edit inside a big file then seals and posts only the chunks it changed. The rows
+        (of `rewritten`: the files to write that have one) name durable blobs of the base
+        tree. Cost: one row read per such file, one exists()."""
+        refs = []
+        for p in to_write:
+            if p.size >= ALONE and p.raw in rewritten:
+                row = self.db.execute("SELECT entries FROM files WHERE path=?", (p.raw,)).fetchone()
+                if row is not None:
+                    refs += [extent.ref for _, extent in _decode_entries(row[0])[1]]
+        return self.fs.data.known(refs)
 
     def _stage_tree(self, others: dict[keys.Path, Info], to_write: list[_Pending], skip: set[bytes],
                     infos: _FileInfos) -> TreeBuild:

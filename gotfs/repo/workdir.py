@@ -9,13 +9,13 @@ The file-level work (stat cache, hashing, writing files) is WorkCopy's (gotfs/re
 from __future__ import annotations
 
 import fcntl
-from typing import TYPE_CHECKING
 
 from gotfs.repo.errors import DamagedData, MergeInProgress, NothingToCommit, WorkdirBehind
 from gotfs.repo.refnames import DEFAULT_BRANCH
 from gotkv.blobs.ref import Ref
 from gotkv.root import Root
 
+TYPE_CHECKING = False  # typing's flag without importing typing (~2 ms of a start); checkers take it as True
 if TYPE_CHECKING:
     from gotfs.fs import FS
     from gotfs.repo.refs import Refs
@@ -30,12 +30,16 @@ class WorkingDirectory:
     fs: FS
 
     def workcopy(self, fs: FS | None = None):
-        """The working directory; `fs` (default: the repo's) is where a checkout reads from."""
+        """The working directory; `fs` (default: the repo's) is where a checkout reads from.
+        Opens the stat cache (one SQLite connection): close it when done."""
         from gotfs.repo.workcopy import WorkCopy
         return WorkCopy(self, fs)
 
     def status(self):
-        """Changes in the working directory against the commit it holds (workdir_root)."""
+        """Changes in the working directory against the commit it holds (workdir_root).
+        Cost: WorkCopy.status's: one lstat per path, and a file read only where its stat
+        signature changed; no node of the tree is read while the stat cache's base is that
+        commit's tree (see basetree)."""
         wc = self.workcopy()
         try:
             return wc.status(self.workdir_root())
@@ -44,7 +48,8 @@ class WorkingDirectory:
 
     def workdir_root(self) -> Root:
         """The root of the commit the working directory holds: HEAD's, unless a read-write
-        mount committed to the branch since (then the directory is behind until checked out)."""
+        mount committed to the branch since (then the directory is behind until checked out).
+        Cost: a refs query or two and one commit blob read."""
         base = self.workdir_base()
         return self.read_commit(base).root if base is not None else self.head_root()
 
@@ -53,7 +58,8 @@ class WorkingDirectory:
         return self._flock("workdir.lock", fcntl.LOCK_EX)
 
     def workdir_base(self) -> Ref | None:
-        """The commit the working directory was last committed as or checked out from."""
+        """The commit the working directory was last committed as or checked out from (None
+        before the first). Cost: one refs query."""
         value = self.refs.get("WORKDIR")
         return Ref.parse(value) if value else None
 
@@ -68,6 +74,11 @@ class WorkingDirectory:
         differs only in how unchanged bytes are laid out in blobs (a re-packed file after a
         checkout), which no status, diff or show could name. Metadata the working directory
         does not record (mtimes, xattrs) is kept from HEAD's tree (gotfs.repo.unrecorded).
+
+        Cost: a snapshot (WorkCopy.snapshot: one lstat per path, changed files read and
+        chunked, O(changes x depth) node I/O when the stat cache's base is HEAD's tree), a
+        diff against HEAD's tree (O(changes x depth)), then History.commit. Holds the working
+        directory's lock and the writer lock. A full disk discards what this commit posted.
         """
         from gotfs.diff import diff as fs_diff  # here, not at the top: read commands never load the FS layer
         from gotfs.repo.unrecorded import keep_unrecorded
@@ -92,7 +103,8 @@ class WorkingDirectory:
         """The working directory as a root, as a commit would record it against the commit the
         directory holds (changed files' data is stored, nothing published). The stat cache
         keeps describing that commit's tree (WorkCopy.snapshot's becomes_base=False), so a
-        diff does not make the next status or commit read or rebuild the whole tree."""
+        diff does not make the next status or commit read or rebuild the whole tree. Cost: as
+        commit_workdir's snapshot; the root's blobs are not flushed."""
         from gotfs.repo.unrecorded import keep_unrecorded
 
         wc = self.workcopy()
@@ -108,6 +120,13 @@ class WorkingDirectory:
 
         A branch name puts HEAD on that branch; anything else detaches HEAD. Refuses to
         overwrite uncommitted changes unless force. Returns the list of changed paths.
+
+        Cost: a diff of the two trees (O(changes x depth) node reads), a status of the
+        working directory, and for each changed path its host write (file data streamed
+        from its blobs). Raises what resolve raises, MergeInProgress during a merge,
+        DirtyWorkingCopy for paths with local edits, UnsafeExport (gotfs.validate) for a
+        target tree holding an entry a host cannot hold safely (checked before anything is
+        written), DamagedData for missing or damaged blobs.
         """
         target_ref = self.resolve(spec)
         target = self.read_commit(target_ref).root

@@ -25,31 +25,33 @@ to the sealed bytes, a key seals one message ever, so the fixed nonce is safe. T
 derived per layout and cipher (BLAKE3 derive_key), so keys never repeat across them either.
 
 The AEAD is AES-256-GCM, or ChaCha20-Poly1305 for repositories created before the choice was
-recorded (`CIPHERS`). AES-256-GCM is ~2x (no VAES) to ~3x (VAES) faster than ChaCha20 on the
-x86 servers here, and sealing and opening megabyte chunks is on the critical path of every
-commit and every mounted read.
+recorded (`CIPHERS`). AES-256-GCM is several times faster than ChaCha20 on x86 CPUs with
+AES-NI (figures: docs/benchmarks.md, "Figures behind design choices"), and sealing and
+opening megabyte chunks is on the critical path of every commit and every mounted read.
 
 Verification. Without a secret the body is stored as is, the ref has an empty key, and
 decoding checks the cid. A keyed ref is checked by its AEAD tag: since a key seals one
 message and is derived with the repo secret, bytes that authenticate under it are the bytes
 it sealed, for anyone who does not hold the secret. The content hash itself is re-checked by
 `sync` (copying between stores), by stores whose bytes come from outside this machine's
-trust (see store.py), and by `got fsck --read-data`. Not hashing on every local read saves
-0.67 ms per MiB on the mount's read path here (BLAKE3 runs at 1.5 GB/s on these CPUs).
+trust (see store.py), and by `got fsck --read-data`. Not hashing on every local read takes
+a BLAKE3 pass over every byte off the mount's read path.
 
 The hot libraries (blake3, zstd, cryptography >= 50) release the GIL, so one Codec may be used
 from many threads and decoding scales with them: per-thread zstd contexts live in a
 threading.local.
+
+cryptography and zstandard are imported on first use (`_libs`), not with this module: together
+they are ~15 ms of a process's start, and a command that reads only refs (`got branch`) or a
+repository that compresses nothing it reads never needs one of them.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 
 import blake3
-import zstandard
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from gotkv.blobs.ref import KEY_SIZE, Ref
 from gotkv.errors import IntegrityError, InvalidInput
@@ -62,10 +64,39 @@ TAG = 16  # both AEADs
 MAX_PLAINTEXT = 4 << 20
 _PROBE_WINDOWS = 4  # see Codec.seal_into
 _PROBE_WINDOW = 16 << 10
-CIPHERS = {"aes-256-gcm": AESGCM, "chacha20-poly1305": ChaCha20Poly1305}
+CIPHERS = {"aes-256-gcm": "AESGCM", "chacha20-poly1305": "ChaCha20Poly1305"}  # name -> class in _libs
 DEFAULT_CIPHER = "aes-256-gcm"
 LAYOUTS = (1, 2)
 DEFAULT_LAYOUT = 2
+
+
+class _Libs:
+    """cryptography's AEADs and InvalidTag, and zstandard, each imported on its first use.
+
+    An attribute is a dict look-up once loaded. `except _libs.InvalidTag` is evaluated only
+    when something was raised, so a failure before any cipher ran still finds the class."""
+
+    def __getattr__(self, name: str):
+        if name == "zstandard":
+            import zstandard
+
+            self.zstandard = zstandard
+        elif name in ("InvalidTag", "AESGCM", "ChaCha20Poly1305"):
+            from cryptography.exceptions import InvalidTag
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
+            self.InvalidTag, self.AESGCM, self.ChaCha20Poly1305 = InvalidTag, AESGCM, ChaCha20Poly1305
+        else:
+            raise AttributeError(name)
+        return self.__dict__[name]
+
+
+_libs = _Libs()
+
+
+def aead_class(cipher: str) -> type:
+    """The AEAD class of a cipher named in CIPHERS (imports cryptography on first use)."""
+    return getattr(_libs, CIPHERS[cipher])
 
 
 def content_id(data: bytes | memoryview) -> bytes:
@@ -89,7 +120,6 @@ class Codec:
         self.level = level
         self.cipher = cipher
         self.layout = layout
-        self._aead = CIPHERS[cipher]
         self._subkey = None if secret is None else blake3.blake3(
             secret, derive_key_context=f"got 2026-12-01 blob key, layout {layout}, {cipher}").digest()
         self._local = threading.local()
@@ -108,10 +138,16 @@ class Codec:
         """Stored bytes beyond the payload: the flag, and the tag when encrypting."""
         return 1 + (TAG if self.encrypted else 0)
 
-    def _zstd(self) -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
+    def _aead(self, key: bytes):
+        """The cipher object for one key."""
+        return aead_class(self.cipher)(key)
+
+    def _zstd(self):
+        """This thread's (ZstdCompressor, ZstdDecompressor)."""
         pair = getattr(self._local, "pair", None)
         if pair is None:
-            pair = (zstandard.ZstdCompressor(level=self.level), zstandard.ZstdDecompressor())
+            zstd = _libs.zstandard
+            pair = (zstd.ZstdCompressor(level=self.level), zstd.ZstdDecompressor())
             self._local.pair = pair
         return pair
 
@@ -134,7 +170,13 @@ class Codec:
         del out[size:]  # a compressed payload is shorter than the room left for a raw one
         return ref, out
 
-    def seal_into(self, plaintext: bytes | memoryview, out: bytearray | memoryview) -> tuple[Ref, memoryview | bytes]:
+    def known_id(self, ref: Ref) -> bytes:
+        """What seal_into looks a ref up by in its `known` map: the data key when encrypting
+        (derived from the sealed bytes with the secret), else the content id."""
+        return ref.key if self.encrypted else ref.cid
+
+    def seal_into(self, plaintext: bytes | memoryview, out: bytearray | memoryview,
+                  known: Mapping[bytes, Ref] | None = None) -> tuple[Ref, memoryview | bytes | None]:
         """Seal plaintext into `out`, which has room for len(plaintext) + overhead bytes;
         return the ref and the stored bytes: a view of `out` (layout 1: bytes of their own).
 
@@ -149,15 +191,33 @@ class Codec:
         from start to end) catch a chunk that only starts incompressible, such as a tar of a
         binary and text. The choice depends on the plaintext alone, so equal plaintext still
         gives equal bytes.
+
+        `known` maps known_id(ref) to refs of blobs the caller vouches are stored: when the
+        plaintext seals to one of them, that ref is returned with None for the stored bytes,
+        and neither the cipher nor the content hash runs (a chunk of the unchanged part of an
+        edited file costs its key's hash alone). The key names exactly the bytes it seals
+        (flag and payload, hashed with the secret), so a key found in `known` is the ref this
+        call would have made.
         """
         if self.encrypted and self.secret is None:
             raise InvalidInput("this codec only opens blobs (Codec.opener): it has no secret to seal with")
         if len(plaintext) > MAX_PLAINTEXT:
             raise InvalidInput(f"a blob's plaintext is at most {MAX_PLAINTEXT} bytes, got {len(plaintext)}")
         flag, payload = self._payload(plaintext)
+        if self.encrypted:
+            key = self.key_for(flag, payload)
+            if known and key in known:
+                return known[key], None
+        else:
+            cid = None
+            if known:
+                h = blake3.blake3(_FLAGS[flag])
+                h.update(payload)
+                cid = h.digest()  # content_id of the stored bytes below
+                if cid in known:
+                    return known[cid], None
         if self.encrypted and self.layout == 1:
             body = bytearray().join((_FLAGS[flag], payload))
-            key = self.key_for(flag, payload)
             stored = self._aead(key).encrypt(_NONCE, body, None)
             return Ref(content_id(stored), key), stored
         size = len(payload) + self.overhead
@@ -167,8 +227,7 @@ class Codec:
         stored[0] = flag
         if not self.encrypted:
             stored[1:] = payload
-            return Ref(content_id(stored)), stored
-        key = self.key_for(flag, payload)
+            return Ref(cid or content_id(stored)), stored
         self._aead(key).encrypt_into(_NONCE, payload, _FLAGS[flag], stored[1:])
         return Ref(content_id(stored), key), stored
 
@@ -235,7 +294,7 @@ class Codec:
             return True
         try:
             self._aead(ref.key).decrypt_into(_NONCE, memoryview(stored)[1:], _FLAGS[flag], out)
-        except InvalidTag:
+        except _libs.InvalidTag:
             raise IntegrityError(f"blob {ref.short()}", "authentication tag rejected") from None
         return True
 
@@ -257,7 +316,7 @@ class Codec:
                 raise IntegrityError(f"blob {ref.short()}", "too short to be a stored blob")
             flag = self._flag(ref, stored[0])
             return flag, self._aead(ref.key).decrypt(_NONCE, memoryview(stored)[1:], _FLAGS[flag])
-        except InvalidTag:
+        except _libs.InvalidTag:
             raise IntegrityError(f"blob {ref.short()}", "authentication tag rejected") from None
 
     def _check_keyless(self, ref: Ref, stored: bytes | memoryview) -> None:
@@ -273,7 +332,8 @@ class Codec:
         return flag
 
     def _unzstd(self, ref: Ref, payload: bytes | memoryview) -> bytes:
+        decompressor = self._zstd()[1]
         try:
-            return self._zstd()[1].decompress(payload, max_output_size=MAX_PLAINTEXT)
-        except zstandard.ZstdError as e:
+            return decompressor.decompress(payload, max_output_size=MAX_PLAINTEXT)
+        except _libs.zstandard.ZstdError as e:
             raise IntegrityError(f"blob {ref.short()}", f"bad zstd frame ({e})") from None

@@ -8,26 +8,36 @@ stable text form (lowercase hex of the same bytes).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from gotkv.errors import InvalidRef
+from gotkv.value import Value
 
 CID_SIZE = 32
 KEY_SIZE = 32
 
 
-@dataclass(frozen=True, slots=True)
-class Ref:
+class Ref(Value):
     """A content id and an optional data key (empty when the blob is not encrypted)."""
 
+    __slots__ = ("cid", "key")
     cid: bytes
-    key: bytes = b""
+    key: bytes
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.cid, bytes) or len(self.cid) != CID_SIZE:
-            raise InvalidRef(f"a ref's content id must be {CID_SIZE} bytes, got {self.cid!r:.80}")
-        if not isinstance(self.key, bytes) or len(self.key) not in (0, KEY_SIZE):
+    def __init__(self, cid: bytes, key: bytes = b"") -> None:
+        if not isinstance(cid, bytes) or len(cid) != CID_SIZE:
+            raise InvalidRef(f"a ref's content id must be {CID_SIZE} bytes, got {cid!r:.80}")
+        if not isinstance(key, bytes) or len(key) not in (0, KEY_SIZE):
             raise InvalidRef(f"a ref's key must be empty or {KEY_SIZE} bytes")
+        object.__setattr__(self, "cid", cid)
+        object.__setattr__(self, "key", key)
+
+    # Refs are compared and hashed on every tree walk: these two skip Value's generic ones.
+    def __eq__(self, other) -> bool:
+        if other.__class__ is Ref:
+            return self.cid == other.cid and self.key == other.key
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.cid, self.key))
 
     def to_bytes(self) -> bytes:
         """Binary form: cid, then key (32 or 64 bytes in all)."""

@@ -103,34 +103,13 @@ class StoreRouter:
 
     # -- reading --------------------------------------------------------------------------
 
-    def get(self, cid: bytes) -> bytes:
+    def _read(self, cid: bytes, read: Callable[[Store], T]) -> T:
+        """`read(store)` on each store in order until one returns (see the module docstring
+        for which errors fall back, and what is raised when no store returns)."""
         errors: dict[int, BaseException] = {}
         for n, i in enumerate(self._order()):
             try:
-                data = self.stores[i].get(cid)
-            except FALLBACK as e:
-                errors[i] = e
-                self._failed(i, e)
-                continue
-            self._recovered(i)
-            if n:
-                self.fallbacks += 1
-            return data
-        raise self._none_had(cid, errors)
-
-    def get_with(self, cid: bytes, use: Callable[[memoryview | bytes], T]) -> T:
-        def guarded(data: memoryview | bytes) -> T:
-            try:
-                return use(data)
-            except BaseException as e:  # noqa: BLE001 - re-raised as it was, below
-                raise _UseFailed(e) from None
-
-        errors: dict[int, BaseException] = {}
-        for n, i in enumerate(self._order()):
-            try:
-                result = self.stores[i].get_with(cid, guarded)
-            except _UseFailed as e:
-                raise e.error from None
+                result = read(self.stores[i])
             except FALLBACK as e:
                 errors[i] = e
                 self._failed(i, e)
@@ -140,6 +119,25 @@ class StoreRouter:
                 self.fallbacks += 1
             return result
         raise self._none_had(cid, errors)
+
+    def get(self, cid: bytes) -> bytes:
+        """The blob from the first store that has it. Cost: a failed lookup per store before
+        it, then its read. Raises as the module docstring says."""
+        return self._read(cid, lambda store: store.get(cid))
+
+    def get_with(self, cid: bytes, use: Callable[[memoryview | bytes], T]) -> T:
+        """use(the blob), lent by the first store that has it; an error `use` raises passes
+        through as it is and is never retried on another store. Cost: get's."""
+        def guarded(data: memoryview | bytes) -> T:
+            try:
+                return use(data)
+            except BaseException as e:  # noqa: BLE001 - re-raised as it was, below
+                raise _UseFailed(e) from None
+
+        try:
+            return self._read(cid, lambda store: store.get_with(cid, guarded))
+        except _UseFailed as e:
+            raise e.error from None
 
     def get_many(self, cids: Iterable[bytes]) -> dict[bytes, bytes]:
         """Each store in turn delivers, in one bulk read, what it holds of what is still
@@ -166,6 +164,8 @@ class StoreRouter:
         return out
 
     def exists(self, cids: Iterable[bytes]) -> set[bytes]:
+        """The union: each store is asked, in order, for what the ones before it lack; a
+        store that fails counts as holding nothing."""
         rest = set(cids)
         found: set[bytes] = set()
         for i in self._order():
@@ -200,6 +200,7 @@ class StoreRouter:
             rest = [c for c in unknown if c not in held]
 
     def stored_size(self, cid: bytes) -> int | None:
+        """The first store's answer that is known (no I/O in any store)."""
         for store in self.stores:
             size = store.stored_size(cid)
             if size is not None:
@@ -219,6 +220,7 @@ class StoreRouter:
         return None
 
     def list(self) -> Iterator[bytes]:
+        """Every cid any store holds, once (memory: the ids seen)."""
         seen: set[bytes] = set()
         for store in self.stores:
             for cid in store.list():
@@ -229,6 +231,7 @@ class StoreRouter:
     # -- writing --------------------------------------------------------------------------
 
     def post(self, data: bytes, cid: bytes | None = None) -> bytes:
+        """Post to the first store only (its cost and errors)."""
         return self.stores[0].post(data, cid)
 
     def delete(self, cids: Iterable[bytes], *, older_than: float | None = None) -> int:
@@ -236,6 +239,7 @@ class StoreRouter:
         return self.stores[0].delete(cids, older_than=older_than)
 
     def flush(self) -> None:
+        """Flush the first store, the only one written to."""
         self.stores[0].flush()
 
     def stats(self) -> dict[str, int]:

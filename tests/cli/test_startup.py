@@ -17,14 +17,20 @@ from tests.cli.conftest import got_env, write
 PROBE = """
 import contextlib, io, json, sys
 from cli.main import main
-with contextlib.redirect_stdout(io.StringIO()):
+with contextlib.redirect_stdout(io.TextIOWrapper(io.BytesIO())):  # with .buffer, for `got cat`
     code = main(sys.argv[1:])
 print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
 
-# Never needed to print a version, the help or history: the write path, FUSE, remotes, rich.
+# Never needed to print a version, the help or history: the write path, FUSE, remotes, rich;
+# dataclasses (it imports inspect: ~8 ms), typing (~2 ms: collections.abc has the types, and
+# TYPE_CHECKING is a plain False), ctypes (the pack writer's sync_file_range), getpass.
 HEAVY = {"gotfs.fs", "gotkv.kv", "gotfs.chunking", "pyfastcdc", "concurrent.futures", "pyfuse3", "trio",
-         "rich", "obstore", "fsspec", "gotkv.blobs.remote", "gotfs.repo.workcopy", "gotfs.repo.remotes"}
+         "rich", "obstore", "fsspec", "gotkv.blobs.remote", "gotfs.repo.workcopy", "gotfs.repo.remotes",
+         "dataclasses", "inspect", "typing", "ctypes", "getpass"}
+# Listing refs opens neither the store nor a cipher, and the log reads commits as refs.sqlite
+# keeps them (History.read_commit): no blob is read.
+NO_BLOBS = {"cryptography", "zstandard", "gotkv.blobs.local.store", "gotkv.blobs.local.index"}
 
 
 def loaded(cwd, *args: str) -> set[str]:
@@ -50,3 +56,17 @@ def test_read_commands_import_no_filesystem_layer(got, repo_dir):
         modules = loaded(repo_dir, *args)
         assert not modules & HEAVY, (args, sorted(modules & HEAVY))
         assert not {m for m in modules if m.startswith("cli.commands.") and m != f"cli.commands.{args[0]}"}
+        assert not modules & NO_BLOBS, (args, sorted(modules & NO_BLOBS))
+
+
+def test_reading_a_tree_imports_no_dataclasses_and_no_write_path_tools(got, repo_dir):
+    """show and cat open blobs (cryptography, zstandard) but build no dataclass: Info, Extent,
+    Span and the chunker's records are gotkv.value.Value or plain classes."""
+    write(repo_dir, {"a.txt": "one\n", "b.txt": "two\n"})
+    got("commit", "-m", "first")
+    write(repo_dir, {"a.txt": "three\n"})
+    got("commit", "-m", "second")
+    for args in (["show"], ["cat", "HEAD:a.txt"]):
+        modules = loaded(repo_dir, *args)
+        unwanted = modules & {"dataclasses", "inspect", "pyfastcdc", "concurrent.futures"}
+        assert not unwanted, (args, sorted(unwanted))

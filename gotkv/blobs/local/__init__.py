@@ -1,6 +1,6 @@
 """LocalStore: append-only pack files indexed by SQLite — the embedded default store.
 
-Why this shape: one file per small blob costs an fsync per blob (~1 ms here) and millions of
+Why this shape: one file per small blob costs an fsync per blob (a millisecond) and millions of
 inodes; appending to a pack file and indexing it in SQLite costs one fdatasync and one
 transaction per flush, whatever the number of blobs.
 

@@ -23,7 +23,6 @@ that no post waits for the disk meanwhile.
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import os
 import struct
@@ -227,7 +226,11 @@ class PackWriter:
 
 
 def _libc_sync_file_range():
-    """sync_file_range(2) from the C library, or None where there is none (not Linux)."""
+    """sync_file_range(2) from the C library, or None where there is none (not Linux).
+    Looked up at the first write-out, not at import: ctypes costs ~2 ms of every start, and
+    commands that only read never write a pack."""
+    import ctypes
+
     try:
         fn = ctypes.CDLL(None, use_errno=True).sync_file_range  # the C library, already loaded
     except (OSError, AttributeError):
@@ -237,7 +240,7 @@ def _libc_sync_file_range():
     return fn
 
 
-_SYNC_FILE_RANGE = _libc_sync_file_range()
+_SYNC_FILE_RANGE: list = []  # [sync_file_range or None], once looked up
 _SYNC_FILE_RANGE_WRITE = 2  # start writeback of dirty pages in the range; do not wait
 
 
@@ -245,8 +248,10 @@ def _start_writeout(fd: int, offset: int, length: int) -> None:
     """Ask the kernel to start writing [offset, offset+length) of `fd` to disk, now, without
     waiting for it. Purely a hint for speed: durability still comes from `sync`'s fdatasync,
     so a failure here (or no sync_file_range at all) changes nothing but the timing."""
-    if _SYNC_FILE_RANGE is not None:
-        _SYNC_FILE_RANGE(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
+    if not _SYNC_FILE_RANGE:
+        _SYNC_FILE_RANGE.append(_libc_sync_file_range())
+    if _SYNC_FILE_RANGE[0] is not None:
+        _SYNC_FILE_RANGE[0](fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
 
 def _write_all(fd: int, header: bytes, data: bytes) -> None:

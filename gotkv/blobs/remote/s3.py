@@ -1,22 +1,13 @@
 """S3ObjectStore: the ObjectStore calls on any S3-compatible bucket, through obstore.
 
 Why obstore (Python bindings to Rust's object_store) rather than boto3: measured against a
-real Ceph RGW 16.2 on one 2-core machine (client and server sharing it), the same requests
-from each library, six interleaved runs each; the figures are rate and the client process's
-CPU time (user+system) per request:
-
-    request (16 threads)         boto3                   obstore                  obstore/boto3
-    4 KiB create-only PUT        415-560/s, 1.1-1.3 ms   780-1140/s, 0.2 ms       ~2x rate, 1/6 CPU
-    4 KiB GET                    540-640/s, 1.1-1.3 ms   1320-2210/s, 0.2-0.3 ms  ~3x rate, 1/5 CPU
-    64 MiB PUT (one request)     100-210 MiB/s, 75-98 ms 100-215 MiB/s, 62-79 ms  same (server-bound)
-    64 MiB GET (one request)     570-780 MiB/s           345-660 MiB/s            same within noise
-    64 MiB as 16 x 4 MiB ranges  130-480 MiB/s, threads  440-720 MiB/s, get_ranges ~2x
-
-Large transfers are bound by the server; per-request cost, the one that counts on object
-storage (DESIGN.md section 6), is several times lower, and get_ranges coalesces and fetches
-in parallel in Rust without holding the GIL. (Returning bytes costs one copy, ~0.6 ms of CPU
-per MiB.) obstore cannot create buckets, so ensure_container sends one PUT presigned by
-obstore with urllib, rather than carry botocore for that one call.
+real Ceph RGW with the same requests from each library, large transfers are bound by the
+server, while the per-request cost, the one that counts on object storage (DESIGN.md
+section 6), is several times lower in rate and in client CPU (figures: docs/benchmarks.md,
+"Figures behind design choices"); and get_ranges coalesces and fetches in parallel in Rust
+without holding the GIL. (Returning bytes costs one copy.) obstore cannot create buckets, so
+ensure_container sends one PUT presigned by obstore with urllib, rather than carry botocore
+for that one call.
 
 Requests per call: put 1 (PUT with If-None-Match: *); get/get_range 1 GET; get_ranges
 1 GET per group of ranges less than COALESCE apart, up to 10 in flight; exists 1 HEAD;

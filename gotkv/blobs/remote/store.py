@@ -54,6 +54,11 @@ class RemoteStore:
     # -- writing ----------------------------------------------------------------------------
 
     def post(self, data: bytes | memoryview, cid: bytes | None = None) -> bytes:
+        """Add `data` to the open pack (copied) unless the remote or a pending pack holds it
+        already (then it is only marked touched, so gc spares it). Cost: one hash without a
+        vouched `cid`; no request, but a full pack is uploaded (one PUT) as the next one
+        fills. Raises BlobTooLarge past max_size, InvalidInput for a non-bytes value,
+        StoreClosed after close."""
         self._check_open()
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise InvalidInput(f"a blob must be bytes, not {type(data).__name__}")
@@ -70,6 +75,10 @@ class RemoteStore:
         return cid
 
     def flush(self) -> None:
+        """Make every earlier post durable and visible to other machines: upload the open
+        pack (one PUT) and record every new blob's place, and the touched ones, in one
+        journal entry (one create-only PUT); no request when nothing was posted. Raises
+        RemoteError when the remote fails past the retry budget, StoreClosed after close."""
         self._check_open()
         with self._lock:
             touched, self._touched = self._touched, set()
@@ -81,9 +90,14 @@ class RemoteStore:
         return self._packs.place_of(cid) or self._state.locate(cid)
 
     def get(self, cid: bytes) -> bytes:
+        """get_many of one blob, copied to bytes: at most one ranged GET (none from a pending
+        pack, a recent prefetch or the cache; a journal refresh first if the place is not
+        known). Verified against `cid`. Raises BlobNotFound, RemoteError, IntegrityError."""
         return bytes(self.get_many([cid])[cid])
 
     def get_with(self, cid: bytes, use: Callable[[memoryview | bytes], T]) -> T:
+        """use(get(cid)): the bytes come over the network, so there is nothing to lend
+        without a copy. Cost and errors: get's."""
         return use(self.get(cid))
 
     def get_many(self, cids: Iterable[bytes]) -> dict[bytes, bytes]:
@@ -172,14 +186,20 @@ class RemoteStore:
                 event.set()
 
     def stored_size(self, cid: bytes) -> int | None:
+        """The stored length from a pending pack or the local mirror of the journal; no
+        request (None if neither knows it)."""
         place = self._place(cid)
         return place[2] if place else None
 
     def exists(self, cids: Iterable[bytes]) -> set[bytes]:
+        """Those of `cids` in pending packs or in the journal as this machine last read it:
+        no request (a blob another machine pushed since is not seen until a refresh)."""
         cids = set(cids)
         return (cids & self._packs.pending()) | self._state.has(cids)
 
     def list(self) -> Iterator[bytes]:
+        """Every blob the journal records, after reading its new entries (one GET each), and
+        the pending ones; never a listing of the bucket."""
         self.remote.refresh()
         return iter({c for c, _ in self._state.blobs()} | self._packs.pending())
 
@@ -213,6 +233,8 @@ class RemoteStore:
             raise StoreClosed("the remote store is closed")
 
     def close(self) -> None:
+        """flush(), then stop the prefetch and read threads (and close the remote if this
+        store owns it). A second close does nothing."""
         if self._closed:
             return
         try:

@@ -6,6 +6,7 @@ import random
 import blake3
 import pytest
 from hypothesis import given, settings
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from hypothesis import strategies as st
 
 from gotkv.blobs.codec import CIPHERS, LAYOUTS, MAX_PLAINTEXT, Codec, content_id
@@ -89,7 +90,7 @@ def test_golden_stored_bytes(layout, cipher, cid):
     ref, stored = Codec(secret, cipher=cipher, layout=layout).encode(GOLDEN)
     subkey = blake3.blake3(secret, derive_key_context=f"got 2026-12-01 blob key, layout {layout}, {cipher}").digest()
     key = blake3.blake3(b"\x00" + GOLDEN, key=subkey).digest()
-    aead = CIPHERS[cipher](key)
+    aead = {"aes-256-gcm": AESGCM, "chacha20-poly1305": ChaCha20Poly1305}[cipher](key)
     expected = (b"\x00" + aead.encrypt(bytes(12), GOLDEN, b"\x00") if layout == 2
                 else aead.encrypt(bytes(12), b"\x00" + GOLDEN, None))
     assert bytes(stored) == expected and ref.key == key
@@ -424,3 +425,22 @@ def test_tag_only_check_cannot_be_passed_without_the_key():
     for forged in (bytes([stored[0] ^ 1]) + bytes(stored[1:]), bytes(stored[:-1]) + bytes([stored[-1] ^ 1])):
         with pytest.raises(IntegrityError, match="authentication tag"):
             codec.decode(Ref(content_id(forged), ref.key), forged)
+
+
+# -- known refs: sealing skipped --------------------------------------------------------------
+
+def test_a_known_ref_is_returned_without_sealing_and_others_seal_as_usual(codec):
+    """seal_into(known=...) returns the ref sealing would make, with no stored bytes, for a
+    plaintext that seals to a known ref; any other plaintext seals exactly as without it."""
+    rnd = random.Random(5)
+    for plaintext in (rnd.randbytes(300_000), b"abc" * 50_000, b""):
+        ref, stored = codec.seal_into(plaintext, bytearray(len(plaintext) + codec.overhead))
+        stored = bytes(stored)
+        known = {codec.known_id(ref): ref}
+        again, none = codec.seal_into(plaintext, bytearray(len(plaintext) + codec.overhead), known)
+        assert again == ref and none is None
+        other = plaintext + b"!"
+        want, want_stored = codec.seal_into(other, bytearray(len(other) + codec.overhead))
+        got, got_stored = codec.seal_into(other, bytearray(len(other) + codec.overhead), known)
+        assert got == want and bytes(got_stored) == bytes(want_stored)
+        assert codec.decode(ref, stored) == plaintext
