@@ -90,6 +90,20 @@ def record(db: sqlite3.Connection, base: BaseTree | None) -> None:
         db.execute("INSERT INTO base VALUES (0, ?, ?)", base.to_row())
 
 
+def fileless(db: sqlite3.Connection, fs: FS, root: Root) -> BaseTree | None:
+    """`root` as a base when it holds no file and the cache no row, so that no row can be
+    wrong (a clone's checkout from the empty root); else None. Cost: one row read and a read
+    of `root`'s first keys."""
+    if db.execute("SELECT 1 FROM files LIMIT 1").fetchone() is not None:
+        return None
+    others = {}
+    for k, v in fs.kv.iterate(root):
+        if keys.is_extent_key(k) or Info.from_bytes(v).is_file or len(others) == 64:
+            return None
+        others[k] = v
+    return BaseTree(root, others)
+
+
 def stage_changes(fs: FS, base: BaseTree, others: dict[keys.Path, Info], to_write: list[Pending],
                   gone: set[bytes], infos: FileInfos, *, rewritten: Container[bytes]) -> Staging:
     """The working directory's changes staged on the base root: the paths gone (or of another
@@ -115,6 +129,40 @@ def stage_changes(fs: FS, base: BaseTree, others: dict[keys.Path, Info], to_writ
     return staging
 
 
+def checked_out(db: sqlite3.Connection, fs: FS, prior: BaseTree, target: Root, planned: Container[str],
+                encode: Callable[[Info, list], bytes]) -> tuple[BaseTree | None, list, list[bytes]]:
+    """After a whole checkout from the base `prior` wrote every path of `planned` (gotfs.diff's
+    paths from prior.root to `target`, plus any reset) from `target` and gave its files rows:
+    the BaseTree that makes `target` the base (None if the rows cannot describe it), the rows
+    to rewrite, and the rows to drop (paths planned that are no longer files). A file not
+    planned whose extents alone moved (the same bytes packed otherwise, which gotfs.diff leaves
+    out) keeps its row's signature and hash with `target`'s extents (`encode`d as the rows are).
+    Cost: a key diff of the two roots, O(changes x depth) node reads."""
+    from itertools import groupby
+
+    from gotfs.tx import Tx
+
+    tx = Tx(fs, target)
+    others = dict(prior.others)
+    rows, gone = [], []
+    for path, _ in groupby(fs.kv.diff(prior.root, target), key=lambda c: keys.path_of(c.key)):
+        info = tx.info(path)
+        key, raw = keys.info_key(path), b"/".join(path)
+        if info is None or info.is_file:
+            others.pop(key, None)
+        else:
+            others[key] = info.to_bytes()
+        if keys.show(path) in planned:
+            if info is not None and not info.is_file:
+                gone.append(raw)
+        elif info is not None and info.is_file:
+            old = db.execute("SELECT sig, hash FROM files WHERE path=?", (raw,)).fetchone()
+            if old is None:  # (no row for a file of the base: the rows were not the base's)
+                return None, [], gone
+            rows.append((raw, *old, encode(info, [(end, x) for _, end, x in tx.extents(path)])))
+    return BaseTree(target, others), rows, gone
+
+
 class RecordedTree:
     """The base tree's paths as status compares them, read from the rows and `others` instead
     of the tree: (path, sig) of every row up front, a file's row only when its signature
@@ -124,21 +172,32 @@ class RecordedTree:
         self.db = db
         self.decode = decode
         self.sigs: dict[bytes, bytes | None] = dict(db.execute("SELECT path, sig FROM files"))
+        self.changed: set[bytes] = set()  # rows taken out of sigs by unchanged() that differ
         self.others = {b"/".join(keys.path_of(k)): v for k, v in base.others.items() if k != b"/"}
 
     def unchanged(self, raw: bytes, sig: bytes) -> bool:
-        """True if the file at `raw`, with stat signature `sig`, holds what the base holds."""
-        return self.sigs.get(raw) == sig
+        """True if the file at `raw`, with stat signature `sig`, holds what the base holds.
+        Either way `raw` leaves paths(): the caller has met it. One dict pop."""
+        old = self.sigs.pop(raw, _ABSENT)
+        if old == sig:
+            return True
+        if old is not _ABSENT:
+            self.changed.add(raw)
+        return False
 
     def get(self, raw: bytes) -> tuple[Info, list, tuple | None] | None:
         """(Info, extents, stat cache row) of a path of the base, or None if it has none."""
         value = self.others.get(raw)
         if value is not None:
             return Info.from_bytes(value), [], None
-        if raw not in self.sigs:
+        if raw not in self.sigs and raw not in self.changed:
             return None
         row = self.db.execute("SELECT sig, hash, entries FROM files WHERE path=?", (raw,)).fetchone()
         return None if row is None else (*self.decode(row[2]), row)
 
     def paths(self) -> set[bytes]:
+        """The base's paths, but those unchanged() was asked about."""
         return self.sigs.keys() | self.others.keys()
+
+
+_ABSENT = object()

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO, Callable
+
+import blake3
 
 from gotfs.extent import Extent
 from gotfs.info import Info
@@ -112,3 +115,26 @@ class RowBatches:
             self.durable()
             self.remember(self.rows)
             self.rows = []
+
+
+def file_hash(path: Path) -> bytes:
+    """The BLAKE3 of a host file's content, as HashingReader gives it. Cost: a read of the file."""
+    h = blake3.blake3()
+    with open(path, "rb", buffering=0) as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.digest()
+
+
+def extents_hash(fs, extents: list[tuple[int, Extent]]) -> bytes:
+    """The BLAKE3 of the bytes a file's (end, Extent) list holds in `fs` (holes as zeros), as
+    file_hash gives it of the host file. Cost: a read of every extent."""
+    h = blake3.blake3()
+    pos = 0
+    for end, extent in extents:
+        start = end - extent.length
+        if start > pos:
+            h.update(bytes(start - pos))
+        h.update(fs.data.read_extent(extent))
+        pos = end
+    return h.digest()

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import os
 import stat as st
+import sys
 import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
-
-import blake3
 
 from gotfs import keys
 from gotfs.diff import ADDED, MODIFIED, REMOVED, diff as fs_diff
@@ -37,7 +36,8 @@ from gotfs.repo.ignore import Ignore
 from gotfs.repo.materialize import Materializer
 from gotfs.repo.statrows import (RACY_NS, FileInfos as _FileInfos, HashingReader as _HashingReader,
                                  Pending as _Pending, RowBatches as _RowBatches, decode_entries as _decode_entries,
-                                 encode_entries as _encode_entries, row_path as _row_path, signature)
+                                 encode_entries as _encode_entries, extents_hash as _extents_hash,
+                                 file_hash as _file_hash, row_path as _row_path, signature)
 from gotfs.treebuild import TreeBuild
 from gotfs.tx import Tx
 from gotkv.dbfile import open_cache
@@ -84,6 +84,9 @@ def _never(*_) -> bool:
     return False
 
 
+_ABSENT = object()
+
+
 class WorkCopy:
     """The working directory of a Repo."""
 
@@ -99,31 +102,40 @@ class WorkCopy:
 
     # -- scanning ----------------------------------------------------------------------
 
-    def scan(self, under: keys.Path = ()) -> Iterator[HostEntry]:
-        """Every path below the working directory that a commit would record, unordered.
-        Cost: one readdir per directory and one lstat per path (readlink for a symlink);
-        names are matched against .gotignore only when it has patterns."""
+    def scan(self) -> Iterator[tuple[bytes, os.stat_result]]:
+        """Every path below the working directory that a commit would record, unordered, as
+        (its components joined by b"/", its lstat). Cost: one readdir per directory and one
+        fstatat per path, relative to the open directory (no walk of the whole path again);
+        names are matched against .gotignore only when it has patterns. A tuple per path: a
+        no-change status of 100k files makes nothing else per unchanged file."""
         ignore = Ignore.load(self.root)
-        stack = [under]
+        enc, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+        top = os.fsencode(self.root)
+        is_dir = st.S_ISDIR
+        stack = [b""]
         while stack:
             rel = stack.pop()
-            prefix = os.fsdecode(b"/".join(rel)) + "/" if rel else ""
-            with os.scandir(os.fsencode(self.host_path(rel))) as it:
-                for d in it:
-                    name = d.name
-                    s = d.stat(follow_symlinks=False)
-                    mode = s.st_mode
-                    is_dir = st.S_ISDIR(mode)
-                    if ignore.ignored_name(prefix, name, is_dir):
-                        continue
-                    path = rel + (name,)
-                    if is_dir:
-                        yield HostEntry(path, s)
-                        stack.append(path)
-                    elif st.S_ISLNK(mode):
-                        yield HostEntry(path, s, os.readlink(d.path))
-                    else:  # a regular file, FIFO, socket or device node
-                        yield HostEntry(path, s)
+            prefix = rel + b"/" if rel else b""
+            shown = os.fsdecode(prefix)
+            fd = os.open(top + b"/" + rel if rel else top, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                with os.scandir(fd) as it:
+                    for d in it:
+                        name = d.name.encode(enc, errors)
+                        s = d.stat(follow_symlinks=False)
+                        if ignore.ignored_name(shown, name, is_dir(s.st_mode)):
+                            continue
+                        raw = prefix + name
+                        if is_dir(s.st_mode):
+                            stack.append(raw)
+                        yield raw, s
+            finally:
+                os.close(fd)
+
+    def entry(self, raw: bytes, s: os.stat_result) -> HostEntry:
+        """The HostEntry of a path scan() yielded (reads a symlink's target)."""
+        target = os.readlink(os.fsencode(self.root) + b"/" + raw) if st.S_ISLNK(s.st_mode) else b""
+        return HostEntry(_row_path(raw), s, target)
 
     def host_path(self, path: keys.Path) -> Path:
         return self.root.joinpath(*[os.fsdecode(p) for p in path])
@@ -150,7 +162,8 @@ class WorkCopy:
 
     # -- snapshot ----------------------------------------------------------------------
 
-    def snapshot(self, progress: Callable[[int, int], None] | None = None, *, live: Root | None = None) -> Root:
+    def snapshot(self, progress: Callable[[int, int], None] | None = None, *, live: Root | None = None,
+                 becomes_base: bool = True) -> Root:
         """The working directory as a filesystem root (data of changed files is stored).
 
         A file whose stat signature matches its row is not read. When `live` (a root kept
@@ -162,6 +175,11 @@ class WorkCopy:
         chunked in path order, in packing groups, so both give the same root. Memory: a few
         small records per path; the written files' rows go to the cache every ROW_BATCH
         files, each batch after a store flush.
+
+        becomes_base=False is for a snapshot that is looked at, not committed (a diff): when it
+        is staged on the recorded base, the cache is left as it is, so the base stays `live`
+        and the next status or commit still works from the rows instead of reading or
+        rebuilding every entry; the changed files are read again then, as git's diff does.
         """
         now = time.time_ns()
         base = basetree.load(self.db, live)
@@ -175,29 +193,34 @@ class WorkCopy:
             reader = readers[raw] = _HashingReader(self.root / os.fsdecode(raw))
             return reader
 
-        for e in self.scan():
-            s = e.stat
-            if not st.S_ISREG(s.st_mode):
-                others[e.path] = e.info()
+        files = 0
+        rewritten: set[bytes] = set()  # files to write that have a row (the base's, if recorded)
+        is_reg, pop = st.S_ISREG, sigs.pop
+        for raw, s in self.scan():
+            if not is_reg(s.st_mode):
+                others[_row_path(raw)] = self.entry(raw, s).info()
                 continue
-            raw = b"/".join(e.path)
-            files.add(raw)
+            files += 1
             sig = signature(s)
-            if sigs.get(raw) != sig:
+            had = pop(raw, _ABSENT)  # what stays in sigs: rows of paths that are no longer files
+            if had != sig:
+                if had is not _ABSENT:
+                    rewritten.add(raw)
                 to_write.append(_Pending(raw, s.st_size, st.S_IMODE(s.st_mode),
                                          None if now - s.st_mtime_ns < RACY_NS else sig, opener))
-        gone = sigs.keys() - files
-        known = self._known(to_write, sigs)
+        gone = set(sigs)
+        del sigs
+        known = self._known(to_write, rewritten)
         infos = _FileInfos()
         rows = _RowBatches(readers, infos, self._remember, self.fs.store.flush, ROW_BATCH, progress)
-        if base is not None and 2 * (len(to_write) + len(gone)) < len(files):
-            staging = basetree.stage_changes(self.fs, base, others, to_write, gone, infos, rewritten=sigs.keys())
-            del sigs
+        if base is not None and 2 * (len(to_write) + len(gone)) < files:
+            staging = basetree.stage_changes(self.fs, base, others, to_write, gone, infos, rewritten=rewritten)
+            if not becomes_base:  # the rows and the base stay HEAD's
+                return staging.flush(lambda *_: None, known=known)
             root = staging.flush(rows.add, known=known)
         else:
-            del sigs
-            build = self._stage_tree(others, to_write, files, infos)
-            del files, to_write  # (the build holds what it needs: a set of every path is megabytes)
+            build = self._stage_tree(others, to_write, gone | {p.raw for p in to_write}, infos)
+            del to_write  # (the build holds what it needs)
             root = build.flush(rows.add, known=known)
         rows.flush()
         # The cache must never name blobs that are not durable: a process killed after
@@ -206,32 +229,32 @@ class WorkCopy:
         self._remember([], forget=gone, base=basetree.BaseTree.of(root, others))
         return root
 
-    def _known(self, to_write: list[_Pending], rows: dict[bytes, bytes | None]) -> dict:
+    def _known(self, to_write: list[_Pending], rewritten: set[bytes]) -> dict:
         """The stored chunks of the previous versions of the large files to write (those
         chunked alone, packing.ALONE bytes or more), for DataStore.write_many's `known`: an
         edit inside a big file then seals and posts only the chunks it changed. The rows
-        name durable blobs of the base tree. Cost: one row read per such file, one exists()."""
+        (of `rewritten`: the files to write that have one) name durable blobs of the base
+        tree. Cost: one row read per such file, one exists()."""
         refs = []
         for p in to_write:
-            if p.size >= ALONE and p.raw in rows:
+            if p.size >= ALONE and p.raw in rewritten:
                 row = self.db.execute("SELECT entries FROM files WHERE path=?", (p.raw,)).fetchone()
                 if row is not None:
                     refs += [extent.ref for _, extent in _decode_entries(row[0])[1]]
         return self.fs.data.known(refs)
 
-    def _stage_tree(self, others: dict[keys.Path, Info], to_write: list[_Pending], files: set[bytes],
+    def _stage_tree(self, others: dict[keys.Path, Info], to_write: list[_Pending], skip: set[bytes],
                     infos: _FileInfos) -> TreeBuild:
         """The whole tree staged for a streaming build: the files of `to_write` to be read,
-        the other `files` from their rows (kept encoded until the build reaches them).
-        Empties `files` of `to_write`'s paths (no copy of a set of every path)."""
+        every other row's file (not in `skip`: written, or no longer a file) from its row,
+        kept encoded until the build reaches it."""
         build = TreeBuild(self.fs)
         for path, info in others.items():
             build.put_info(path, info)
         for p in to_write:
-            files.discard(p.raw)
             build.put_file(_row_path(p.raw), infos(p.mode, p.size), source=p, size_hint=p.size, tag=p)
         for raw, blob in self.db.execute("SELECT path, entries FROM files"):
-            if raw in files:
+            if raw not in skip:
                 build.put_stored(_row_path(raw), partial(_decode_entries, blob))
         return build
 
@@ -270,12 +293,13 @@ class WorkCopy:
             paths = tracked.keys
         changes: list[Change] = []
         refreshed = []
-        seen = set()
-        for e in self.scan():
-            raw = b"/".join(e.path)
-            seen.add(raw)
-            if e.is_file and unchanged(raw, signature(e.stat)):
+        seen = set()  # the paths found that are not unchanged files
+        is_reg = st.S_ISREG
+        for raw, s in self.scan():
+            if is_reg(s.st_mode) and unchanged(raw, signature(s)):
                 continue
+            seen.add(raw)
+            e = self.entry(raw, s)
             old = lookup(raw)
             if old is None:
                 changes.append(Change(os.fsdecode(raw), ADDED))
@@ -283,7 +307,7 @@ class WorkCopy:
             info, extents, row = old
             if not self._same(e, info, extents, row, now, refreshed):
                 changes.append(Change(os.fsdecode(raw), MODIFIED))
-        for raw in paths() - seen:
+        for raw in paths() - seen:  # (paths() holds no file found unchanged)
             changes.append(Change(os.fsdecode(raw), REMOVED))
         if refreshed:
             self._remember(refreshed, keeps=base)
@@ -340,30 +364,12 @@ class WorkCopy:
         stored = _encode_entries(Info.file(info.mode, info.size), extents)
         if row is not None and row[0] == signature(e.stat) and row[2] == stored:
             return True
-        tree_hash = row[1] if row is not None and row[2] == stored else self._tree_hash(extents)
-        host_hash = self._host_hash(e.path)
+        tree_hash = row[1] if row is not None and row[2] == stored else _extents_hash(self.fs, extents)
+        host_hash = _file_hash(self.host_path(e.path))
         if host_hash != tree_hash:
             return False
         refreshed.append((b"/".join(e.path), self._trusted_sig(e.stat, now), host_hash, stored))
         return True
-
-    def _host_hash(self, path: keys.Path) -> bytes:
-        h = blake3.blake3()
-        with open(self.host_path(path), "rb", buffering=0) as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        return h.digest()
-
-    def _tree_hash(self, extents) -> bytes:
-        h = blake3.blake3()
-        pos = 0
-        for end, extent in extents:
-            start = end - extent.length
-            if start > pos:
-                h.update(bytes(start - pos))
-            h.update(self.fs.data.read_extent(extent))
-            pos = end
-        return h.digest()
 
     # -- checkout ----------------------------------------------------------------------
 
@@ -373,6 +379,7 @@ class WorkCopy:
         Refuses (DirtyWorkingCopy) when a path it must touch has uncommitted changes against
         `base`, unless force. Never writes outside the working directory.
         """
+        whole_from = None
         if paths:
             wanted = [keys.parse_path(p) for p in paths]
             plan = self._plan_paths(target, wanted)
@@ -386,7 +393,8 @@ class WorkCopy:
                 raise DirtyWorkingCopy(conflicts)
             if force:
                 plan = self._with_dirty_resets(plan, dirty, target)
-        self._apply(plan, target)
+            whole_from = basetree.load(self.db, base) or basetree.fileless(self.db, self.fs, base)
+        self._apply(plan, target, whole_from=whole_from)
         return plan
 
     def _refuse_overwrites(self, base: Root, target: Root, paths: list[str]) -> None:
@@ -421,7 +429,11 @@ class WorkCopy:
                 plan.append(Change(path, MODIFIED))
         return plan
 
-    def _apply(self, plan: list[Change], target: Root) -> None:
+    def _apply(self, plan: list[Change], target: Root, *, whole_from: basetree.BaseTree | None = None) -> None:
+        """Write `plan` from `target` and give its files rows. With `whole_from`, the recorded
+        base from which `plan` is the whole change to `target` (plus resets), the rows are made
+        to describe `target`, which becomes the base (basetree.checked_out): the status and
+        commit after a checkout work from the rows too."""
         now = time.time_ns()
         m = Materializer(self.fs, target, self.root)
         removed = [c for c in plan if c.kind == REMOVED]
@@ -437,7 +449,12 @@ class WorkCopy:
                 s = os.lstat(self.host_path(path))
                 rows.append((b"/".join(path), self._trusted_sig(s, now), digest,
                              _encode_entries(info, extents)))
-        self._remember(rows, forget)
+        if whole_from is None:
+            self._remember(rows, forget, keeps=target)  # (restoring HEAD's paths keeps HEAD's base)
+            return
+        new_base, more, gone = basetree.checked_out(self.db, self.fs, whole_from, target, {c.path for c in plan},
+                                                    _encode_entries)
+        self._remember(rows + more, forget + gone, base=new_base)
 
     def referenced_cids(self) -> set[bytes]:
         """Data blobs the stat cache may hand to the next commit; gc keeps them."""

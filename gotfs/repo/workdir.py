@@ -101,7 +101,9 @@ class WorkingDirectory:
 
     def snapshot(self, progress=None) -> Root:
         """The working directory as a root, as a commit would record it against the commit the
-        directory holds (changed files' data is stored, nothing published). Cost: as
+        directory holds (changed files' data is stored, nothing published). The stat cache
+        keeps describing that commit's tree (WorkCopy.snapshot's becomes_base=False), so a
+        diff does not make the next status or commit read or rebuild the whole tree. Cost: as
         commit_workdir's snapshot; the root's blobs are not flushed."""
         from gotfs.repo.unrecorded import keep_unrecorded
 
@@ -109,7 +111,7 @@ class WorkingDirectory:
         try:
             with self.writing():
                 base = self.workdir_root()
-                return keep_unrecorded(self.fs, base, wc.snapshot(progress, live=base))
+                return keep_unrecorded(self.fs, base, wc.snapshot(progress, live=base, becomes_base=False))
         finally:
             wc.close()
 

@@ -115,7 +115,7 @@ def _mutate(repo: Repo, rnd: random.Random) -> None:
         p = rnd.choice(files)
         if not (p.exists() or p.is_symlink()):
             continue
-        if op == 3:
+        if op == 3 and not p.is_dir():  # (an earlier op may have made it a directory)
             p.unlink()
         elif op == 4 and p.is_file():
             with open(p, "ab") as f:
@@ -248,3 +248,156 @@ def test_an_interrupted_commit_keeps_the_rows_of_what_it_stored(repo, monkeypatc
     root = repo.commit_workdir("first", author=AUTHOR)[1]
     assert not {f"f{i:02}.bin" for i in range(30)} & set(opened)  # stored before: not read again
     assert repo.fs.read(root, "f07.bin") == (repo.workdir / "f07.bin").read_bytes()
+
+
+def test_a_diff_leaves_the_base_so_the_next_status_and_commit_edit_it(repo, monkeypatch):
+    """`got diff` snapshots the working directory without committing it: the stat cache must
+    keep describing HEAD's tree, or the status and commit after every diff read and rebuild
+    the whole tree."""
+    for i in range(300):
+        p = repo.workdir / f"d{i % 10}" / f"f{i}.txt"
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(b"%d\n" % i * 50)
+    _age(repo)
+    head = _commit(repo)
+    (repo.workdir / "d3" / "f3.txt").write_bytes(b"changed")
+    (repo.workdir / "d4" / "new.txt").write_bytes(b"new")
+    (repo.workdir / "d5" / "f5.txt").unlink()
+    looked = repo.snapshot()
+    assert looked == repo.snapshot()  # and again, from the same rows
+    wc = repo.workcopy()
+    try:
+        assert basetree.load(wc.db, head) is not None
+    finally:
+        wc.close()
+
+    def no_read(*_):
+        raise AssertionError("the whole tree was read again")
+
+    def no_build(entries):
+        raise AssertionError("the whole tree was built again")
+
+    from gotfs.repo.workcopy import WorkCopy
+    monkeypatch.setattr(WorkCopy, "tracked", no_read)
+    monkeypatch.setattr(repo.fs.kv, "build", no_build)
+    assert repo.status() and [(c.path, c.kind) for c in repo.status()] == [
+        ("d3/f3.txt", "modified"), ("d4/new.txt", "added"), ("d5/f5.txt", "removed")]
+    committed = repo.commit_workdir("edit", author=AUTHOR)[1]
+    monkeypatch.undo()
+    assert committed == looked == _rebuilt(repo)
+    assert repo.fs.read(committed, "d3/f3.txt") == b"changed"
+
+
+def test_restoring_paths_from_head_keeps_the_base(repo):
+    """`got checkout HEAD -- PATH` writes HEAD's own entries into the rows: the base stays
+    HEAD's tree, so the next status and commit still work from the rows."""
+    for i in range(20):
+        (repo.workdir / f"f{i}").write_bytes(b"%d\n" % i * 100)
+    _age(repo)
+    head = _commit(repo)
+    (repo.workdir / "f3").write_bytes(b"local edit")
+    (repo.workdir / "f4").unlink()
+    repo.checkout("HEAD", paths=["f3", "f4"], force=True)
+    wc = repo.workcopy()
+    try:
+        assert basetree.load(wc.db, head) is not None
+    finally:
+        wc.close()
+    assert _status(repo, recorded=True) == _status(repo, recorded=False) == []
+    (repo.workdir / "f5").write_bytes(b"changed")
+    _age(repo)
+    assert _commit(repo) == _rebuilt(repo)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_checkout_from_the_base_records_its_target_as_the_base(repo, seed):
+    """A whole checkout from the recorded base writes every path that differs, so the rows
+    can describe the target; files whose extents alone differ (the same bytes packed
+    otherwise, which gotfs.diff leaves out) get the target's extents in their rows."""
+    rnd = random.Random(seed)
+    roots = []
+    for _ in range(4):
+        _mutate(repo, rnd)
+        _age(repo)
+        _commit(repo)
+        roots.append(repo.head())
+    for _ in range(3):
+        target = rnd.choice(roots)
+        repo.checkout(target.cid.hex(), force=True)
+        _age(repo)
+        wc = repo.workcopy()
+        try:
+            assert basetree.load(wc.db, repo.read_commit(target).root) is not None
+        finally:
+            wc.close()
+        assert _status(repo, recorded=True) == _status(repo, recorded=False) == []
+        _mutate(repo, rnd)
+        _age(repo)
+        assert _status(repo, recorded=True) == _status(repo, recorded=False)
+        assert _commit(repo) == _rebuilt(repo)
+        roots.append(repo.head())
+
+
+def test_after_a_checkout_a_one_file_commit_edits_the_tree(repo, monkeypatch):
+    for i in range(300):
+        p = repo.workdir / f"d{i % 10}" / f"f{i}.txt"
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(b"%d\n" % i * 50)
+    _age(repo)
+    _commit(repo)
+    (repo.workdir / "d3" / "f3.txt").write_bytes(b"second")
+    (repo.workdir / "d11").mkdir()
+    (repo.workdir / "d11" / "new").write_bytes(b"new")
+    _age(repo)
+    _commit(repo)
+    first = repo.resolve("HEAD~1")
+    repo.checkout(first.cid.hex())
+    assert not (repo.workdir / "d11").exists()
+    (repo.workdir / "d4" / "f4.txt").write_bytes(b"edited after the checkout")
+    _age(repo)
+
+    def no_read(*_):
+        raise AssertionError("the whole tree was read again")
+
+    def no_build(entries):
+        raise AssertionError("the whole tree was built again")
+
+    from gotfs.repo.workcopy import WorkCopy
+    monkeypatch.setattr(WorkCopy, "tracked", no_read)
+    monkeypatch.setattr(repo.fs.kv, "build", no_build)
+    assert [(c.path, c.kind) for c in repo.status()] == [("d4/f4.txt", "modified")]
+    root = repo.commit_workdir("edit", author=AUTHOR)[1]
+    monkeypatch.undo()
+    assert root == _rebuilt(repo)
+    assert repo.fs.read(root, "d3/f3.txt") == b"3\n" * 50
+
+
+def test_a_checkout_from_the_empty_root_into_an_empty_cache_records_the_base(repo):
+    """A clone checks out from the empty root with no rows: no row can be wrong, so the
+    target becomes the base and the first status after a clone works from the rows."""
+    import shutil
+
+    for i in range(30):
+        p = repo.workdir / f"d{i % 3}" / f"f{i}"
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(b"%d\n" % i * 40)
+    (repo.workdir / "link").symlink_to("d0/f0")
+    head = _commit(repo)
+    for d in ("d0", "d1", "d2"):
+        shutil.rmtree(repo.workdir / d)
+    (repo.workdir / "link").unlink()
+    wc = repo.workcopy()
+    try:
+        wc.db.execute("DELETE FROM files")
+        wc.db.execute("DELETE FROM base")
+        wc.checkout(repo.fs.new(), head, force=True)
+        assert basetree.load(wc.db, head) is not None
+    finally:
+        wc.close()
+    assert (repo.workdir / "d1" / "f4").read_bytes() == b"4\n" * 40
+    _age(repo)
+    assert _status(repo, recorded=True) == _status(repo, recorded=False) == []
+    (repo.workdir / "d2" / "f5").write_bytes(b"edited")
+    _age(repo)
+    assert _status(repo, recorded=True) == _status(repo, recorded=False) == [("d2/f5", "modified")]
+    assert _commit(repo) == _rebuilt(repo)
