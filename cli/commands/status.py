@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from gotfs.diff import ADDED, MODIFIED, REMOVED
-from gotfs.repo import commit_id, merging
+from gotfs.repo import commit_id, mergestate
 from gotfs.repo.mounting import mounted_changes, working_copy
 
 from cli.context import open_repo
@@ -43,8 +43,8 @@ def run(args) -> int:
             head = repo.head()
             set_aside = []
         mounted = mount is not None
-        merge = merging.state(repo)
-        unmerged = [dict(c, markers=merging.still_marked(repo, c["path"])) for c in merge.conflicts] if merge else []
+        merge = mergestate.state(repo)
+        unmerged = [dict(c, markers=mergestate.still_marked(repo, c["path"])) for c in merge.conflicts] if merge else []
     if args.json:
         emit_json({"branch": branch, "head": commit_id(head) if head else None,
                    "mounted_working_root": mounted, "mount": mount.path if mount else None,

@@ -30,7 +30,6 @@ The trees are merged by gotfs.merge (cost: what changed since the merge base). H
 from __future__ import annotations
 
 import heapq
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -38,9 +37,9 @@ from dataclasses import dataclass, field
 from gotfs import keys
 from gotfs.diff import MODIFIED, REMOVED, diff as fs_diff
 from gotfs.merge import CONTENT, Conflict, merge as merge_trees
-from gotfs.mergetext import has_markers
 from gotfs.repo.commit import Commit
 from gotfs.repo.ignore import Ignore
+from gotfs.repo.mergestate import MERGE_HEAD, STATE, MergeState, state, still_marked  # noqa: F401 (merging's API)
 from gotfs.repo.errors import BranchMoved, DirtyWorkingCopy, MergeInProgress, WorkdirBehind
 from gotfs.repo.repo import Repo
 from gotfs.repo.workcopy import Change
@@ -49,7 +48,6 @@ from gotkv.blobs.ref import Ref
 from gotkv.errors import GotError
 from gotkv.root import Root
 
-STATE, MERGE_HEAD = "MERGE_STATE", "MERGE_HEAD"
 
 
 class NoMergeInProgress(GotError):
@@ -145,39 +143,6 @@ def relation(repo: Repo, ours: Ref, theirs: Ref, spec: str) -> tuple[str, Ref]:
     if base.cid == ours.cid:
         return FAST_FORWARD, base
     return THREE_WAY, base
-
-
-# -- state ----------------------------------------------------------------------------------
-
-
-@dataclass
-class MergeState:
-    """A merge stopped by conflicts: what `got status`, --continue and --abort work from."""
-
-    orig: Ref  # HEAD's commit when the merge started
-    theirs: Ref
-    root: Root  # the merged tree as written into the working directory
-    name: str  # what was merged, as the user named it
-    message: str
-    conflicts: list[dict]  # {"path", "kind", "note"}
-    touched: list[str]  # every working-directory path the merge wrote
-
-    def to_json(self) -> str:
-        return json.dumps({"orig": str(self.orig), "theirs": str(self.theirs), "root": str(self.root),
-                           "name": self.name, "message": self.message, "conflicts": self.conflicts,
-                           "touched": self.touched})
-
-    @classmethod
-    def from_json(cls, text: str) -> MergeState:
-        d = json.loads(text)
-        return cls(Ref.parse(d["orig"]), Ref.parse(d["theirs"]), Root.parse(d["root"]), d["name"],
-                   d["message"], d["conflicts"], d["touched"])
-
-
-def state(repo: Repo) -> MergeState | None:
-    """The merge in progress in this working directory, if any."""
-    text = repo.refs.get(STATE)
-    return MergeState.from_json(text) if text else None
 
 
 # -- merging --------------------------------------------------------------------------------
@@ -376,14 +341,6 @@ def _write(repo: Repo, target: Root, plan: list[Change]) -> None:
 def _undo(repo: Repo, orig_root: Root, touched: list[str]) -> list[Change]:
     tx = Tx(repo.fs, orig_root)
     return [Change(p, MODIFIED if tx.info(keys.parse_path(p)) is not None else REMOVED) for p in touched]
-
-
-def still_marked(repo: Repo, path: str) -> bool:
-    host = repo.workdir / path
-    if host.is_symlink() or not host.is_file():
-        return False
-    with open(host, "rb") as f:
-        return has_markers(f.read())
 
 
 def _fast_forward(repo: Repo, branch: str | None, ours: Ref | None, ours_root: Root, theirs: Ref) -> Outcome:

@@ -1,4 +1,5 @@
-"""WorkCopy: the working directory against the repo — snapshot, status, checkout.
+"""WorkCopy: the working directory against the repo — snapshot and status; its checkouts are
+the Checkouts mixin (gotfs/repo/workcheckout.py).
 
 The stat cache (SQLite, `.got/workcopy.sqlite`) remembers, per path, the file's stat
 signature (size, mtime, ctime, inode, mode), the BLAKE3 of its content, and the gotfs entries
@@ -25,15 +26,13 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from gotfs import keys
-from gotfs.diff import ADDED, MODIFIED, REMOVED, diff as fs_diff
-from gotfs.dirs import walk
+from gotfs.diff import ADDED, MODIFIED, REMOVED
 from gotfs.extent import Extent
 from gotfs.info import Info
 from gotfs.packing import ALONE
 from gotfs.repo import basetree
-from gotfs.repo.errors import DirtyWorkingCopy
 from gotfs.repo.ignore import Ignore
-from gotfs.repo.materialize import Materializer
+from gotfs.repo.workcheckout import Change, Checkouts
 from gotfs.repo.statrows import (RACY_NS, FileInfos as _FileInfos, HashingReader as _HashingReader,
                                  Pending as _Pending, RowBatches as _RowBatches, decode_entries as _decode_entries,
                                  encode_entries as _encode_entries, extents_hash as _extents_hash,
@@ -74,12 +73,6 @@ class HostEntry:
         return Info.symlink(self.target)
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    path: str
-    kind: str  # added / removed / modified
-
-
 def _never(*_) -> bool:
     return False
 
@@ -87,7 +80,7 @@ def _never(*_) -> bool:
 _ABSENT = object()
 
 
-class WorkCopy:
+class WorkCopy(Checkouts):
     """The working directory of a Repo."""
 
     def __init__(self, repo, fs=None):
@@ -370,91 +363,6 @@ class WorkCopy:
             return False
         refreshed.append((b"/".join(e.path), self._trusted_sig(e.stat, now), host_hash, stored))
         return True
-
-    # -- checkout ----------------------------------------------------------------------
-
-    def checkout(self, base: Root, target: Root, *, force: bool = False, paths: list[str] | None = None) -> list[Change]:
-        """Make the working directory hold `target` (or just `paths` of it); return what changed.
-
-        Refuses (DirtyWorkingCopy) when a path it must touch has uncommitted changes against
-        `base`, unless force. Never writes outside the working directory.
-        """
-        whole_from = None
-        if paths:
-            wanted = [keys.parse_path(p) for p in paths]
-            plan = self._plan_paths(target, wanted)
-            if not force:  # as for a whole checkout: local edits are never overwritten unasked
-                self._refuse_overwrites(base, target, [c.path for c in plan])
-        else:
-            plan = [Change(c.path, c.kind) for c in fs_diff(self.fs, base, target)]
-            dirty = {c.path for c in self.status(base)}
-            conflicts = [c.path for c in plan if c.path in dirty]
-            if conflicts and not force:
-                raise DirtyWorkingCopy(conflicts)
-            if force:
-                plan = self._with_dirty_resets(plan, dirty, target)
-            whole_from = basetree.load(self.db, base) or basetree.fileless(self.db, self.fs, base)
-        self._apply(plan, target, whole_from=whole_from)
-        return plan
-
-    def _refuse_overwrites(self, base: Root, target: Root, paths: list[str]) -> None:
-        """DirtyWorkingCopy naming those of `paths` that hold uncommitted changes (against
-        `base`) which writing `target`'s version would lose; a path already holding exactly
-        what `target` holds loses nothing. Costs dirty()'s lstats and reads, twice at most."""
-        edited = self.dirty(base, paths)
-        lost = self.dirty(target, edited) if edited else []
-        if lost:
-            raise DirtyWorkingCopy(lost)
-
-    def write_paths(self, target: Root, plan: list[Change]) -> None:
-        """Make each path of `plan` hold what `target` holds (REMOVED: delete it from the host),
-        with no check for local edits: for callers that made that check themselves or own
-        those paths (a merge writing its result, and `merge --abort` putting them back)."""
-        self._apply(plan, target)
-
-    def _plan_paths(self, target: Root, wanted: list[keys.Path]) -> list[Change]:
-        plan = []
-        tx = Tx(self.fs, target)
-        for p in wanted:
-            for path, _ in walk(tx, p):
-                plan.append(Change(keys.show(path), MODIFIED))
-        return plan
-
-    def _with_dirty_resets(self, plan: list[Change], dirty: set[str], target: Root) -> list[Change]:
-        """--force: also reset tracked paths with local edits; untracked files stay, as in git."""
-        planned = {c.path for c in plan}
-        tx = Tx(self.fs, target)
-        for path in sorted(dirty - planned):
-            if tx.info(keys.parse_path(path)) is not None:
-                plan.append(Change(path, MODIFIED))
-        return plan
-
-    def _apply(self, plan: list[Change], target: Root, *, whole_from: basetree.BaseTree | None = None) -> None:
-        """Write `plan` from `target` and give its files rows. With `whole_from`, the recorded
-        base from which `plan` is the whole change to `target` (plus resets), the rows are made
-        to describe `target`, which becomes the base (basetree.checked_out): the status and
-        commit after a checkout work from the rows too."""
-        now = time.time_ns()
-        m = Materializer(self.fs, target, self.root)
-        removed = [c for c in plan if c.kind == REMOVED]
-        for c in sorted(removed, key=lambda c: c.path.count("/"), reverse=True):
-            m.remove(keys.parse_path(c.path))
-        rows = []
-        forget = [os.fsencode(c.path) for c in removed]
-        for c in sorted((c for c in plan if c.kind != REMOVED), key=lambda c: keys.info_key(keys.parse_path(c.path))):
-            path = keys.parse_path(c.path)
-            written = m.write(path)
-            if written is not None:
-                info, extents, digest = written
-                s = os.lstat(self.host_path(path))
-                rows.append((b"/".join(path), self._trusted_sig(s, now), digest,
-                             _encode_entries(info, extents)))
-        if whole_from is None:
-            self._remember(rows, forget, keeps=target)  # (restoring HEAD's paths keeps HEAD's base)
-            return
-        new_base, more, gone = basetree.checked_out(self.db, self.fs, whole_from, target, {c.path for c in plan},
-                                                    _encode_entries)
-        self._remember(rows + more, forget + gone, base=new_base)
 
     def referenced_cids(self) -> set[bytes]:
         """Data blobs the stat cache may hand to the next commit; gc keeps them."""
