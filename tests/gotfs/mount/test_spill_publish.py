@@ -19,6 +19,7 @@ from gotfs.fs import FS
 from gotfs.mount import writeback
 from gotfs.mount.inodes import ROOT_INODE
 from gotkv import MemoryStore
+from tests.gotfs.mount.fakes import RecordingSource
 from tests.gate import Gate
 
 MiB = 1 << 20
@@ -35,37 +36,11 @@ class CountingStore(MemoryStore):
         self.flushes += 1
 
 
-class Source:
-    """A RootSource that records every root it is asked to publish."""
-
-    def __init__(self, fs: FS):
-        self.fs = fs
-        self.root = fs.new()
-        self.published = []
-        self.fail = False
-
-    def current(self):
-        return self.root
-
-    def hold(self):
-        self.holds = getattr(self, "holds", 0) + 1
-
-    def release(self):
-        self.releases = getattr(self, "releases", 0) + 1
-
-    def publish(self, root):
-        if self.fail:
-            raise OSError("publish failed")
-        self.fs.store.flush()  # as the repo's publish does: durable before it is recorded
-        self.root = root
-        self.published.append(root)
-
-
 @pytest.fixture
 def setup():
     store = CountingStore()
     fs = FS(store)
-    source = Source(fs)
+    source = RecordingSource(fs)
     made = []
 
     def make(**kw) -> writeback.Writeback:

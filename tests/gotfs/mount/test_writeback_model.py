@@ -19,34 +19,15 @@ from gotfs import regions
 from gotfs.mount import writeback
 from gotfs.mount.inodes import ROOT_INODE
 from gotkv import MemoryStore
+from tests.gotfs.mount.fakes import RecordingSource
 from gotkv.errors import GotError
-
-
-class Source:
-    def __init__(self, fs: FS):
-        self.fs = fs
-        self.root = fs.new()
-        self.published = []
-
-    def current(self):
-        return self.root
-
-    def hold(self):
-        self.holds = getattr(self, "holds", 0) + 1
-
-    def release(self):
-        self.releases = getattr(self, "releases", 0) + 1
-
-    def publish(self, root):
-        self.root = root
-        self.published.append(root)
 
 
 class Harness:
     def __init__(self, seed: int):
         self.rng = random.Random(seed)
         self.fs = FS(MemoryStore())
-        self.source = Source(self.fs)
+        self.source = RecordingSource(self.fs)
         self.wb = writeback.Writeback(self.fs, self.source, max_dirty=1 << 40)
         self.model: dict[bytes, bytearray] = {}
         self.mtimes: dict[bytes, int | None] = {}  # explicit times not overtaken by a write

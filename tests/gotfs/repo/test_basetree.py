@@ -28,6 +28,21 @@ def repo(tmp_path) -> Repo:
     r.close()
 
 
+
+def _forbid_whole_tree(monkeypatch, repo, *, reads: bool = True) -> None:
+    """Make reading the whole tree (WorkCopy.tracked, unless not `reads`) or building it
+    (kv.build) fail the test: what a status or commit from the recorded base must not do."""
+    def no_read(*_):
+        raise AssertionError("the whole tree was read again")
+
+    def no_build(entries):
+        raise AssertionError("the whole tree was built again")
+
+    from gotfs.repo.workcopy import WorkCopy
+    if reads:
+        monkeypatch.setattr(WorkCopy, "tracked", no_read)
+    monkeypatch.setattr(repo.fs.kv, "build", no_build)
+
 def _age(repo: Repo) -> None:
     """Move every mtime into the past, so that every signature is trusted."""
     then = time.time_ns() - PAST_NS
@@ -179,10 +194,7 @@ def test_no_change_and_one_file_commits_edit_the_tree_instead_of_building_it(rep
     _age(repo)
     first = _commit(repo)
 
-    def no_build(entries):
-        raise AssertionError("the whole tree was built again")
-
-    monkeypatch.setattr(repo.fs.kv, "build", no_build)
+    _forbid_whole_tree(monkeypatch, repo, reads=False)
     assert repo.commit_workdir("again", author=AUTHOR, allow_empty=True)[1] == first
     (repo.workdir / "d3" / "f3.txt").write_bytes(b"changed")
     (repo.workdir / "d4" / "new.txt").write_bytes(b"new")
@@ -271,15 +283,7 @@ def test_a_diff_leaves_the_base_so_the_next_status_and_commit_edit_it(repo, monk
     finally:
         wc.close()
 
-    def no_read(*_):
-        raise AssertionError("the whole tree was read again")
-
-    def no_build(entries):
-        raise AssertionError("the whole tree was built again")
-
-    from gotfs.repo.workcopy import WorkCopy
-    monkeypatch.setattr(WorkCopy, "tracked", no_read)
-    monkeypatch.setattr(repo.fs.kv, "build", no_build)
+    _forbid_whole_tree(monkeypatch, repo)
     assert repo.status() and [(c.path, c.kind) for c in repo.status()] == [
         ("d3/f3.txt", "modified"), ("d4/new.txt", "added"), ("d5/f5.txt", "removed")]
     committed = repo.commit_workdir("edit", author=AUTHOR)[1]
@@ -356,15 +360,7 @@ def test_after_a_checkout_a_one_file_commit_edits_the_tree(repo, monkeypatch):
     (repo.workdir / "d4" / "f4.txt").write_bytes(b"edited after the checkout")
     _age(repo)
 
-    def no_read(*_):
-        raise AssertionError("the whole tree was read again")
-
-    def no_build(entries):
-        raise AssertionError("the whole tree was built again")
-
-    from gotfs.repo.workcopy import WorkCopy
-    monkeypatch.setattr(WorkCopy, "tracked", no_read)
-    monkeypatch.setattr(repo.fs.kv, "build", no_build)
+    _forbid_whole_tree(monkeypatch, repo)
     assert [(c.path, c.kind) for c in repo.status()] == [("d4/f4.txt", "modified")]
     root = repo.commit_workdir("edit", author=AUTHOR)[1]
     monkeypatch.undo()
