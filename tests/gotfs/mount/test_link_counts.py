@@ -19,7 +19,7 @@ from gotfs.tx import Tx
 from gotkv import MemoryStore
 from gotkv.errors import GotError
 
-from .test_writeback_model import Source
+from tests.gotfs.mount.fakes import RecordingSource
 
 NAMES = [b"a", b"b", b"c"]
 
@@ -39,7 +39,7 @@ def _ino(wb, path) -> int:
 def test_link_counts_match_a_recount(seed):
     rng = random.Random(seed)
     fs = FS(MemoryStore())
-    wb = writeback.Writeback(fs, Source(fs))
+    wb = writeback.Writeback(fs, RecordingSource(fs))
     for step in range(300):
         known = _dirs(wb.tx)
         parent = rng.choice(known)
