@@ -10,9 +10,8 @@ For a file of PARALLEL_FROM bytes or more, each fill is split into up to PARTS p
 at once on the reader's threads (pread releases the GIL), and the hash of what a fill read
 runs on one of those threads while the caller cuts it. Parallel preads defeat the kernel's
 readahead (it sees no single sequential stream), so each fill also asks for the next one
-(POSIX_FADV_WILLNEED), and the disk keeps reading while the caller cuts. Measured on a cold 1 GiB file here
-(2 vCPUs, virtio disk, loaded machine, one run): 16 MiB fills as 4 parallel preads took
-0.73-0.78 s and 0.16-0.27 s of CPU, against 0.86-2.3 s and 0.35-1.2 s as one read.
+(POSIX_FADV_WILLNEED), and the disk keeps reading while the caller cuts. What this gains on
+a cold 1 GiB file is in docs/benchmarks.md (Peers, the 1-byte overwrite row).
 
 The contract that makes the hash safe off-thread: a caller must not change the bytes a
 readinto() filled until its next readinto() or close(), each of which first waits for that
