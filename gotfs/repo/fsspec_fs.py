@@ -328,9 +328,7 @@ class GotFileSystem(AbstractFileSystem):
                 if tx.root == base:
                     return None
                 commit = Commit(tx.root, (parent,) if parent else (), self.author, time.time_ns(), message)
-                ref = repo._post_commit(commit)
-                repo.store.flush()
-                repo.refs.index_commit(ref)
+                ref = repo._store_commit(commit)
                 try:
                     repo.refs.cas(name, old, str(ref))
                     return ref

@@ -77,9 +77,16 @@ class History:
             return bytes(32)
         return blake3.blake3(config.secret, derive_key_context="got 2026-12-05 kept commit body").digest()
 
-    def _post_commit(self, commit: Commit) -> Ref:
-        ref, stored = self._commit_codec.encode(commit.to_bytes())
+    def _store_commit(self, commit: Commit) -> Ref:
+        """Make `commit` durable and known before any ref names it: post it, flush the store
+        (its tree's blobs too), index its id and keep its body (read_commit). Every road that
+        commits goes through here. Cost: one blob post, a store flush, two refs statements."""
+        body = commit.to_bytes()
+        ref, stored = self._commit_codec.encode(body)
         self.store.post(stored, ref.cid)
+        self.store.flush()
+        self.refs.index_commit(ref)
+        self._keep_commit(ref, body)
         return ref
 
     def head_branch(self) -> str | None:
@@ -121,10 +128,7 @@ class History:
                 old = self.refs.get(name)
                 parents = (Ref.parse(old),) if old else ()
                 commit = Commit(root, parents, author, time_ns or time.time_ns(), message)
-                ref = self._post_commit(commit)
-                self.store.flush()
-                self.refs.index_commit(ref)
-                self._keep_commit(ref, commit.to_bytes())
+                ref = self._store_commit(commit)
                 try:
                     self.refs.cas(name, old, str(ref), also={"WORKDIR": str(ref)} if workdir else None)
                     return ref

@@ -363,9 +363,7 @@ def _commit(repo: Repo, branch: str | None, root: Root, parents: tuple[Ref, Ref]
     HEAD) moves by compare-and-swap from the first parent, with the working directory's base
     when `workdir` (the branch is checked out), in one transaction. Raises BranchMoved."""
     commit = Commit(root, parents, author, time.time_ns(), message)
-    ref = repo._post_commit(commit)
-    repo.store.flush()
-    repo.refs.index_commit(ref)
+    ref = repo._store_commit(commit)
     also: dict[str, str | None] = {"WORKDIR": str(ref)} if workdir else {}
     if clear_state:
         also.update({STATE: None, MERGE_HEAD: None})
