@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from gotfs.repo import merging
+from gotfs.repo import mergestate
 from gotfs.repo.errors import NothingToCommit
 
 if TYPE_CHECKING:
@@ -37,7 +37,9 @@ def commit_working_copy(repo: Repo, wc: WorkingCopy, message: str, *, author: st
     allow_empty (then a mount's unchanged root is committed all the same), and what each
     road raises (WorkdirBehind, UnresolvedConflicts, BranchMoved ...)."""
     mount = wc.mounted
-    if mount is None and merging.state(repo) is not None:
+    if mount is None and mergestate.state(repo) is not None:
+        from gotfs.repo import merging  # (the merge machinery: only when a merge is concluded)
+
         ref = merging.continue_merge(repo, message=message, author=author)
         return ref, repo.read_commit(ref).root
     if mount is not None:
