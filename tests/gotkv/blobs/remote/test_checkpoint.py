@@ -39,9 +39,9 @@ def pushed(tmp_path, remote_url) -> tuple[str, tuple]:
     value = None
     for i in range(PUSHES):
         cid = bytes([i]) * 32
-        writer.append({"packs": {f"pack{i:02d}": encode_places([(cid, 0, 100 + i)])}}, {"heads/main": (value, f"v{i}")})
-        value = f"v{i}"
-    writer.append({"packs": {}}, {"heads/other": (None, "o1")})  # entry 10
+        writer.append({"packs": {f"pack{i:02d}": encode_places([(cid, 0, 100 + i)])}}, {"heads/main": (value, f"main-value-{i}")})
+        value = f"main-value-{i}"
+    writer.append({"packs": {}}, {"heads/other": (None, "other-value-1")})  # entry 10
     state = writer.state.snapshot()
     writer.close()
     return url, state
@@ -52,7 +52,7 @@ def test_a_fresh_reader_loads_the_latest_checkpoint_and_reads_the_tail(tmp_path,
     assert open_objects(url).exists(checkpoint_key(8))
     reader = open_remote(url, tmp_path / "fresh.sqlite")
     before = dict(reader.objects.requests)
-    assert reader.refs() == {"heads/main": "v9", "heads/other": "o1"}
+    assert reader.refs() == {"heads/main": "main-value-9", "heads/other": "other-value-1"}
     assert reader.state.snapshot() == state
     spent = {("exists" if k == "head" else k): reader.objects.requests[k] - before.get(k, 0)
              for k in reader.objects.requests}
@@ -71,9 +71,9 @@ def test_compare_and_swap_holds_after_a_checkpoint(tmp_path, pushed):
     url, _ = pushed
     reader = open_remote(url, tmp_path / "fresh.sqlite")
     with pytest.raises(RefMoved):
-        reader.append({"packs": {}}, {"heads/main": ("v8", "stale")})
-    assert reader.append({"packs": {}}, {"heads/main": ("v9", "v10")}) == PUSHES + 1
-    assert reader.refs() == {"heads/main": "v10", "heads/other": "o1"}
+        reader.append({"packs": {}}, {"heads/main": ("main-value-8", "stale")})
+    assert reader.append({"packs": {}}, {"heads/main": ("main-value-9", "main-value-10")}) == PUSHES + 1
+    assert reader.refs() == {"heads/main": "main-value-10", "heads/other": "other-value-1"}
     reader.close()
 
 
@@ -82,7 +82,7 @@ def test_a_missing_checkpoint_costs_reads_not_correctness(tmp_path, pushed, miss
     url, state = pushed
     open_objects(url).delete(checkpoint_key(p) for p in missing)
     reader = open_remote(url, tmp_path / "fresh.sqlite")
-    assert reader.refs() == {"heads/main": "v9", "heads/other": "o1"}
+    assert reader.refs() == {"heads/main": "main-value-9", "heads/other": "other-value-1"}
     assert reader.state.snapshot() == state
     reader.close()
 
@@ -90,11 +90,11 @@ def test_a_missing_checkpoint_costs_reads_not_correctness(tmp_path, pushed, miss
 def test_a_remote_with_no_checkpoints_reads_as_before(tmp_path):
     url = str(tmp_path / "remote")
     writer = open_remote(url, tmp_path / "writer.sqlite", every=1000)  # as an older got: never writes one
-    writer.append({"packs": {}}, {"heads/main": (None, "v0")})
+    writer.append({"packs": {}}, {"heads/main": (None, "main-value-0")})
     writer.close()
     assert not open_objects(url).exists(checkpoint_key(EVERY))
     reader = open_remote(url, tmp_path / "fresh.sqlite")
-    assert reader.refs() == {"heads/main": "v0"}
+    assert reader.refs() == {"heads/main": "main-value-0"}
     reader.close()
 
 
@@ -102,7 +102,7 @@ def test_checkpoints_are_ciphertext_bound_to_their_position(tmp_path, pushed):
     url, _ = pushed
     objects = open_objects(url)
     sealed = objects.get(checkpoint_key(8))
-    for plain in (b"heads/main", b"v9", b"pack0", bytes([3]) * 32, bytes([3] * 32).hex().encode(), SECRET):
+    for plain in (b"heads/main", b"main-value-9", b"pack0", bytes([3]) * 32, bytes([3] * 32).hex().encode(), SECRET):
         assert plain not in sealed
     objects.put(checkpoint_key(12), sealed)  # passed off as another position
     reader = open_remote(url, tmp_path / "fresh.sqlite")
