@@ -84,7 +84,7 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
         """The LocalStore holding every blob (opening it reads its SQLite index)."""
         from gotkv.blobs.local import LocalStore
 
-        return LocalStore(self.dot / "store")
+        return LocalStore(os.path.join(self._top, DOT, "store"))
 
     @functools.cached_property
     def _commit_codec(self) -> Codec:
