@@ -78,3 +78,26 @@ def test_reading_a_tree_imports_no_dataclasses_and_no_write_path_tools(got, repo
         assert not modules & NO_PATHLIB, (args, sorted(modules & NO_PATHLIB))  # the store opens by os.path too
         # the AEAD comes from cryptography's bindings, not the ciphers package (gotkv.blobs.codec)
         assert "cryptography.hazmat.primitives.ciphers" not in modules, args
+
+
+def test_making_a_commands_parser_formats_no_usage(monkeypatch):
+    """A command's parser is built without formatting any usage or help (cli.main.command_parser):
+    a `got` holder parser with a subparsers action formats one to find its prog, and the
+    ` [-- PATH...]` of log, diff and checkout is added only when a usage is shown. remote and
+    key have verbs, whose subparsers action formats their prog as argparse does."""
+    import argparse
+
+    from cli.commands import COMMANDS
+    from cli.main import PATH_COMMANDS, command_parser
+
+    formatted = []
+    real = argparse.HelpFormatter.format_help
+    monkeypatch.setattr(argparse.HelpFormatter, "format_help", lambda self: formatted.append(1) or real(self))
+    for name in COMMANDS:
+        if name in ("remote", "key"):
+            continue
+        parser, _ = command_parser(name)
+        assert not formatted, name
+        if name in PATH_COMMANDS:
+            assert parser.format_usage().rstrip().endswith("[-- PATH...]")
+            formatted.clear()
