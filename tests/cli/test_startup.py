@@ -66,14 +66,16 @@ def test_read_commands_import_no_filesystem_layer(got, repo_dir):
 def test_reading_a_tree_imports_no_dataclasses_and_no_write_path_tools(got, repo_dir):
     """show and cat open blobs (cryptography, zstandard) but build no dataclass: Info, Extent,
     Span and the chunker's records are gotkv.value.Value or plain classes. Nor do they
-    write, so no edit batch builds a SortedDict (gotkv.edit)."""
+    write, so no edit batch builds a SortedDict (gotkv.edit), and the modules that stage,
+    build, mutate, copy and check trees are not loaded (gotfs.fs, gotkv.kv)."""
     write(repo_dir, {"a.txt": "one\n", "b.txt": "two\n"})
     got("commit", "-m", "first")
     write(repo_dir, {"a.txt": "three\n"})
     got("commit", "-m", "second")
     for args in (["show"], ["cat", "HEAD:a.txt"]):
         modules = loaded(repo_dir, *args)
-        unwanted = modules & {"dataclasses", "inspect", "pyfastcdc", "concurrent.futures", "sortedcontainers"}
+        unwanted = modules & {"dataclasses", "inspect", "pyfastcdc", "concurrent.futures", "sortedcontainers",
+                              "gotfs.staging", "gotkv.mutate", "gotkv.builder", "gotkv.sync", "gotkv.check"}
         assert not unwanted, (args, sorted(unwanted))
         assert not modules & NO_PATHLIB, (args, sorted(modules & NO_PATHLIB))  # the store opens by os.path too
         # the AEAD comes from cryptography's bindings, not the ciphers package (gotkv.blobs.codec)
