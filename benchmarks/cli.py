@@ -9,7 +9,12 @@ median over the rounds of a ratio taken within that round:
 - reads: `got log -n 10`, `got show` (a commit that changed one file), `got cat` and
   `got branch` against the same bare start (target 2x);
 - the working directory: a no-change `got status` and `got diff` of one edited file against
-  git's (target 3x), and a one-file commit against `git commit -a` (target 4x).
+  git's (target 3x), and a one-file commit against `git commit -a` (target 4x);
+- the floors of a read, no target: a script with none of got's code that does what `got log`
+  cannot do without (argparse, config.json through json, two queries of refs.sqlite through
+  sqlite3), and the same plus what opening one blob needs (the store's index, cryptography's
+  AEAD, zstandard, blake3), against the same bare start: what log/branch and show/cat could
+  reach if got's own modules and work cost nothing.
 
 The absolute medians are in each note, with the same ratio taken on CPU time (user + system
 of the child), which a loaded machine disturbs less. Run on a quiet machine: a second process
@@ -34,6 +39,30 @@ from benchmarks.repo import ENV as _REPO_ENV, _got
 ENV = {k: v for k, v in dict(_REPO_ENV, GOT_AUTO_GC="0").items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 START_TARGET, READ_TARGET, WORK_TARGET, COMMIT_TARGET = 1.5, 2.0, 3.0, 4.0
+
+# See the module docstring. argparse is told its width, as cli.main's formatter is (argparse
+# would import shutil to find it); the AEAD comes from cryptography's bindings, as the codec's does.
+FLOOR_READ = """
+import argparse, json, sqlite3, sys
+p = argparse.ArgumentParser(prog="got log", formatter_class=lambda prog: argparse.HelpFormatter(prog, width=78))
+p.add_argument("rev", nargs="?"); p.add_argument("--oneline", action="store_true")
+p.add_argument("-n", "--max-count", type=int); p.add_argument("--json", action="store_true")
+p.parse_args(sys.argv[1:])
+with open(".got/config.json") as f:
+    json.load(f)
+db = sqlite3.connect(".got/refs.sqlite")
+refs = dict(db.execute("SELECT name, value FROM refs"))
+for row in db.execute("SELECT id FROM commit_bodies LIMIT 10"):
+    print(row[0].hex())
+"""
+FLOOR_BLOB = FLOOR_READ + """
+import blake3, zstandard
+from cryptography.hazmat.bindings._rust import openssl
+sqlite3.connect(".got/store/index.sqlite").execute("SELECT 1").fetchall()
+aead = openssl.aead.AESGCM(blake3.blake3(b"a blob", key=bytes(32)).digest())
+sealed = aead.encrypt(bytes(12), zstandard.ZstdCompressor().compress(b"file 1\\n" * 8), b"\\x01")
+sys.stdout.buffer.write(zstandard.ZstdDecompressor().decompress(aead.decrypt(bytes(12), sealed, b"\\x01")))
+"""
 
 
 def _cpu() -> float:
@@ -80,6 +109,8 @@ def _round(got_dir: Path, git_dir: Path, n: int, flip: bool) -> dict[str, tuple[
     bare = [sys.executable, "-c", "pass"]
     steps = [
         ("python", bare, got_dir),
+        ("floor_read", [sys.executable, "-c", FLOOR_READ, "-n", "10"], got_dir),
+        ("floor_blob", [sys.executable, "-c", FLOOR_BLOB, "-n", "10"], got_dir),
         ("version", got + ["--version"], got_dir),
         ("help", got + ["help"], got_dir),
         ("log", got + ["log", "-n", "10"], got_dir),
@@ -123,6 +154,10 @@ def run(quick: bool) -> list[Figure]:
         figs.append(Figure(f"{name}_vs_python", ratio(name, "python"), "x", target, "lower",
                            note=f"got {med(name) * 1e3:.0f} ms, python -c pass {med('python') * 1e3:.0f} ms; "
                                 f"on CPU time {ratio(name, 'python', 1):.2f}x"))
+    for name, what in (("floor_read", "argparse, json, sqlite3: under log and branch"),
+                       ("floor_blob", "and a blob's AEAD, zstandard, blake3: under show and cat")):
+        figs.append(Figure(f"{name}_vs_python", ratio(name, "python"), "x", None, "lower",
+                           note=f"{what}; {med(name) * 1e3:.0f} ms; on CPU time {ratio(name, 'python', 1):.2f}x"))
     for name, target in (("status", WORK_TARGET), ("diff", WORK_TARGET), ("commit", COMMIT_TARGET)):
         figs.append(Figure(f"{name}_vs_git", ratio(name, f"git_{name}"), "x", target, "lower",
                            note=f"got {med(name) * 1e3:.0f} ms, git {med('git_' + name) * 1e3:.0f} ms, "

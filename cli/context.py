@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
-from gotfs.errors import InvalidPath
 from gotfs.repo import Repo
 from gotkv.errors import InvalidInput
 
@@ -47,6 +45,9 @@ def _git_config(key: str) -> str:
 
 def worktree_path(repo: Repo, path: str) -> str:
     """A path given on the command line (relative to the current directory) as a repo path."""
+    from pathlib import Path  # here: `got log` without paths imports neither pathlib nor gotfs.errors
+
+    from gotfs.errors import InvalidPath
     from gotfs.repo.mounttable import canonical, enclosing_mount
 
     full = Path(os.path.abspath(path))

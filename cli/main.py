@@ -98,7 +98,11 @@ def did_you_mean(word: str) -> str:
 def command_parser(name: str):
     """(the parser of command `name`, its run function): its module is the only one imported.
 
-    The parser stands alone (prog `got NAME`), so a bad option prints that command's usage."""
+    The parser stands alone (prog `got NAME`), so a bad option prints that command's usage.
+    It is made directly, not as a subparser of a `got` parser: that holder and its
+    subparsers action format a usage to find their prog, and a path-taking command's usage
+    (with ` [-- PATH...]`) is formatted only when shown; both cost about a millisecond of
+    every run."""
     import argparse
     import importlib
 
@@ -110,13 +114,34 @@ def command_parser(name: str):
             super().__init__(prog, **kw)
 
     class Parser(argparse.ArgumentParser):
+        takes_paths = False  # usage ends with ` [-- PATH...]` (argparse cannot place it)
+
         def __init__(self, *a, **kw) -> None:
             kw.setdefault("formatter_class", Formatter)
             super().__init__(*a, **kw)
 
+        def _path_usage(self) -> None:
+            if self.takes_paths and self.usage is None:
+                self.usage = super().format_usage().removeprefix("usage: ").rstrip("\n") + " [-- PATH...]"
+
+        def format_usage(self) -> str:
+            self._path_usage()
+            return super().format_usage()
+
+        def format_help(self) -> str:
+            self._path_usage()
+            return super().format_help()
+
+    class Commands:
+        """What a command module's add_parser(sub) is given: sub.add_parser(NAME, help=...)
+        makes the command's own parser (its one-line help lives in cli.commands.SUMMARIES)."""
+
+        @staticmethod
+        def add_parser(command: str, *, help: str | None = None, **kw) -> argparse.ArgumentParser:  # noqa: A002
+            return Parser(prog=f"got {command}", **kw)
+
     module = importlib.import_module(f"cli.commands.{name}")
-    holder = Parser(prog="got")
-    parser = module.add_parser(holder.add_subparsers(parser_class=Parser))
+    parser = module.add_parser(Commands())
     options = parser._option_string_actions
     if name in QUIET_COMMANDS and "-q" not in options:
         parser.add_argument("-q", "--quiet", action="store_true",
@@ -124,8 +149,7 @@ def command_parser(name: str):
                             else "print nothing; exit 1 if there are differences, 0 if none")
     if name in VERBOSE_COMMANDS and "-v" not in options:
         parser.add_argument("-v", "--verbose", action="store_true", help="also list the paths changed")
-    if name in PATH_COMMANDS:
-        parser.usage = parser.format_usage().removeprefix("usage: ").rstrip("\n") + " [-- PATH...]"
+    parser.takes_paths = name in PATH_COMMANDS
     return parser, module.run
 
 

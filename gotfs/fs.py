@@ -40,7 +40,6 @@ from gotfs import dirs, files, keys
 from gotfs.chunking import ChunkParams, DataStore
 from gotfs.info import Info
 from gotfs.keys import parse_path
-from gotfs.staging import Staging
 from gotfs.tx import Tx
 from gotkv.blobs.codec import DEFAULT_CIPHER, DEFAULT_LAYOUT, Codec
 from gotkv.blobs.store import Store
@@ -118,6 +117,8 @@ class FS:
         O(d + extents) writes (the old extents go as one span). Raises IsADirectory or
         NotAFile if `path` holds a directory or symlink, and what reading a stream raises.
         """
+        from gotfs.staging import Staging  # here: reading never loads the write path
+
         staging = Staging(self, root)
         staging.write_file(parse_path(path), data, mode=mode)
         return staging.flush()
@@ -139,6 +140,8 @@ class FS:
         O(len(data) / 1 MiB + 3) chunks read and written; node I/O O(d + touched extents).
         Raises IsADirectory or NotAFile if `path` is not a regular file.
         """
+        from gotfs.staging import Staging  # here: reading never loads the write path
+
         staging = Staging(self, root)
         staging.write(parse_path(path), offset, data)
         return staging.flush()
@@ -150,6 +153,8 @@ class FS:
         extents removed). Raises IsADirectory or NotAFile if `path` is not a regular file,
         InvalidInput for a negative size.
         """
+        from gotfs.staging import Staging  # here: reading never loads the write path
+
         staging = Staging(self, root)
         staging.truncate(parse_path(path), size)
         return staging.flush()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 
-from sortedcontainers import SortedDict
 
 Patch = tuple[int, bytes]  # (offset, bytes) written but not yet in the tree
 TINY = 4096  # appends smaller than this are merged into the piece before them ...
@@ -32,6 +31,8 @@ class DirtyFile:
     __slots__ = ("runs", "nbytes", "mtime_ns")
 
     def __init__(self) -> None:
+        from sortedcontainers import SortedDict  # here: reading a tree (fs imports this module) never needs it
+
         self.runs: SortedDict = SortedDict()  # start -> bytes or memoryview (never mutated)
         self.nbytes = 0
         self.mtime_ns: int | None = None

@@ -17,10 +17,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 from contextlib import contextmanager
-from pathlib import Path
 from collections.abc import Iterator
 
 from gotkv.errors import StoreClosed
+
+TYPE_CHECKING = False  # typing's flag without importing typing (~2 ms of a start); checkers take it as True
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class ThreadConnections:
@@ -35,7 +38,7 @@ class ThreadConnections:
                  remedy: str | None = None):
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
-        self.path = Path(path)
+        self.path = path  # as given: no pathlib on the read-only commands' start (gotkv.dbfile)
         self.synchronous = synchronous
         self.closed_message = closed_message or f"database {self.path} is closed"
         self.remedy = remedy

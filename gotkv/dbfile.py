@@ -5,20 +5,28 @@ database") and a full disk ("database or disk is full") as bare DatabaseError an
 OperationalError naming no file. A connection made by `connect` turns them into DamagedFile
 (with the remedy its owner gives: rebuild, or delete a cache) and DiskFull, at every
 statement, so no caller has to wrap its queries. Other errors (a busy database) pass as they are.
+
+Paths are taken as given (str or os.PathLike) and never turned into pathlib objects: the
+read-only commands open refs.sqlite through here and import no pathlib (docs/benchmarks.md,
+Command start-up).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from pathlib import Path
 
 from gotkv.errors import DamagedFile, DiskFull, GotError
+
+TYPE_CHECKING = False  # typing's flag without importing typing (~2 ms of a start); checkers take it as True
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _FULL = ("database or disk is full", "disk is full")
 _DAMAGED = ("malformed", "not a database", "file is encrypted")
 
 
-def translate(e: sqlite3.Error, path: Path, remedy: str) -> GotError | None:
+def translate(e: sqlite3.Error, path: str | Path, remedy: str) -> GotError | None:
     """The GotError `e` stands for, or None when it is not about the file or the disk."""
     text = str(e).lower()
     if any(s in text for s in _FULL):
@@ -31,7 +39,7 @@ def translate(e: sqlite3.Error, path: Path, remedy: str) -> GotError | None:
 class _Connection(sqlite3.Connection):
     """sqlite3.Connection with execute/executemany/executescript translating errors."""
 
-    got_path: Path = Path()
+    got_path: str | Path = ""
     got_remedy: str = ""
     got_cache: bool = False
 
@@ -62,16 +70,16 @@ def connect(path: str | Path, remedy: str, **kwargs) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(path, factory=_Connection, **kwargs)
     except sqlite3.Error as e:
-        got = translate(e, Path(path), remedy)
+        got = translate(e, path, remedy)
         if got is None:
             raise
         raise got from e
-    conn.got_path = Path(path)
+    conn.got_path = path
     conn.got_remedy = remedy
     return conn
 
 
-def open_cache(path: Path, setup: list[str], **kwargs) -> sqlite3.Connection:
+def open_cache(path: str | Path, setup: list[str], **kwargs) -> sqlite3.Connection:
     """A connection to a cache database (one whose loss costs only time), running the
     `setup` statements. A cache found damaged is deleted and made afresh: at open here, or,
     when a later statement finds the damage, by that statement, which raises DamagedFile
@@ -92,16 +100,16 @@ def open_cache(path: Path, setup: list[str], **kwargs) -> sqlite3.Connection:
     raise AssertionError("unreachable")
 
 
-def remove(path: Path) -> None:
+def remove(path: str | Path) -> None:
     """Delete a database and its WAL and shared-memory files (those absent are skipped)."""
     for suffix in ("", "-wal", "-shm"):
         try:
-            Path(str(path) + suffix).unlink()
+            os.unlink(os.fspath(path) + suffix)
         except FileNotFoundError:
             pass
 
 
-def quick_check(path: Path) -> str | None:
+def quick_check(path: str | Path) -> str | None:
     """None if the database at `path` opens and passes SQLite's quick_check, else what is
     wrong. Cost: a read of every page of the file."""
     try:

@@ -4,18 +4,23 @@ A Batch is applied as if its calls ran in order: a later put or delete of a key 
 earlier one, and delete_span removes the puts and deletes it covers. It is kept normalised as
 (point edits in a SortedDict, disjoint sorted spans), which the mutate walk reads as "does
 anything land in this node's key range?" in O(log n).
+
+The SortedDict is made at the first put or delete: reading through an empty batch (every Tx
+starts with one; `got cat` and `got show` never write) neither builds one nor imports
+sortedcontainers, whose imports (traceback, tokenize, textwrap) cost ~4 ms of a start.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from typing import Iterable, Iterator
-
-from sortedcontainers import SortedDict
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from gotkv.errors import InvalidInput, InvalidKey, InvalidValue
 from gotkv.params import MAX_KEY_SIZE, MAX_VALUE_SIZE
 from gotkv.value import Value
+
+if TYPE_CHECKING:
+    from sortedcontainers import SortedDict
 
 
 def check_key(key: bytes) -> bytes:
@@ -71,9 +76,19 @@ class Batch:
     """An ordered set of puts, deletes and span deletes, normalised as it is built."""
 
     def __init__(self) -> None:
-        self.points: SortedDict = SortedDict()  # key -> value, or None for delete
+        self._points: SortedDict | None = None  # see `points`
         self._starts: list[bytes] = []
         self._ends: list[bytes | None] = []  # None: to the end of the key space
+
+    @property
+    def points(self) -> SortedDict:
+        """The point edits, key -> value (None for a delete), in key order; made on first use
+        (see the module docstring)."""
+        if self._points is None:
+            from sortedcontainers import SortedDict
+
+            self._points = SortedDict()
+        return self._points
 
     def put(self, key: bytes, value: bytes) -> Batch:
         self.points[check_key(key)] = check_value(value)
@@ -87,8 +102,9 @@ class Batch:
         """Delete every key in `span`, including puts made earlier in this batch."""
         lo = span.lo or b""
         hi = span.hi
-        for k in list(self.points.irange(lo, hi, inclusive=(True, False))):
-            del self.points[k]
+        if self._points:
+            for k in list(self._points.irange(lo, hi, inclusive=(True, False))):
+                del self._points[k]
         i = bisect_left(self._starts, lo)
         if i > 0 and (self._ends[i - 1] is None or self._ends[i - 1] >= lo):
             i -= 1  # merge with the span before
@@ -103,7 +119,7 @@ class Batch:
         return self
 
     def __len__(self) -> int:
-        return len(self.points) + len(self._starts)
+        return (len(self._points) if self._points is not None else 0) + len(self._starts)
 
     def spans(self) -> list[tuple[bytes, bytes | None]]:
         return list(zip(self._starts, self._ends))
@@ -130,7 +146,9 @@ class Batch:
 
     def has_points(self, lo: bytes | None, hi: bytes | None) -> bool:
         """True if a put or delete lands in [lo, hi). O(log n), no iterator."""
-        points = self.points
+        points = self._points
+        if not points:
+            return False
         i = 0 if lo is None else points.bisect_left(lo)
         if i == len(points):
             return False
@@ -141,13 +159,18 @@ class Batch:
 
     def point_keys_in(self, lo: bytes | None, hi: bytes | None) -> list[bytes]:
         """The keys put or deleted in [lo, hi), sorted."""
-        points = self.points
+        points = self._points
+        if not points:
+            return []
         i = 0 if lo is None else points.bisect_left(lo)
         j = len(points) if hi is None else points.bisect_left(hi)
         return points.keys()[i:j]
 
     def points_in(self, lo: bytes | None, hi: bytes | None) -> list[tuple[bytes, bytes | None]]:
-        return [(k, self.points[k]) for k in self.points.irange(lo, hi, inclusive=(True, False))]
+        points = self._points
+        if not points:
+            return []
+        return [(k, points[k]) for k in points.irange(lo, hi, inclusive=(True, False))]
 
     def spans_in(self, lo: bytes | None, hi: bytes | None) -> list[tuple[bytes, bytes | None]]:
         """Spans overlapping [lo, hi), in order."""

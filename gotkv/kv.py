@@ -22,21 +22,26 @@ is malformed); all are GotError subclasses from gotkv.errors.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
-from gotkv import check, diff as _diff, mutate as _mutate, read, sync as _sync
+from gotkv import read
 from gotkv.blobs.codec import Codec
 from gotkv.blobs.store import Store
 from gotkv.boundary import Boundary
-from gotkv.builder import Builder
 from gotkv.cache import LRU, NodeCache
-from gotkv.diff import Change
 from gotkv.edit import Batch, Span
 from gotkv.errors import CorruptNode, KeyNotFound
 from gotkv.nodestore import NodeStore
 from gotkv.params import Params
 from gotkv.root import Root
-from gotkv.sync import ValueRefs, _no_refs
+
+if TYPE_CHECKING:
+    from gotkv.builder import Builder
+    from gotkv.diff import Change
+    from gotkv.sync import ValueRefs
+
+# The modules that build, diff, copy and check trees are imported by the methods that use
+# them: a process that only reads (`got cat`) never loads them.
 
 _MISSING = read._MISSING
 
@@ -66,6 +71,8 @@ class KV:
 
     def builder(self) -> Builder:
         """A Builder for streaming sorted entries into a new tree (see build)."""
+        from gotkv.builder import Builder
+
         return Builder(self.nodes, self.boundary)
 
     def empty(self) -> Root:
@@ -92,7 +99,9 @@ class KV:
         wholly inside the span unread. An empty batch returns `root` at no cost. (Bad keys
         and values are refused by the Batch as they are added: InvalidKey, InvalidValue.)
         """
-        return _mutate.mutate(self.nodes, self.builder(), root, batch)
+        from gotkv import mutate
+
+        return mutate.mutate(self.nodes, self.builder(), root, batch)
 
     def put(self, root: Root, key: bytes, value: bytes) -> Root:
         """`root` with `key` set to `value`. Cost: O(depth) nodes read and written. Raises
@@ -138,27 +147,34 @@ class KV:
         """Changes from `a` to `b` in key order, lazily, skipping shared subtrees.
         Cost: O(changes x depth) node reads, never O(size): a subtree with the same ref on
         both sides is skipped unread."""
-        return _diff.diff(self.nodes, a, b)
+        from gotkv import diff
+
+        return diff.diff(self.nodes, a, b)
 
     # -- blobs -------------------------------------------------------------------------
 
-    def sync(self, root: Root, dst: Store, value_refs: ValueRefs = _no_refs, *, flush: bool = True) -> int:
+    def sync(self, root: Root, dst: Store, value_refs: ValueRefs | None = None, *, flush: bool = True) -> int:
         """Copy the blobs of `root` that `dst` lacks; return how many. Cost: one exists() per
         node copied and one read per blob copied; subtrees `dst` holds are skipped unread.
 
-        `value_refs(key, value)` names the blobs a value points at (gotfs: data chunks).
+        `value_refs(key, value)` names the blobs a value points at (gotfs: data chunks; None:
+        values point at none).
         Children are copied before their parent, so `dst` never holds a node without its
         subtree, even after an interrupted sync. flush=False leaves making the copies durable
         to the caller. Raises IntegrityError for a source blob that fails its hash, and what
         `dst` raises.
         """
-        return _sync.sync(self.nodes, root, dst, value_refs, flush=flush)
+        from gotkv import sync
 
-    def reachable(self, roots: Iterable[Root], value_refs: ValueRefs = _no_refs) -> set[bytes]:
+        return sync.sync(self.nodes, root, dst, value_refs or sync._no_refs, flush=flush)
+
+    def reachable(self, roots: Iterable[Root], value_refs: ValueRefs | None = None) -> set[bytes]:
         """Every content id the trees at `roots` depend on (nodes, and the blobs
         `value_refs` names), for gc and fsck. Cost: one read of every node of every tree,
         each shared subtree once: O(total nodes)."""
-        return _sync.reachable(self.nodes, roots, value_refs)
+        from gotkv import sync
+
+        return sync.reachable(self.nodes, roots, value_refs or sync._no_refs)
 
     def check(self, root: Root, *, rebuild: bool = False) -> int:
         """Verify every invariant of a tree (CorruptNode on failure); return its entry count.
@@ -167,6 +183,8 @@ class KV:
         entries and compares roots (O(size) node writes), which proves history independence
         for this tree outright.
         """
+        from gotkv import check
+
         n = check.check_tree(self.nodes, self.boundary, root)
         if rebuild and self.build(self.iterate(root)) != root:
             raise CorruptNode(f"root {root.ref.short()}", "a fresh build of its entries gives another root")

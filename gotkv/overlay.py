@@ -24,6 +24,8 @@ class Overlay:
         self.batch = batch
 
     def get(self, key: bytes, default=None):
+        if not self.batch:  # nothing written: the base tree answers
+            return self.kv.get(self.root, key, default)
         points = self.batch.points
         if key in points:
             value = points[key]

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 from collections.abc import Iterator
 
 from gotkv.osio import write_all
@@ -74,10 +73,10 @@ class RefLog:
     writes of one buffer each; appends are serialised by the refs transaction anyway)."""
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
+        self.path = path  # as given: the read-only commands import no pathlib
 
     def exists(self) -> bool:
-        return self.path.exists()
+        return os.path.exists(self.path)
 
     def append(self, moves: list[Move]) -> None:
         """Append `moves` durably (one write, one fsync). Cost: one open, fstat, one-byte read,

@@ -14,9 +14,9 @@ so that history survives the loss of this file.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
-from pathlib import Path
 
 from gotfs.repo.errors import AmbiguousRef, BranchMoved
 from gotfs.repo.reflog import Move, RefLog, baseline, journaled, replay
@@ -33,12 +33,12 @@ CREATE TABLE IF NOT EXISTS log_seq(seq INTEGER NOT NULL);
 class Refs:
     """Named refs with atomic compare-and-swap, shared safely between processes."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike):
+        self.path = path  # as given: the read-only commands import no pathlib
         self._conns = ThreadConnections(self.path, synchronous="FULL",
-                                        closed_message=f"the refs of {self.path.parent} are closed",
+                                        closed_message=f"the refs of {os.path.dirname(os.fspath(path))} are closed",
                                         remedy="run `got fsck --repair` to rebuild it from refs.log")
-        self.log = RefLog(self.path.with_suffix(".log"))
+        self.log = RefLog(os.path.splitext(os.fspath(path))[0] + ".log")  # refs.sqlite -> refs.log
         self._db().executescript(_SCHEMA)
         try:  # added after the tables above: a read-only refs.sqlite made before it has none
             self._db().execute("CREATE TABLE IF NOT EXISTS commit_bodies(id BLOB PRIMARY KEY, "

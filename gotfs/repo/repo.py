@@ -25,7 +25,6 @@ import fcntl
 import functools
 import os
 import time
-from pathlib import Path
 from collections.abc import Callable, Iterator
 
 from gotfs.repo import keywrap
@@ -42,6 +41,8 @@ from gotkv.params import Params
 
 TYPE_CHECKING = False  # typing's flag without importing typing (~2 ms of a start); checkers take it as True
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from gotfs.fs import FS
     from gotkv.blobs.codec import Codec
     from gotkv.blobs.local import LocalStore
@@ -55,12 +56,26 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
     """Commits, branches, tags and working roots over one LocalStore; each face is a mixin
     (see the module docstring), this class opens, creates and locks."""
 
-    def __init__(self, workdir: Path, config: Config):
-        self.workdir = workdir
-        self.dot = workdir / DOT
+    def __init__(self, workdir: str | os.PathLike, config: Config):
+        self._top = os.fspath(workdir)
         self.config = config
-        self.refs = Refs(self.dot / "refs.sqlite")
+        self.refs = Refs(os.path.join(self._top, DOT, "refs.sqlite"))
         self._lock_fd: int | None = None
+
+    # workdir and dot are pathlib Paths made on first use: opening a repository and reading
+    # its refs and commits (`got log`, `got branch`) goes by os.path and never imports pathlib
+    # (with the urllib.parse it imports, ~4 ms of a start).
+    @functools.cached_property
+    def workdir(self) -> Path:
+        """The working directory: the directory that holds `.got/`."""
+        from pathlib import Path
+
+        return Path(self._top)
+
+    @functools.cached_property
+    def dot(self) -> Path:
+        """The repository's own directory, `workdir/.got`."""
+        return self.workdir / DOT
 
     # The store and the codec are opened on first use: a command that reads only refs
     # (`got branch`, `got tag`) opens neither the store's index nor imports cryptography.
@@ -69,7 +84,7 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
         """The LocalStore holding every blob (opening it reads its SQLite index)."""
         from gotkv.blobs.local import LocalStore
 
-        return LocalStore(self.dot / "store")
+        return LocalStore(os.path.join(self._top, DOT, "store"))
 
     @functools.cached_property
     def _commit_codec(self) -> Codec:
@@ -111,6 +126,8 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
         """Create `.got/` in `workdir` with the given settings (a clone takes its remote's).
         Cost: one atomic config write (mode 0600), an empty store and refs database, one refs
         transaction. Raises RepoExists if `.got/config.json` is there already."""
+        from pathlib import Path
+
         workdir = Path(workdir).absolute()
         dot = workdir / DOT
         if (dot / "config.json").exists():
@@ -133,18 +150,24 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
         WrongPassphrase / PassphraseNeeded for a key under a passphrase."""
         from gotfs.repo.mounttable import enclosing_mount
 
-        here = Path(start).absolute()
+        here = os.path.abspath(start)
         mount = enclosing_mount(here)
-        for d in (here, *here.parents):
-            if mount is not None and mount.workdir is not None and d.resolve() == mount.mountpoint.parent:
-                d = mount.workdir
-            cfg = d / DOT / "config.json"
-            if cfg.exists():
+        up = here
+        while True:
+            d = up
+            if mount is not None and mount.workdir is not None and os.path.realpath(d) == os.fspath(
+                    mount.mountpoint.parent):
+                d = os.fspath(mount.workdir)
+            cfg = os.path.join(d, DOT, "config.json")
+            if os.path.exists(cfg):
                 try:
-                    return cls(d, Config.from_json(cfg.read_text(), passphrase))
+                    with open(cfg, encoding="utf-8") as f:
+                        return cls(d, Config.from_json(f.read(), passphrase))
                 except (ValueError, KeyError, TypeError, AttributeError) as e:
                     raise ConfigDamaged(cfg, e) from None
-        raise RepoNotFound(here)
+            if os.path.dirname(up) == up:
+                raise RepoNotFound(here)
+            up = os.path.dirname(up)
 
     def set_passphrase(self, passphrase: str | None) -> None:
         """Keep the secret under `passphrase` from now on (None: in plain text again). The

@@ -81,17 +81,34 @@ class _Libs:
             import zstandard
 
             self.zstandard = zstandard
-        elif name in ("InvalidTag", "AESGCM", "ChaCha20Poly1305"):
+        elif name == "InvalidTag":
             from cryptography.exceptions import InvalidTag
-            from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
-            self.InvalidTag, self.AESGCM, self.ChaCha20Poly1305 = InvalidTag, AESGCM, ChaCha20Poly1305
+            self.InvalidTag = InvalidTag
+        elif name in ("AESGCM", "ChaCha20Poly1305"):
+            self.AESGCM, self.ChaCha20Poly1305 = _aead_classes()
         else:
             raise AttributeError(name)
         return self.__dict__[name]
 
 
 _libs = _Libs()
+
+
+def _aead_classes() -> tuple[type, type]:
+    """(AESGCM, ChaCha20Poly1305), the very classes cryptography.hazmat.primitives.ciphers.aead
+    exports, taken from the compiled bindings that module re-exports them from: importing the
+    public module first imports its package (the ciphers' base, algorithms and modes, ~12 ms
+    of a start that only opens blobs). Should a cryptography release move them, the public
+    import is used; tests/gotkv/blobs/test_codec.py checks both give the same classes."""
+    try:
+        from cryptography.hazmat.bindings._rust import openssl
+
+        return openssl.aead.AESGCM, openssl.aead.ChaCha20Poly1305
+    except (ImportError, AttributeError):
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
+        return AESGCM, ChaCha20Poly1305
 
 
 def aead_class(cipher: str) -> type:

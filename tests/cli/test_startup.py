@@ -31,6 +31,9 @@ HEAVY = {"gotfs.fs", "gotkv.kv", "gotfs.chunking", "pyfastcdc", "concurrent.futu
 # Listing refs opens neither the store nor a cipher, and the log reads commits as refs.sqlite
 # keeps them (History.read_commit): no blob is read.
 NO_BLOBS = {"cryptography", "zstandard", "gotkv.blobs.local.store", "gotkv.blobs.local.index"}
+# Opening a repository, finding that the directory lies in no got mount and reading refs go by
+# os.path: pathlib and the urllib.parse it imports are ~4 ms of a start (Repo.open, mounttable).
+NO_PATHLIB = {"pathlib", "urllib.parse", "ipaddress"}
 
 
 def loaded(cwd, *args: str) -> set[str]:
@@ -57,16 +60,46 @@ def test_read_commands_import_no_filesystem_layer(got, repo_dir):
         assert not modules & HEAVY, (args, sorted(modules & HEAVY))
         assert not {m for m in modules if m.startswith("cli.commands.") and m != f"cli.commands.{args[0]}"}
         assert not modules & NO_BLOBS, (args, sorted(modules & NO_BLOBS))
+        assert not modules & NO_PATHLIB, (args, sorted(modules & NO_PATHLIB))
 
 
 def test_reading_a_tree_imports_no_dataclasses_and_no_write_path_tools(got, repo_dir):
     """show and cat open blobs (cryptography, zstandard) but build no dataclass: Info, Extent,
-    Span and the chunker's records are gotkv.value.Value or plain classes."""
+    Span and the chunker's records are gotkv.value.Value or plain classes. Nor do they
+    write, so no edit batch builds a SortedDict (gotkv.edit), and the modules that stage,
+    build, mutate, copy and check trees are not loaded (gotfs.fs, gotkv.kv)."""
     write(repo_dir, {"a.txt": "one\n", "b.txt": "two\n"})
     got("commit", "-m", "first")
     write(repo_dir, {"a.txt": "three\n"})
     got("commit", "-m", "second")
     for args in (["show"], ["cat", "HEAD:a.txt"]):
         modules = loaded(repo_dir, *args)
-        unwanted = modules & {"dataclasses", "inspect", "pyfastcdc", "concurrent.futures"}
+        unwanted = modules & {"dataclasses", "inspect", "pyfastcdc", "concurrent.futures", "sortedcontainers",
+                              "gotfs.staging", "gotkv.mutate", "gotkv.builder", "gotkv.sync", "gotkv.check"}
         assert not unwanted, (args, sorted(unwanted))
+        assert not modules & NO_PATHLIB, (args, sorted(modules & NO_PATHLIB))  # the store opens by os.path too
+        # the AEAD comes from cryptography's bindings, not the ciphers package (gotkv.blobs.codec)
+        assert "cryptography.hazmat.primitives.ciphers" not in modules, args
+
+
+def test_making_a_commands_parser_formats_no_usage(monkeypatch):
+    """A command's parser is built without formatting any usage or help (cli.main.command_parser):
+    a `got` holder parser with a subparsers action formats one to find its prog, and the
+    ` [-- PATH...]` of log, diff and checkout is added only when a usage is shown. remote and
+    key have verbs, whose subparsers action formats their prog as argparse does."""
+    import argparse
+
+    from cli.commands import COMMANDS
+    from cli.main import PATH_COMMANDS, command_parser
+
+    formatted = []
+    real = argparse.HelpFormatter.format_help
+    monkeypatch.setattr(argparse.HelpFormatter, "format_help", lambda self: formatted.append(1) or real(self))
+    for name in COMMANDS:
+        if name in ("remote", "key"):
+            continue
+        parser, _ = command_parser(name)
+        assert not formatted, name
+        if name in PATH_COMMANDS:
+            assert parser.format_usage().rstrip().endswith("[-- PATH...]")
+            formatted.clear()

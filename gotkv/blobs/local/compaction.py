@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import fcntl
 import os
-from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from gotkv.blobs.codec import content_id
 from gotkv.blobs.local.index import PackIndex, Place
 from gotkv.blobs.local.packwriter import HEADER, PackWriter
 from gotkv.errors import IntegrityError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 Record = tuple[bytes, int, int]  # (cid, offset, length) of a live record in a pack
 

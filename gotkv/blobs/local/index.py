@@ -19,8 +19,8 @@ Each thread gets its own connection (gotkv/connections.py).
 from __future__ import annotations
 
 import sqlite3
+import os
 import time
-from pathlib import Path
 from typing import Iterator
 
 from gotkv.connections import ThreadConnections
@@ -50,9 +50,9 @@ class PackIndex:
     and cost one statement per 500 of them. All raise StoreClosed after close().
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: str | os.PathLike):
         self.path = path
-        self._conns = ThreadConnections(path, synchronous="FULL", closed_message=f"store {path.parent} is closed",
+        self._conns = ThreadConnections(path, synchronous="FULL", closed_message=f"store {os.path.dirname(os.fspath(path))} is closed",
                                         remedy="run `got fsck --repair` to rebuild it from the packs")
         with self.db() as db:
             db.executescript(_SCHEMA)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import mmap
 import os
 import threading
-from pathlib import Path
 from typing import Callable, TypeVar
 
 from gotkv.blobs.local.packwriter import pack_file
@@ -32,7 +31,7 @@ class PackReader:
     """Read-only descriptors and maps of the packs of one store directory. Thread-safe: reads
     take no lock; one guards the tables of descriptors and maps."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: str | os.PathLike):
         self.directory = directory
         self._lock = threading.Lock()
         self._fds: dict[int, int] = {}  # pack id -> read-only fd

@@ -27,7 +27,6 @@ import fcntl
 import os
 import struct
 import threading
-from pathlib import Path
 
 from gotkv.blobs.local.index import PackIndex, Place
 
@@ -51,7 +50,7 @@ class PackWriter:
     them, so that `sync` never meets a closed or reused descriptor.
     """
 
-    def __init__(self, directory: Path, index: PackIndex, *, limit: int = PACK_LIMIT):
+    def __init__(self, directory: str | os.PathLike, index: PackIndex, *, limit: int = PACK_LIMIT):
         self.directory = directory
         self.index = index
         self.limit = limit

@@ -11,9 +11,9 @@ import contextlib
 import errno
 import os
 import threading
+import functools
 import time
-from pathlib import Path
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, TypeVar
 
 from gotkv.blobs.codec import content_id
 from gotkv.blobs.local import compaction
@@ -22,6 +22,9 @@ from gotkv.blobs.local.packreader import PackGone, PackReader, Truncated
 from gotkv.blobs.local.packwriter import PACK_LIMIT, PackWriter, pack_file
 from gotkv.blobs.store import MAX_BLOB_SIZE
 from gotkv.errors import BlobNotFound, BlobTooLarge, DiskFull, GotError, IntegrityError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 T = TypeVar("T")
 
@@ -42,14 +45,14 @@ class LocalStore:
     def __init__(self, path: str | os.PathLike, *, max_size: int = MAX_BLOB_SIZE, pack_limit: int = PACK_LIMIT):
         """Open (creating if need be) the store in directory `path`. Cost: the index's schema
         statement. A pack is opened only at the first post."""
-        self.path = Path(path)
+        self._dir = os.fspath(path)
         self.max_size = max_size
         self.pack_limit = pack_limit
-        packs = self.path / "packs"
-        packs.mkdir(parents=True, exist_ok=True)
+        packs = os.path.join(self._dir, "packs")
+        os.makedirs(packs, exist_ok=True)
         self._lock = threading.Lock()  # guards the maps below; taken before PackWriter's, never after
         self._flush_lock = threading.Lock()  # one flush (or delete, or compaction move) at a time
-        self._index = PackIndex(self.path / "index.sqlite")
+        self._index = PackIndex(os.path.join(self._dir, "index.sqlite"))
         self._packs = PackWriter(packs, self._index, limit=pack_limit)
         self._reader = PackReader(packs)
         self._pending: dict[bytes, Place] = {}  # posted, not yet indexed (see flush)
@@ -59,6 +62,15 @@ class LocalStore:
         self._deletes = 0  # bumped by delete(), so a hint() racing one discards what it found
         self._pack_paths: dict[int, str] = {}
         self._closed = False
+
+    # The directory is kept as given; `path`, a pathlib.Path, is made on first use, so that
+    # reading blobs (`got cat`, `got show`) imports no pathlib.
+    @functools.cached_property
+    def path(self) -> Path:
+        """The store's directory."""
+        from pathlib import Path
+
+        return Path(self._dir)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -194,7 +206,7 @@ class LocalStore:
         pack_id, offset, length = loc
         path = self._pack_paths.get(pack_id)
         if path is None:
-            path = self._pack_paths[pack_id] = pack_file(self.path / "packs", pack_id)
+            path = self._pack_paths[pack_id] = pack_file(os.path.join(self._dir, "packs"), pack_id)
         return path, offset, length
 
     # -- reading ---------------------------------------------------------------------------
@@ -319,10 +331,10 @@ class LocalStore:
             for pack_id in self._packs.opened:
                 if self._index.records(pack_id):
                     continue  # it holds flushed blobs: its unflushed tail waits for compaction
-                path = Path(pack_file(self.path / "packs", pack_id))
+                path = pack_file(os.path.join(self._dir, "packs"), pack_id)
                 try:
-                    freed += path.stat().st_size
-                    path.unlink()
+                    freed += os.stat(path).st_size
+                    os.unlink(path)
                 except FileNotFoundError:
                     pass  # compaction took it first
                 try:

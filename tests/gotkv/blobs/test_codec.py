@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from hypothesis import strategies as st
 
-from gotkv.blobs.codec import CIPHERS, LAYOUTS, MAX_PLAINTEXT, Codec, content_id
+from gotkv.blobs.codec import CIPHERS, LAYOUTS, MAX_PLAINTEXT, Codec, aead_class, content_id
 from gotkv.blobs.ref import Ref
 from gotkv.errors import GotError, IntegrityError, InvalidInput
 
@@ -444,3 +444,40 @@ def test_a_known_ref_is_returned_without_sealing_and_others_seal_as_usual(codec)
         got, got_stored = codec.seal_into(other, bytearray(len(other) + codec.overhead), known)
         assert got == want and bytes(got_stored) == bytes(want_stored)
         assert codec.decode(ref, stored) == plaintext
+
+
+@pytest.mark.parametrize("cipher", sorted(CIPHERS))
+def test_the_aead_is_cryptographys_public_class(cipher):
+    """The codec takes its AEADs from cryptography's compiled bindings (cheaper to import):
+    they must be the very classes the public module exports, or the shortcut is wrong."""
+    from cryptography.hazmat.primitives.ciphers import aead
+
+    assert aead_class(cipher) is getattr(aead, CIPHERS[cipher])
+
+
+def test_opening_a_blob_imports_no_cipher_package_and_still_rejects_a_bad_tag():
+    """Decoding needs the AEAD alone, not cryptography's ciphers package (its base,
+    algorithms and modes); a rejected tag is still an IntegrityError."""
+    import subprocess
+    import sys
+
+    probe = """
+import sys
+from gotkv.blobs.codec import Codec
+from gotkv.errors import IntegrityError
+codec = Codec(bytes(range(32)))
+ref, stored = codec.encode(b"hello " * 100)
+assert codec.decode(ref, stored) == b"hello " * 100
+bad = bytearray(stored); bad[-1] ^= 1
+try:
+    codec.decode(ref, bytes(bad))
+except IntegrityError:
+    pass
+else:
+    raise SystemExit("a bad tag was accepted")
+print(sorted(m for m in sys.modules if m.startswith("cryptography.hazmat.primitives")))
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=os.getcwd()))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
