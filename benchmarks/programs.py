@@ -20,6 +20,7 @@ Fixtures (the archive, Django's wheels) are built or fetched once into CACHE; th
 then runs offline. Needs root, /dev/fuse, tar, git, gcc and make; returns no figures
 otherwise. --quick: small sizes (a few hundred files, 50 transactions, 50 saves), one round.
 Also runnable alone: `python -m benchmarks programs` (`mount` reports the same figures).
+GOT_BENCH_PROGRAMS=tar,saves (names from the list above, comma-separated) runs only those.
 """
 
 from __future__ import annotations
@@ -258,11 +259,24 @@ def available() -> bool:
             and all(shutil.which(t) for t in TOOLS))
 
 
+def _chosen(programs: list[Program]) -> list[Program]:
+    """The programs GOT_BENCH_PROGRAMS names (all if it is unset or empty); an unknown name is
+    an error, so that a typo does not silently measure nothing."""
+    names = [n.strip() for n in os.environ.get("GOT_BENCH_PROGRAMS", "").split(",") if n.strip()]
+    if not names:
+        return programs
+    known = {p.name: p for p in programs}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"GOT_BENCH_PROGRAMS: no program {', '.join(unknown)} (known: {', '.join(known)})")
+    return [known[n] for n in names]
+
+
 def run(quick: bool) -> list[Figure]:
     if not available():
         return []
     sizes = QUICK if quick else FULL
-    programs = _programs(sizes)
+    programs = _chosen(_programs(sizes))
     rounds = 1 if quick else ROUNDS
     work = Path(tempfile.mkdtemp(prefix="got-bench-programs-"))
     figs: list[Figure] = []

@@ -6,9 +6,11 @@
 Modules, one concept each: inodes (stable inode numbers), readahead (extent maps, chunk
 fetches, prefetch), gather (a read's reply), dirty (buffered writes, per inode), snapshot
 (read side, by inode), writeback (write side: transaction, buffers, flush through gotfs's
-region rule, chunked outside the lock), ops (the pyfuse3 adapter). The fixtures built on it live in
-benchmarks/: bare_mount (a runnable mount over a store directory, for tests) and ceiling (a
-minimal in-memory FUSE filesystem, to measure what Python FUSE can do at best).
+region rule, chunked outside the lock), ops (the pyfuse3 adapter), requests (how pyfuse3's
+session loop waits for the next request: one already queued is taken without a pass through
+trio's scheduler). The fixtures built on it live in benchmarks/: bare_mount (a runnable mount
+over a store directory, for tests) and ceiling (a minimal in-memory FUSE filesystem, to
+measure what Python FUSE can do at best).
 
 The mount is independent of the repository layer: it gets its root from a `RootSource` and,
 when writable, hands each new root to `source.publish`, which must make it durable.
@@ -28,6 +30,7 @@ import pyfuse3
 import trio
 
 from gotfs.fs import FS
+from gotfs.mount import requests
 from gotfs.mount.tuning import READ_AHEAD_KB, keep_freed_memory, set_read_ahead, switch_interval
 from gotfs.mount.ops import Ops
 from gotfs.mount.snapshot import Snapshot
@@ -128,13 +131,19 @@ def mount(fs: FS, source: RootSource, mountpoint: str, *, writable: bool = False
         options.add("debug")
     state = _State(core, mountpoint, flush_interval, ready)
     ops = Ops(core, limiter=trio.CapacityLimiter(THREADS), kick=state.kick)
+    fds = requests.fuse_fds()
     pyfuse3.init(ops, mountpoint, options)
+    state.requests = requests.install(requests.fuse_fds() - fds)
     failed = True
     try:
         with switch_interval():
             trio.run(state.serve)
         failed = False
     finally:
+        requests.restore(state.requests)
+        if state.requests is not None:
+            log.info("served %d requests, %d of them taken at once (gotfs/mount/requests.py)",
+                     state.requests.fast + state.requests.slow, state.requests.fast)
         try:
             if writable:
                 core.flush()  # whatever came in after the last flush
@@ -158,6 +167,7 @@ class _State:
         self.kicked: trio.Event | None = None
         self.publish_wanted = False  # a close asked for a flush since the last one
         self.limiter = trio.CapacityLimiter(1)  # background flushes: one at a time, own thread
+        self.requests: requests.RequestWait | None = None  # how the session loop waits (requests.py)
 
     def kick(self, publish: bool = True) -> None:
         """Ask for a flush soon (called on the event loop): a published one when a written file
@@ -173,7 +183,10 @@ class _State:
             nursery.start_soon(self._announce)
             if self.core.writable:
                 nursery.start_soon(self._flusher)
-            await pyfuse3.main()
+            if self.requests is None:
+                await pyfuse3.main()
+            else:
+                await pyfuse3.main(max_tasks=requests.MAX_TASKS)
             nursery.cancel_scope.cancel()
 
     async def _flush(self, publish: bool = True) -> None:
@@ -218,7 +231,10 @@ class _State:
                 log.info("signal %d: flushing and unmounting %s", signum, self.mountpoint)
                 if self.core.writable:
                     await self._flush()  # the bulk, while still serving requests
-                pyfuse3.terminate()
+                if self.requests is None:
+                    pyfuse3.terminate()
+                else:
+                    self.requests.terminate()
                 return
 
     async def _announce(self) -> None:

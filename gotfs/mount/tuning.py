@@ -17,6 +17,9 @@ calls it, and mount() applies it only in the process that serves the mount:
 - `set_read_ahead()` (every mount): the kernel readahead of the mount is raised to
   READ_AHEAD_KB through sysfs (needs root), so sequential readers send 1 MiB requests
   instead of 128 KiB; pyfuse3 refuses libfuse's max_readahead option.
+- `requests.install()` (every mount, in mount()): pyfuse3's module-level request wait is
+  replaced, for the session's lifetime, by one that takes already-queued requests at once
+  (requests.py says how and why; pyfuse3 serves one session a process anyway).
 - The decoding child (decoder.py) runs as SCHED_BATCH, set in the child itself, so that a
   job written from the FUSE loop does not wake it onto the loop's CPU mid-reply.
 """
