@@ -21,28 +21,33 @@ tree): a snapshot that was never committed may have had its nodes collected sinc
 
 from __future__ import annotations
 
-import sqlite3
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Container
-
 from gotfs import keys
 from gotfs.info import Info
 from gotfs.repo.statrows import FileInfos, Pending, row_path
-from gotfs.staging import Staging
 from gotkv.root import Root
+from gotkv.value import Value
 
+TYPE_CHECKING = False  # typing's flag without importing typing; checkers take it as True
 if TYPE_CHECKING:
+    import sqlite3
+    from typing import Callable, Container
+
     from gotfs.fs import FS
+    from gotfs.staging import Staging
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS base(one INTEGER PRIMARY KEY CHECK (one = 0), root BLOB NOT NULL, others BLOB NOT NULL)"
 
 
-@dataclass(frozen=True, slots=True)
-class BaseTree:
+class BaseTree(Value):
     """A root and the values of its non-file keys (info key -> Info bytes)."""
 
+    __slots__ = ("root", "others")
     root: Root
     others: dict[bytes, bytes]
+
+    def __init__(self, root: Root, others: dict[bytes, bytes]) -> None:
+        object.__setattr__(self, "root", root)
+        object.__setattr__(self, "others", others)
 
     @classmethod
     def of(cls, root: Root, others: dict[keys.Path, Info]) -> BaseTree:
@@ -111,6 +116,8 @@ def stage_changes(fs: FS, base: BaseTree, others: dict[keys.Path, Info], to_writ
     `to_write` (those of `rewritten` replacing the base's) streamed in at flush in path order,
     so in the packing groups a build of the whole tree would make. By (a) and (b) above, the
     flushed root is that build's. Cost: O(changes x depth) node reads."""
+    from gotfs.staging import Staging  # here: a status reads the base, only a snapshot stages on it
+
     staging = Staging(fs, base.root)
     before = base.by_path()
     top: keys.Path | None = None

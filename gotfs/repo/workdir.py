@@ -37,10 +37,13 @@ class WorkingDirectory:
 
     def status(self):
         """Changes in the working directory against the commit it holds (workdir_root).
-        Cost: WorkCopy.status's: one lstat per path, and a file read only where its stat
+        Cost: WorkStatus.status's: one lstat per path, and a file read only where its stat
         signature changed; no node of the tree is read while the stat cache's base is that
-        commit's tree (see basetree)."""
-        wc = self.workcopy()
+        commit's tree (see basetree), and then neither the filesystem layer nor WorkCopy's
+        snapshot and checkout machinery is imported."""
+        from gotfs.repo.workstatus import WorkStatus
+
+        wc = WorkStatus(self)
         try:
             return wc.status(self.workdir_root())
         finally:
