@@ -79,6 +79,23 @@ class HostEntry:
         return Info.symlink(self.target)
 
 
+class WorkChange(Value):
+    """A path where the working directory differs from a tree, with what a patch needs of it:
+    the tree's Info and extents (`old`, `extents`; None and [] when added) and the host's
+    entry (`host`; None when removed)."""
+
+    __slots__ = ("path", "kind", "old", "extents", "host")
+    path: str
+    kind: str  # added / removed / modified
+    old: Info | None
+    extents: list[tuple[int, Extent]]
+    host: HostEntry | None
+
+    def __init__(self, path: str, kind: str, old: Info | None, extents: list, host: HostEntry | None) -> None:
+        for name, value in (("path", path), ("kind", kind), ("old", old), ("extents", extents), ("host", host)):
+            object.__setattr__(self, name, value)
+
+
 def _never(*_) -> bool:
     return False
 
@@ -183,6 +200,12 @@ class WorkStatus:
         When `base` is the recorded base tree (see basetree), the rows stand for it: one lstat
         per path, and a row read (and a content read) only for a file whose stat signature
         changed. Otherwise every entry of `base` is read (tracked)."""
+        return [Change(c.path, c.kind) for c in self.changes(base)]
+
+    def changes(self, base: Root, *, detail: bool = False) -> list[WorkChange]:
+        """status(base) with, when `detail`, each path's Info and extents in `base` (a row read
+        per removed path too) and its host entry: what `got diff` shows without storing a
+        snapshot of the working directory. Cost: status's."""
         now = time.time_ns()
         recorded = basetree.load(self.db, base)
         if recorded is not None:
@@ -197,10 +220,10 @@ class WorkStatus:
                 return None if old is None else (*old, cache.get(raw))
 
             paths = tracked.keys
-        changes: list[Change] = []
+        changes: list[WorkChange] = []
         refreshed = []
         seen = set()  # the paths found that are not unchanged files
-        is_reg = st.S_ISREG
+        is_reg, fsdecode = st.S_ISREG, os.fsdecode
         for raw, s in self.scan():
             if is_reg(s.st_mode) and unchanged(raw, signature(s)):
                 continue
@@ -208,13 +231,14 @@ class WorkStatus:
             e = self.entry(raw, s)
             old = lookup(raw)
             if old is None:
-                changes.append(Change(os.fsdecode(raw), ADDED))
+                changes.append(WorkChange(fsdecode(raw), ADDED, None, [], e))
                 continue
             info, extents, row = old
             if not self._same(e, info, extents, row, now, refreshed):
-                changes.append(Change(os.fsdecode(raw), MODIFIED))
+                changes.append(WorkChange(fsdecode(raw), MODIFIED, info, extents, e))
         for raw in paths() - seen:  # (paths() holds no file found unchanged)
-            changes.append(Change(os.fsdecode(raw), REMOVED))
+            info, extents = lookup(raw)[:2] if detail else (None, [])
+            changes.append(WorkChange(fsdecode(raw), REMOVED, info, extents, None))
         if refreshed:
             self._remember(refreshed, keeps=base)
         return sorted(changes, key=lambda c: keys.info_key(keys.parse_path(c.path)))

@@ -89,3 +89,15 @@ def test_a_no_change_status_imports_no_tree_or_write_machinery(got, repo_dir):
     for args in (["status"], ["status", "--short"], ["status", "--json"]):
         modules = loaded(repo_dir, *args)
         assert not modules & STATUS_UNNEEDED, (args, sorted(modules & STATUS_UNNEEDED))
+
+
+def test_a_working_directory_diff_builds_no_filesystem_layer(got, repo_dir):
+    """`got diff` of an edited file reads the old bytes from the store by the stat cache's
+    extents: no snapshot, so neither the trees' FS nor the chunker nor the edit machinery."""
+    write(repo_dir, {"a.txt": "one\n", "d/b.txt": "two\n"})
+    got("commit", "-m", "first")
+    write(repo_dir, {"a.txt": "three\n"})
+    for args in (["diff"], ["diff", "--stat"]):
+        modules = loaded(repo_dir, *args)
+        unwanted = modules & (HEAVY - {"typing"} | {"gotfs.tx", "gotkv.edit", "sortedcontainers", "gotfs.staging"})
+        assert not unwanted, (args, sorted(unwanted))
