@@ -257,7 +257,9 @@ class WorkStatus:
         host_hash = file_hash(self.host_path(e.path))
         if host_hash != tree_hash:
             return False
-        refreshed.append((b"/".join(e.path), self._trusted_sig(e.stat, now), host_hash, stored))
+        sig = self._trusted_sig(e.stat, now)
+        if row is None or (row[0], row[1], row[2]) != (sig, host_hash, stored):  # (a racy file's row stays as it is)
+            refreshed.append((b"/".join(e.path), sig, host_hash, stored))
         return True
 
     def referenced_cids(self) -> set[bytes]:
