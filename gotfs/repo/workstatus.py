@@ -5,8 +5,10 @@ checkout on top of it.
 Apart from WorkCopy because `got status` runs this alone: while the cache's rows describe
 the tree asked about (the base tree, see basetree) and every file's stat signature matches
 its row, a status is a directory scan, one query of the rows' signatures and a dict lookup
-per path. It then needs neither the filesystem layer (FS, Tx, gotkv's edit batch, the
-chunker) nor the blob store: those load only when a path differs (`fs`, imported then).
+per path. A changed file is then hashed and compared with its row's hash. The filesystem
+layer (FS, Tx, gotkv's edit batch, the chunker) and the blob store load (`fs`) only when the
+rows cannot answer: no recorded base for the tree asked about, or a row that is not the
+base's entry for its path.
 """
 
 from __future__ import annotations
