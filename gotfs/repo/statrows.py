@@ -119,6 +119,12 @@ class RowBatches:
         if self.progress:
             self.progress(self.files, self.bytes)
 
+    def take(self) -> list[tuple[bytes, bytes | None, bytes, bytes]]:
+        """The rows not yet remembered, for a caller that makes the data durable and
+        remembers them itself (with more in the same transaction)."""
+        rows, self.rows = self.rows, []
+        return rows
+
     def flush(self) -> None:
         """Make the stored data durable and remember the rows so far."""
         if self.rows:

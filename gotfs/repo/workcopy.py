@@ -111,11 +111,13 @@ class WorkCopy(WorkStatus, Checkouts):
             build = self._stage_tree(others, to_write, gone | {p.raw for p in to_write}, infos)
             del to_write  # (the build holds what it needs)
             root = build.flush(rows.add, known=known)
-        rows.flush()
         # The cache must never name blobs that are not durable: a process killed after
         # remembering but before the store's flush would hand lost extents to the next commit.
+        # So the store is flushed, then the last rows, the rows of paths gone and the new base
+        # are remembered in one transaction (one fsync of the cache, and no moment between
+        # them when the base is cleared).
         self.fs.store.flush()
-        self._remember([], forget=gone, base=basetree.BaseTree.of(root, others))
+        self._remember(rows.take(), forget=gone, base=basetree.BaseTree.of(root, others))
         return root
 
     def _known(self, to_write: list[_Pending], rewritten: set[bytes]) -> dict:
