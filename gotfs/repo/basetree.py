@@ -172,25 +172,17 @@ def checked_out(db: sqlite3.Connection, fs: FS, prior: BaseTree, target: Root, p
 
 class RecordedTree:
     """The base tree's paths as status compares them, read from the rows and `others` instead
-    of the tree: (path, sig) of every row up front, a file's row only when its signature
-    differs. `decode` turns a row's entries into (Info, extents)."""
+    of the tree: (path, sig) of every row up front (`sigs`, which status's scan consumes:
+    WorkStatus.scan pops each file it finds and puts those whose signature differs in
+    `changed`), a file's row only when its signature differs. `decode` turns a row's entries
+    into (Info, extents)."""
 
     def __init__(self, db: sqlite3.Connection, base: BaseTree, decode: Callable[[bytes], tuple[Info, list]]):
         self.db = db
         self.decode = decode
         self.sigs: dict[bytes, bytes | None] = dict(db.execute("SELECT path, sig FROM files"))
-        self.changed: set[bytes] = set()  # rows taken out of sigs by unchanged() that differ
+        self.changed: set[bytes] = set()  # rows taken out of sigs by the scan that differ
         self.others = {b"/".join(keys.path_of(k)): v for k, v in base.others.items() if k != b"/"}
-
-    def unchanged(self, raw: bytes, sig: bytes) -> bool:
-        """True if the file at `raw`, with stat signature `sig`, holds what the base holds.
-        Either way `raw` leaves paths(): the caller has met it. One dict pop."""
-        old = self.sigs.pop(raw, _ABSENT)
-        if old == sig:
-            return True
-        if old is not _ABSENT:
-            self.changed.add(raw)
-        return False
 
     def get(self, raw: bytes) -> tuple[Info, list, tuple | None] | None:
         """(Info, extents, stat cache row) of a path of the base, or None if it has none."""
@@ -203,8 +195,6 @@ class RecordedTree:
         return None if row is None else (*self.decode(row[2]), row)
 
     def paths(self) -> set[bytes]:
-        """The base's paths, but those unchanged() was asked about."""
+        """The base's paths, but the files the scan found (popped from sigs)."""
         return self.sigs.keys() | self.others.keys()
 
-
-_ABSENT = object()

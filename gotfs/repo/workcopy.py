@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from typing import Callable
 
 ROW_BATCH = 8192  # written files between flushes that hand their rows to the cache
-_ABSENT = object()
 
 __all__ = ["WorkCopy", "Change", "HostEntry", "ROW_BATCH"]
 
@@ -75,28 +74,25 @@ class WorkCopy(WorkStatus, Checkouts):
         sigs = dict(self.db.execute("SELECT path, sig FROM files"))
         others: dict[keys.Path, Info] = {(): Info.dir(0o755)}
         to_write: list[_Pending] = []
-        files: set[bytes] = set()
         readers: dict[bytes, _HashingReader] = {}
 
         def opener(raw: bytes) -> _HashingReader:
             reader = readers[raw] = _HashingReader(self.root / os.fsdecode(raw))
             return reader
 
-        files = 0
+        rows = len(sigs)
         rewritten: set[bytes] = set()  # files to write that have a row (the base's, if recorded)
-        is_reg, pop = st.S_ISREG, sigs.pop
-        for raw, s in self.scan():
+        is_reg = st.S_ISREG
+        # The scan pops every file it finds from sigs and yields only those whose signature
+        # is not their row's (rewritten: those with a row): what stays in sigs is the rows of
+        # paths that are no longer files.
+        for raw, s in self.scan(sigs, rewritten):
             if not is_reg(s.st_mode):
                 others[_row_path(raw)] = self.entry(raw, s).info()
                 continue
-            files += 1
-            sig = signature(s)
-            had = pop(raw, _ABSENT)  # what stays in sigs: rows of paths that are no longer files
-            if had != sig:
-                if had is not _ABSENT:
-                    rewritten.add(raw)
-                to_write.append(_Pending(raw, s.st_size, st.S_IMODE(s.st_mode),
-                                         None if now - s.st_mtime_ns < RACY_NS else sig, opener))
+            to_write.append(_Pending(raw, s.st_size, st.S_IMODE(s.st_mode),
+                                     None if now - s.st_mtime_ns < RACY_NS else signature(s), opener))
+        files = rows - len(sigs) - len(rewritten) + len(to_write)  # unchanged ones, and the rest
         gone = set(sigs)
         del sigs
         known = self._known(to_write, rewritten)

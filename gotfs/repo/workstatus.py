@@ -98,8 +98,8 @@ class WorkChange(Value):
             object.__setattr__(self, name, value)
 
 
-def _never(*_) -> bool:
-    return False
+_FMT, _REG = 0o170000, st.S_IFREG  # (st_mode & _FMT == _REG: S_ISREG without a call)
+_ABSENT = object()
 
 
 class WorkStatus:
@@ -125,16 +125,23 @@ class WorkStatus:
 
     # -- scanning ----------------------------------------------------------------------
 
-    def scan(self) -> Iterator[tuple[bytes, os.stat_result]]:
+    def scan(self, rows: dict[bytes, bytes | None] | None = None,
+             differ: set[bytes] | None = None) -> Iterator[tuple[bytes, os.stat_result]]:
         """Every path below the working directory that a commit would record, unordered, as
         (its components joined by b"/", its lstat). Cost: one readdir per directory and one
         fstatat per path, relative to the open directory (no walk of the whole path again);
         names are matched against .gotignore only when it has patterns. A tuple per path: a
-        no-change status of 100k files makes nothing else per unchanged file."""
+        no-change status of 100k files makes nothing else per unchanged file.
+
+        With `rows` (path -> stat signature, a dict this consumes): every regular file found
+        is popped from it, one whose signature equals its row is not yielded (the status's
+        unchanged file, met in the loop that found it), and one whose row differs is added to
+        `differ`. What stays in `rows` is then the rows of paths that are not files here."""
         ignore = Ignore.load(self.root)
         enc, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
         top = os.fsencode(self.root)
         is_dir = st.S_ISDIR
+        pop = rows.pop if rows is not None else None
         stack = [b""]
         while stack:
             rel = stack.pop()
@@ -149,7 +156,13 @@ class WorkStatus:
                         if ignore.ignored_name(shown, name, is_dir(s.st_mode)):
                             continue
                         raw = prefix + name
-                        if is_dir(s.st_mode):
+                        if pop is not None and s.st_mode & _FMT == _REG:
+                            row = pop(raw, _ABSENT)
+                            if row == b"%d:%d:%d:%d:%d" % (s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino, s.st_mode):
+                                continue  # (statrows.signature, inlined: once per file of the tree)
+                            if row is not _ABSENT:
+                                differ.add(raw)
+                        elif is_dir(s.st_mode):
                             stack.append(raw)
                         yield raw, s
             finally:
@@ -212,10 +225,11 @@ class WorkStatus:
         recorded = basetree.load(self.db, base)
         if recorded is not None:
             view = basetree.RecordedTree(self.db, recorded, decode_entries)
-            unchanged, lookup, paths = view.unchanged, view.get, view.paths
+            found = self.scan(view.sigs, view.changed)  # (unchanged files are left out)
+            lookup, paths = view.get, view.paths
         else:
             tracked, cache = self.tracked(base), self._cached()
-            unchanged = _never
+            found = self.scan()
 
             def lookup(raw: bytes):
                 old = tracked.get(raw)
@@ -225,10 +239,8 @@ class WorkStatus:
         changes: list[WorkChange] = []
         refreshed = []
         seen = set()  # the paths found that are not unchanged files
-        is_reg, fsdecode = st.S_ISREG, os.fsdecode
-        for raw, s in self.scan():
-            if is_reg(s.st_mode) and unchanged(raw, signature(s)):
-                continue
+        fsdecode = os.fsdecode
+        for raw, s in found:
             seen.add(raw)
             e = self.entry(raw, s)
             old = lookup(raw)
