@@ -1,17 +1,22 @@
-"""Tree changes between two roots, and their rendering as git-style patches and stats."""
+"""Tree changes between two roots, or between a tree and the working directory, and their
+rendering as git-style patches and stats."""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 
 from gotfs.diff import ADDED, REMOVED, PathChange, diff
-from gotfs.fs import FS
 from gotfs.info import Info
 from gotkv.root import Root
 from gotkv.value import Value
 
 from cli.output import mode_text, paint, quote_path
+
+TYPE_CHECKING = False  # typing's flag without importing typing; checkers take it as True
+if TYPE_CHECKING:
+    from gotfs.fs import FS
 
 BINARY_SNIFF = 8 << 10
 BINARY_LIMIT = 10 << 20
@@ -23,16 +28,64 @@ def tree_changes(fs: FS, a: Root, b: Root, paths: Iterable[str] | None = None) -
     Cost: that of gotfs.diff — O(changes · depth) node reads, plus reading the parts of files
     whose extents moved without naming the same blob bytes.
     """
-    prefixes = [p.strip("/") for p in paths or ()]
-    if "" in prefixes:
-        prefixes = []
+    prefixes = _prefixes(paths)
     source = diff(fs, a, b, prefixes[0]) if len(prefixes) == 1 else diff(fs, a, b)
+    return [c for c in source if _under(c.path, prefixes)]
+
+
+def _prefixes(paths: Iterable[str] | None) -> list[str]:
+    prefixes = [p.strip("/") for p in paths or ()]
+    return [] if "" in prefixes else prefixes
+
+
+def _under(path: str, prefixes: list[str]) -> bool:
+    return not prefixes or any(path == p or path.startswith(p + "/") for p in prefixes)
+
+
+SideOf = Callable[[], "Side"]  # one side's bytes, read when a patch or a count needs them
+
+
+def tree_sides(fs: FS, a: Root, b: Root, c: PathChange) -> tuple[SideOf, SideOf]:
+    """The two sides of a change between trees `a` and `b`."""
+    return (lambda: _side(fs, a, c.path, c.old)), (lambda: _side(fs, b, c.path, c.new))
+
+
+def working_changes(repo, paths: Iterable[str] | None = None) -> list[tuple[PathChange, SideOf, SideOf]]:
+    """The working directory's changes against the commit it holds (Repo.workdir_changes),
+    optionally only at or under `paths`, each with its two sides: the tree's bytes read from
+    the extents its stat cache row names, the host's from the file. Nothing is stored: unlike
+    a diff of a snapshot, no changed file is chunked or sealed, and a diff that finds no
+    change reads no blob. Cost: a status, then per changed file a read of both versions."""
+    prefixes = _prefixes(paths)
     out = []
-    for c in source:
-        if prefixes and not any(c.path == p or c.path.startswith(p + "/") for p in prefixes):
+    for w in repo.workdir_changes():
+        if not _under(w.path, prefixes):
             continue
-        out.append(c)
+        new = w.host.info() if w.host is not None else None
+        c = PathChange(w.path, w.kind, w.old, new)
+        out.append((c, _extents_side(repo, w.old, w.extents), _host_side(repo.workdir / w.path, new)))
     return out
+
+
+def _extents_side(repo, info: Info | None, extents: list) -> SideOf:
+    def side() -> Side:
+        if info is None or not info.is_file:
+            return _small_side(info)
+        if info.size > BINARY_LIMIT:
+            return Side(None, True)
+        return _sniffed(repo.stored_bytes(info.size, extents))
+    return side
+
+
+def _host_side(path: os.PathLike, info: Info | None) -> SideOf:
+    def side() -> Side:
+        if info is None or not info.is_file:
+            return _small_side(info)
+        if info.size > BINARY_LIMIT:
+            return Side(None, True)
+        with open(path, "rb") as f:
+            return _sniffed(f.read(BINARY_LIMIT + 1))
+    return side
 
 
 def is_file_like(c: PathChange) -> bool:
@@ -54,13 +107,20 @@ class Side(Value):
 
 
 def _side(fs: FS, root: Root, path: str, info: Info | None) -> Side:
-    if info is None or info.is_dir or info.is_special:  # no bytes (a FIFO, socket or device: its kind)
-        return Side(b"", False)
-    if info.is_symlink:
-        return Side(info.target, False)
+    if info is None or not info.is_file:
+        return _small_side(info)
     if info.size > BINARY_LIMIT:
         return Side(None, True)
-    data = fs.read(root, path)
+    return _sniffed(fs.read(root, path))
+
+
+def _small_side(info: Info | None) -> Side:
+    """The side of what is not a regular file: no bytes (absent, a directory, or a FIFO,
+    socket or device: its kind says it all), or a symlink's target."""
+    return Side(info.target if info is not None and info.is_symlink else b"", False)
+
+
+def _sniffed(data: bytes) -> Side:
     return Side(data, b"\0" in data[:BINARY_SNIFF])
 
 
@@ -69,8 +129,13 @@ def _lines(data: bytes) -> list[str]:
 
 
 def line_counts(fs: FS, a: Root, b: Root, c: PathChange) -> tuple[int, int, bool]:
-    """(insertions, deletions, binary) of one change."""
-    old, new = _side(fs, a, c.path, c.old), _side(fs, b, c.path, c.new)
+    """(insertions, deletions, binary) of one change between trees."""
+    return counts_of(*tree_sides(fs, a, b, c))
+
+
+def counts_of(old_side: SideOf, new_side: SideOf) -> tuple[int, int, bool]:
+    """(insertions, deletions, binary) of one change, given its two sides."""
+    old, new = old_side(), new_side()
     if old.binary or new.binary:
         return 0, 0, True
     plus = minus = 0
@@ -83,10 +148,15 @@ def line_counts(fs: FS, a: Root, b: Root, c: PathChange) -> tuple[int, int, bool
 
 
 def patch(fs: FS, a: Root, b: Root, c: PathChange) -> Iterator[str]:
-    """A git-style patch for one change, line by line (without trailing newlines), coloured
-    as git colours it when colour is on (cli.output.paint)."""
+    """A git-style patch for one change between trees (patch_of)."""
+    return patch_of(c, *tree_sides(fs, a, b, c))
+
+
+def patch_of(c: PathChange, old_side: SideOf, new_side: SideOf) -> Iterator[str]:
+    """A git-style patch for one change, given its two sides, line by line (without trailing
+    newlines), coloured as git colours it when colour is on (cli.output.paint)."""
     in_body = False
-    for line in _patch_lines(fs, a, b, c):
+    for line in _patch_lines(c, old_side, new_side):
         in_body = in_body or line.startswith("@@")
         if not in_body:
             yield paint(line, "bold")
@@ -98,7 +168,7 @@ def patch(fs: FS, a: Root, b: Root, c: PathChange) -> Iterator[str]:
             yield line
 
 
-def _patch_lines(fs: FS, a: Root, b: Root, c: PathChange) -> Iterator[str]:
+def _patch_lines(c: PathChange, old_side: SideOf, new_side: SideOf) -> Iterator[str]:
     yield f"diff --got {quote_path('a/' + c.path)} {quote_path('b/' + c.path)}"
     old, new = c.old, c.new
     if old is not None and new is not None and old.kind != new.kind:
@@ -119,7 +189,7 @@ def _patch_lines(fs: FS, a: Root, b: Root, c: PathChange) -> Iterator[str]:
         if old.xattrs != new.xattrs:
             yield "xattrs changed"
         return
-    a_side, b_side = _side(fs, a, c.path, old), _side(fs, b, c.path, new)
+    a_side, b_side = old_side(), new_side()
     a_name = quote_path(f"a/{c.path}") if old is not None and not old.is_dir else "/dev/null"
     b_name = quote_path(f"b/{c.path}") if new is not None and not new.is_dir else "/dev/null"
     if a_side.binary or b_side.binary:

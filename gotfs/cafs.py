@@ -18,7 +18,7 @@ from gotfs.extent import Extent
 from gotfs.fs import FS
 from gotfs.info import Info
 from gotfs.tx import Tx
-from gotkv.edit import Span
+from gotkv.keyspan import Span
 from gotkv.root import Root
 
 

@@ -83,6 +83,26 @@ class Written(Generic[T]):
     __hash__ = None  # mutable
 
 
+class _Prefixed:
+    """A _Concat stream with its first bytes already read into `head` (by write_many, to see
+    whether the stream is short): they are handed out again first."""
+
+    def __init__(self, head: bytearray, stream: _Concat):
+        self._head = memoryview(head)
+        self._stream = stream
+
+    def readinto(self, buf) -> int:
+        return self.copy_into(buf, None, 0)
+
+    def copy_into(self, buf, fd: int | None, offset: int) -> int:
+        view = memoryview(buf).cast("B")
+        n = min(len(self._head), len(view))
+        if n:
+            view[:n] = self._head[:n]
+            self._head = self._head[n:]
+        return n + (self._stream.copy_into(view[n:], fd, offset + n) if n < len(view) else 0)
+
+
 class _Concat:
     """A readinto() stream over many files, recording where each starts and ends.
 
@@ -218,13 +238,18 @@ class DataStore:
         refs are those sealing would make, so the extents, and the root, are the same.
         """
         stream = _Concat(iter(sources))
+        head = bytearray(self.params.min_size)
+        filled = stream.readinto(head)
+        if filled < len(head):  # the whole stream: shorter than any cut, so one chunk
+            yield from self._write_short(stream, memoryview(head)[:filled], known)
+            return
         inflight: deque[tuple[int, int, Future]] = deque()
         done: list[Written[T]] = []
         pending: deque[Written[T]] = deque()
         pool = self._sealers()
         segments = self._take_segments()
         try:
-            for cut in Cutter(self._chunker(), stream, segments):
+            for cut in Cutter(self._chunker(), _Prefixed(head, stream), segments):
                 sealing = pool.submit(self._seal, cut.data, known)
                 Cutter.hold(cut, sealing)
                 inflight.append((cut.offset, len(cut.data), sealing))
@@ -246,6 +271,22 @@ class DataStore:
             self._give_segments(segments)
         self._settle_rest(stream, pending, done)
         yield from done
+
+    def _write_short(self, stream: _Concat, data: memoryview, known: dict[bytes, Ref] | None) -> list[Written]:
+        """The files of a stream that ended before min_size bytes: FastCDC cuts nowhere
+        before min_size, so the stream is one chunk, and this seals it here, as the general
+        path would (the same ref and extents), without the chunker (pyfastcdc), the sealing
+        threads or the cutting segments: what a commit of a few small files, or a flush of a
+        few small writes, would otherwise start up for one chunk. Cost: one seal and post."""
+        ref = None
+        if data:
+            ref = self._seal(data, known)
+            self.chunks_written += 1
+        out = []
+        for tag, start, end in stream.spans:
+            out.append(Written(tag, end - start, [(end - start, Extent(ref, start, end - start))] if end > start else []))
+        stream.spans.clear()
+        return out
 
     def _settle(self, stream: _Concat, item, pending: deque, done: list) -> None:
         """Give the files overlapping one posted chunk their extents; retire finished files.

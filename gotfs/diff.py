@@ -14,17 +14,18 @@ not reported at all.
 from __future__ import annotations
 
 from itertools import groupby
-from typing import TYPE_CHECKING, Iterator
 
 from gotfs import keys
 from gotfs.info import Info
-from gotfs.tx import Tx
-from gotkv.diff import Change
 from gotkv.root import Root
 from gotkv.value import Value
 
+TYPE_CHECKING = False  # typing's flag without importing typing; checkers take it as True
 if TYPE_CHECKING:
+    from typing import Iterator
+
     from gotfs.fs import FS
+    from gotkv.diff import Change
 
 ADDED, REMOVED, MODIFIED = "added", "removed", "modified"
 
@@ -95,6 +96,8 @@ def same_content(fs: FS, a: Root, b: Root, path: keys.Path) -> bool:
     Walks both extent lists in step; a stretch where both name the same blob at the same
     offset is equal unread, holes compare as zeros, and only the rest is read.
     """
+    from gotfs.tx import Tx  # here: `got status` imports this module for its kinds, not the tree reads
+
     return same_extent_bytes(fs, list(Tx(fs, a).extents(path)), list(Tx(fs, b).extents(path)))
 
 

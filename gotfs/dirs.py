@@ -15,7 +15,7 @@ from gotfs.errors import AlreadyExists, DirectoryNotEmpty, InvalidPath, IsADirec
 from gotfs.info import Info
 from gotfs.keys import Path
 from gotfs.tx import Tx
-from gotkv.edit import Span, prefix_end
+from gotkv.keyspan import Span, prefix_end
 from gotkv.params import MAX_KEY_SIZE
 
 

@@ -19,7 +19,7 @@ import os
 import struct
 
 from gotfs.errors import InvalidPath
-from gotkv.edit import Span, prefix_end
+from gotkv.keyspan import Span, prefix_end
 from gotkv.params import MAX_KEY_SIZE
 
 MAX_NAME = 255

@@ -20,7 +20,7 @@ import blake3
 
 from gotkv.blobs.ref import Ref
 from gotkv.boundary import ENTRY_OVERHEAD, Boundary
-from gotkv.edit import check_key, check_value
+from gotkv.keyspan import check_key, check_value
 from gotkv.errors import InvalidInput
 from gotkv.node import NODE_HEADER_SIZE, Node
 from gotkv.nodestore import NodeStore

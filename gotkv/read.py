@@ -9,7 +9,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from typing import Iterator
 
-from gotkv.edit import Span
+from gotkv.keyspan import Span
 from gotkv.nodestore import NodeStore
 from gotkv.root import Root
 

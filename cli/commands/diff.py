@@ -8,7 +8,7 @@ from gotfs.repo.mounting import working_copy
 from gotkv.errors import InvalidInput
 
 from cli.context import open_repo, worktree_path
-from cli.diffview import is_file_like, line_counts, patch, stat_table, tree_changes
+from cli.diffview import counts_of, is_file_like, patch_of, stat_table, tree_changes, tree_sides, working_changes
 from cli.output import emit_json, is_quiet, out, quote_path
 
 
@@ -35,17 +35,20 @@ def run(args) -> int:
         raise InvalidInput(f"got diff takes at most two revisions, got {len(args.revs)}; put paths after --")
     with open_repo() as repo, repo.writing():  # a working-directory snapshot is unpublished: keep gc off it
         paths = [worktree_path(repo, p) for p in args.pathspec or ()]
-        if len(args.revs) == 2:
-            a, b = repo.root_of(args.revs[0]), repo.root_of(args.revs[1])
+        wc = working_copy(repo) if len(args.revs) < 2 else None
+        if wc is not None and wc.mounted is None and not args.revs:
+            # HEAD's tree against the working directory: from the stat cache, storing nothing
+            sided = working_changes(repo, paths)
         else:
-            wc = working_copy(repo)
-            if wc.mounted is not None:
+            if wc is None:
+                a, b = repo.root_of(args.revs[0]), repo.root_of(args.revs[1])
+            elif wc.mounted is not None:
                 a = repo.root_of(args.revs[0] if args.revs else wc.branch)
                 b = wc.mounted.root
             else:
-                a = repo.root_of(args.revs[0]) if args.revs else repo.workdir_root()
-                b = repo.snapshot()
-        changes = tree_changes(repo.fs, a, b, paths)
+                a, b = repo.root_of(args.revs[0]), repo.snapshot()
+            sided = [(c, *tree_sides(repo.fs, a, b, c)) for c in tree_changes(repo.fs, a, b, paths)]
+        changes = [c for c, _, _ in sided]
         status = 1 if (args.exit_code or is_quiet()) and any(map(is_file_like, changes)) else 0
         if is_quiet():
             return status
@@ -55,18 +58,18 @@ def run(args) -> int:
                     out(quote_path(c.path))
             return status
         if args.stat or args.json:
-            files = [c for c in changes if is_file_like(c)]
-            rows = [(c.path, *line_counts(repo.fs, a, b, c)) for c in files]
+            files = [(c, sides) for c, *sides in sided if is_file_like(c)]
+            rows = [(c.path, *counts_of(*sides)) for c, sides in files]
             if args.json:
                 emit_json({"files": [{"path": p, "kind": c.kind, "insertions": plus, "deletions": minus,
-                                      "binary": binary} for c, (p, plus, minus, binary) in zip(files, rows)],
+                                      "binary": binary} for (c, _), (p, plus, minus, binary) in zip(files, rows)],
                            "summary": {"files": len(rows), "insertions": sum(r[1] for r in rows),
                                        "deletions": sum(r[2] for r in rows)}})
             else:
                 for line in stat_table(rows):
                     out(line)
             return status
-        for c in changes:
-            for line in patch(repo.fs, a, b, c):
+        for c, old_side, new_side in sided:
+            for line in patch_of(c, old_side, new_side):
                 out(line)
     return status

@@ -21,28 +21,33 @@ tree): a snapshot that was never committed may have had its nodes collected sinc
 
 from __future__ import annotations
 
-import sqlite3
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Container
-
 from gotfs import keys
 from gotfs.info import Info
 from gotfs.repo.statrows import FileInfos, Pending, row_path
-from gotfs.staging import Staging
 from gotkv.root import Root
+from gotkv.value import Value
 
+TYPE_CHECKING = False  # typing's flag without importing typing; checkers take it as True
 if TYPE_CHECKING:
+    import sqlite3
+    from typing import Callable, Container
+
     from gotfs.fs import FS
+    from gotfs.staging import Staging
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS base(one INTEGER PRIMARY KEY CHECK (one = 0), root BLOB NOT NULL, others BLOB NOT NULL)"
 
 
-@dataclass(frozen=True, slots=True)
-class BaseTree:
+class BaseTree(Value):
     """A root and the values of its non-file keys (info key -> Info bytes)."""
 
+    __slots__ = ("root", "others")
     root: Root
     others: dict[bytes, bytes]
+
+    def __init__(self, root: Root, others: dict[bytes, bytes]) -> None:
+        object.__setattr__(self, "root", root)
+        object.__setattr__(self, "others", others)
 
     @classmethod
     def of(cls, root: Root, others: dict[keys.Path, Info]) -> BaseTree:
@@ -111,6 +116,8 @@ def stage_changes(fs: FS, base: BaseTree, others: dict[keys.Path, Info], to_writ
     `to_write` (those of `rewritten` replacing the base's) streamed in at flush in path order,
     so in the packing groups a build of the whole tree would make. By (a) and (b) above, the
     flushed root is that build's. Cost: O(changes x depth) node reads."""
+    from gotfs.staging import Staging  # here: a status reads the base, only a snapshot stages on it
+
     staging = Staging(fs, base.root)
     before = base.by_path()
     top: keys.Path | None = None
@@ -165,25 +172,17 @@ def checked_out(db: sqlite3.Connection, fs: FS, prior: BaseTree, target: Root, p
 
 class RecordedTree:
     """The base tree's paths as status compares them, read from the rows and `others` instead
-    of the tree: (path, sig) of every row up front, a file's row only when its signature
-    differs. `decode` turns a row's entries into (Info, extents)."""
+    of the tree: (path, sig) of every row up front (`sigs`, which status's scan consumes:
+    WorkStatus.scan pops each file it finds and puts those whose signature differs in
+    `changed`), a file's row only when its signature differs. `decode` turns a row's entries
+    into (Info, extents)."""
 
     def __init__(self, db: sqlite3.Connection, base: BaseTree, decode: Callable[[bytes], tuple[Info, list]]):
         self.db = db
         self.decode = decode
         self.sigs: dict[bytes, bytes | None] = dict(db.execute("SELECT path, sig FROM files"))
-        self.changed: set[bytes] = set()  # rows taken out of sigs by unchanged() that differ
+        self.changed: set[bytes] = set()  # rows taken out of sigs by the scan that differ
         self.others = {b"/".join(keys.path_of(k)): v for k, v in base.others.items() if k != b"/"}
-
-    def unchanged(self, raw: bytes, sig: bytes) -> bool:
-        """True if the file at `raw`, with stat signature `sig`, holds what the base holds.
-        Either way `raw` leaves paths(): the caller has met it. One dict pop."""
-        old = self.sigs.pop(raw, _ABSENT)
-        if old == sig:
-            return True
-        if old is not _ABSENT:
-            self.changed.add(raw)
-        return False
 
     def get(self, raw: bytes) -> tuple[Info, list, tuple | None] | None:
         """(Info, extents, stat cache row) of a path of the base, or None if it has none."""
@@ -196,8 +195,6 @@ class RecordedTree:
         return None if row is None else (*self.decode(row[2]), row)
 
     def paths(self) -> set[bytes]:
-        """The base's paths, but those unchanged() was asked about."""
+        """The base's paths, but the files the scan found (popped from sigs)."""
         return self.sigs.keys() | self.others.keys()
 
-
-_ABSENT = object()

@@ -25,11 +25,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
-import subprocess
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from gotfs.diff import diff, only_times
 from gotfs.repo.commit import commit_id
@@ -38,6 +34,11 @@ from gotfs.repo.repo import Repo
 from gotkv.blobs.ref import Ref
 from gotkv.errors import GotError, InvalidInput
 from gotkv.root import Root
+from gotkv.value import Value
+
+TYPE_CHECKING = False  # typing's flag without importing typing; checkers take it as True
+if TYPE_CHECKING:
+    from typing import Callable, Iterator
 
 
 class RepoRootSource:
@@ -172,14 +173,18 @@ def flush_mount(repo: Repo, branch: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class MountedWork:
+class MountedWork(Value):
     """A read-write mount's uncommitted state of a branch: what `got commit` records for it."""
 
+    __slots__ = ("branch", "path", "root", "warning")
     branch: str
     path: str | None  # where it is mounted (perhaps a dead mount); None once no mount is left
     root: Root  # its latest published root (the head's root when it published nothing)
     warning: str | None  # a mount that does not answer: the commit holds what it last published
+
+    def __init__(self, branch: str, path: str | None, root: Root, warning: str | None) -> None:
+        for name, value in (("branch", branch), ("path", path), ("root", root), ("warning", warning)):
+            object.__setattr__(self, name, value)
 
 
 def mounted_work(repo: Repo, branch: str) -> MountedWork | None:
@@ -204,13 +209,17 @@ def mounted_work(repo: Repo, branch: str) -> MountedWork | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class WorkingCopy:
+class WorkingCopy(Value):
     """What `got status`, `diff` and `commit` act on when run from a given directory."""
 
+    __slots__ = ("branch", "mounted", "behind")
     branch: str | None  # HEAD's branch (None: detached); inside a mount, the mount's branch
     mounted: MountedWork | None  # set when a read-write mount holds the branch's working state
     behind: int  # commits HEAD's branch has that the working directory lacks (-1: not counted)
+
+    def __init__(self, branch: str | None, mounted: MountedWork | None, behind: int) -> None:
+        for name, value in (("branch", branch), ("mounted", mounted), ("behind", behind)):
+            object.__setattr__(self, name, value)
 
 
 def working_copy(repo: Repo, start: str | os.PathLike = ".") -> WorkingCopy:
@@ -275,14 +284,18 @@ def check_mountpoint(path: str, *, nonempty: bool = False) -> str:
     return full
 
 
-@dataclass(frozen=True, slots=True)
-class Unmounted:
+class Unmounted(Value):
     """What `unmount` did: for a read-write mount, its branch and the commit of what it left."""
 
+    __slots__ = ("path", "branch", "committed", "pending")
     path: str
     branch: str | None  # the branch of a read-write mount of a repository
     committed: Ref | None  # the commit made of the mount's changes (None: there were none)
     pending: bool  # the mount's process was still committing when the wait ended
+
+    def __init__(self, path: str, branch: str | None, committed: Ref | None, pending: bool) -> None:
+        for name, value in (("path", path), ("branch", branch), ("committed", committed), ("pending", pending)):
+            object.__setattr__(self, name, value)
 
 
 def unmount(path: str, *, author: str = "got", timeout: float = 120.0) -> Unmounted:
@@ -343,6 +356,9 @@ def _answers(path: str) -> bool:
 
 
 def _fusermount(path: str) -> None:
+    import shutil  # here, as subprocess: only an unmount runs a tool
+    import subprocess
+
     tool = shutil.which("fusermount3") or shutil.which("fusermount")
     if tool is None:
         raise GotError("fusermount3 not found; install fuse3")

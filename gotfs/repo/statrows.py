@@ -10,15 +10,17 @@ write in the same timestamp tick could go unnoticed), `hash` the BLAKE3 of its c
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO, Callable
-
-import blake3
 
 from gotfs.extent import Extent
 from gotfs.info import Info
-from gotfs.repo.hostread import HashingReader
+from gotkv.value import Value
+
+TYPE_CHECKING = False  # typing's flag without importing typing; checkers take it as True
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import BinaryIO, Callable
+
+    from gotfs.repo.hostread import HashingReader
 
 RACY_NS = 2_000_000_000
 
@@ -52,16 +54,24 @@ def decode_entries(blob: bytes) -> tuple[Info, list[tuple[int, Extent]]]:
     return Info.from_bytes(blob[o:]), extents
 
 
-@dataclass(frozen=True, slots=True)
-class Pending:
+class Pending(Value):
     """A file a snapshot must store: what the write needs of its stat (sig: None if racy).
     Calling it opens the file with `opener` (one function shared by a snapshot's files)."""
 
+    __slots__ = ("raw", "size", "mode", "sig", "opener")
     raw: bytes
     size: int
     mode: int
     sig: bytes | None
     opener: Callable[[bytes], BinaryIO]
+
+    def __init__(self, raw: bytes, size: int, mode: int, sig: bytes | None, opener: Callable[[bytes], BinaryIO]):
+        setattr_ = object.__setattr__
+        setattr_(self, "raw", raw)
+        setattr_(self, "size", size)
+        setattr_(self, "mode", mode)
+        setattr_(self, "sig", sig)
+        setattr_(self, "opener", opener)
 
     def __call__(self) -> BinaryIO:
         return self.opener(self.raw)
@@ -109,6 +119,12 @@ class RowBatches:
         if self.progress:
             self.progress(self.files, self.bytes)
 
+    def take(self) -> list[tuple[bytes, bytes | None, bytes, bytes]]:
+        """The rows not yet remembered, for a caller that makes the data durable and
+        remembers them itself (with more in the same transaction)."""
+        rows, self.rows = self.rows, []
+        return rows
+
     def flush(self) -> None:
         """Make the stored data durable and remember the rows so far."""
         if self.rows:
@@ -119,6 +135,8 @@ class RowBatches:
 
 def file_hash(path: Path) -> bytes:
     """The BLAKE3 of a host file's content, as HashingReader gives it. Cost: a read of the file."""
+    import blake3  # here: a status that finds no changed signature hashes nothing
+
     h = blake3.blake3()
     with open(path, "rb", buffering=0) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -129,6 +147,8 @@ def file_hash(path: Path) -> bytes:
 def extents_hash(fs, extents: list[tuple[int, Extent]]) -> bytes:
     """The BLAKE3 of the bytes a file's (end, Extent) list holds in `fs` (holes as zeros), as
     file_hash gives it of the host file. Cost: a read of every extent."""
+    import blake3
+
     h = blake3.blake3()
     pos = 0
     for end, extent in extents:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 
 from gotfs import keys
 from gotfs.diff import MODIFIED, REMOVED, diff as fs_diff
@@ -20,16 +19,9 @@ from gotfs.repo import basetree
 from gotfs.repo.errors import DirtyWorkingCopy
 from gotfs.repo.materialize import Materializer
 from gotfs.repo.statrows import encode_entries as _encode_entries
+from gotfs.repo.workstatus import Change
 from gotfs.tx import Tx
 from gotkv.root import Root
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One path a checkout, a merge or a status names."""
-
-    path: str
-    kind: str  # added / removed / modified
 
 
 class Checkouts:

@@ -19,6 +19,7 @@ TYPE_CHECKING = False  # typing's flag without importing typing (~2 ms of a star
 if TYPE_CHECKING:
     from gotfs.fs import FS
     from gotfs.repo.refs import Refs
+    from gotkv.blobs.codec import Codec
     from gotkv.blobs.local import LocalStore
 
 
@@ -28,6 +29,7 @@ class WorkingDirectory:
     store: LocalStore
     refs: Refs
     fs: FS
+    _commit_codec: Codec
 
     def workcopy(self, fs: FS | None = None):
         """The working directory; `fs` (default: the repo's) is where a checkout reads from.
@@ -37,14 +39,47 @@ class WorkingDirectory:
 
     def status(self):
         """Changes in the working directory against the commit it holds (workdir_root).
-        Cost: WorkCopy.status's: one lstat per path, and a file read only where its stat
+        Cost: WorkStatus.status's: one lstat per path, and a file read only where its stat
         signature changed; no node of the tree is read while the stat cache's base is that
-        commit's tree (see basetree)."""
-        wc = self.workcopy()
+        commit's tree (see basetree), and then neither the filesystem layer nor WorkCopy's
+        snapshot and checkout machinery is imported."""
+        from gotfs.repo.workstatus import WorkStatus
+
+        wc = WorkStatus(self)
         try:
             return wc.status(self.workdir_root())
         finally:
             wc.close()
+
+    def workdir_changes(self):
+        """status() with each path's Info and extents in the commit the working directory
+        holds and its host entry (WorkStatus.changes, detail=True): what a diff of the working
+        directory shows, found without storing a snapshot. Cost: status's, and a row read per
+        removed path."""
+        from gotfs.repo.workstatus import WorkStatus
+
+        wc = WorkStatus(self)
+        try:
+            return wc.changes(self.workdir_root(), detail=True)
+        finally:
+            wc.close()
+
+    def stored_bytes(self, size: int, extents: list) -> bytes:
+        """The `size` bytes of a file whose data is `extents` ((end, Extent) pairs, as a stat
+        cache row or WorkChange names them), holes as zeros, read straight from the store with
+        the repository's codec (decoding is the same at any compression level): a diff of the
+        working directory builds no filesystem layer (trees, the chunker) to show one file.
+        Cost: one blob read and decode per distinct chunk."""
+        codec, store = self._commit_codec, self.store
+        blobs: dict[bytes, bytes] = {}
+        data = bytearray(size)
+        for end, extent in extents:
+            ref = extent.ref
+            plain = blobs.get(ref.cid)
+            if plain is None:
+                plain = blobs[ref.cid] = codec.decode(ref, store.get(ref.cid))
+            data[end - extent.length:end] = plain[extent.offset:extent.offset + extent.length]
+        return bytes(data)
 
     def workdir_root(self) -> Root:
         """The root of the commit the working directory holds: HEAD's, unless a read-write

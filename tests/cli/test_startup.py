@@ -7,6 +7,7 @@ top-level import added in the wrong place fails here rather than slowing every c
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -103,3 +104,33 @@ def test_making_a_commands_parser_formats_no_usage(monkeypatch):
         if name in PATH_COMMANDS:
             assert parser.format_usage().rstrip().endswith("[-- PATH...]")
             formatted.clear()
+
+
+# What a status needs when every file's stat signature matches its row: the scan, the stat
+# cache's rows and the refs. Not the tree reads and edits (Tx, gotkv's edit batch and its
+# SortedDict, staging, the tree build), nor WorkCopy's snapshot and checkout.
+STATUS_UNNEEDED = HEAVY | NO_BLOBS | {"gotfs.tx", "gotkv.edit", "sortedcontainers", "gotfs.staging",
+                                      "gotfs.treebuild", "gotfs.repo.workcheckout", "gotfs.repo.materialize",
+                                      "gotfs.repo.hostread", "subprocess", "shutil"}
+
+
+def test_a_no_change_status_imports_no_tree_or_write_machinery(got, repo_dir):
+    write(repo_dir, {"a.txt": "one\n", "d/b.txt": "two\n"})
+    for name in ("a.txt", "d/b.txt"):  # older than the racy window, so the commit's rows are trusted
+        os.utime(repo_dir / name, (1_000_000_000, 1_000_000_000))
+    got("commit", "-m", "first")
+    for args in (["status"], ["status", "--short"], ["status", "--json"]):
+        modules = loaded(repo_dir, *args)
+        assert not modules & STATUS_UNNEEDED, (args, sorted(modules & STATUS_UNNEEDED))
+
+
+def test_a_working_directory_diff_builds_no_filesystem_layer(got, repo_dir):
+    """`got diff` of an edited file reads the old bytes from the store by the stat cache's
+    extents: no snapshot, so neither the trees' FS nor the chunker nor the edit machinery."""
+    write(repo_dir, {"a.txt": "one\n", "d/b.txt": "two\n"})
+    got("commit", "-m", "first")
+    write(repo_dir, {"a.txt": "three\n"})
+    for args in (["diff"], ["diff", "--stat"]):
+        modules = loaded(repo_dir, *args)
+        unwanted = modules & (HEAVY - {"typing"} | {"gotfs.tx", "gotkv.edit", "sortedcontainers", "gotfs.staging"})
+        assert not unwanted, (args, sorted(unwanted))

@@ -7,6 +7,7 @@ through read/pread), recorded at exit by a tiny wrapper around the real `cli.mai
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -63,3 +64,20 @@ def test_no_change_commit_of_20k_files_reads_nothing(got, repo_dir, tmp_path):
     assert read_third < n * size / 3
     print(f"first commit {t_first:.2f}s reading {read_first >> 20} MiB; "
           f"no-change commit {t_second:.2f}s reading {read_second >> 20} MiB")
+
+
+def test_a_status_of_a_racily_clean_file_writes_nothing(got, repo_dir):
+    """A file modified within the racy window keeps an untrusted row: a status hashes it (its
+    signature cannot vouch for it) but has nothing new to remember, so it writes no row (no
+    SQLite transaction, no fsync, on every status until the window passes)."""
+    write(repo_dir, {"a.txt": "one\n", "b.txt": "two\n"})
+    future = time.time() + 3600  # modified "later than now": racy for the next hour
+    os.utime(repo_dir / "a.txt", (future, future))
+    got("commit", "-m", "first")
+
+    def cache_files():
+        return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in (repo_dir / ".got").glob("workcopy.sqlite*")}
+
+    before = cache_files()
+    assert "nothing to commit" in got.out("status")
+    assert cache_files() == before
