@@ -59,13 +59,22 @@ class RepoRootSource:
         self._hold = None  # the repo's writer lock while posted blobs await a publish
 
     def current(self) -> Root:
+        """The root to serve; for a branch, once the journal a killed mount of it left is
+        replayed (gotfs/repo/recovery.py)."""
         if self.branch is None:
             return self.root
-        work = self.repo.working_root(self.branch)
-        if work is not None:
-            return work
-        head = self.repo.branches().get(self.branch)
-        return self.repo.read_commit(head).root if head else self.repo.fs.new()
+        from gotfs.repo import recovery
+
+        recovery.recover(self.repo, self.branch)
+        return recovery.published_root(self.repo, self.branch)
+
+    def journal(self):
+        """The intent journal of a writable mount of the branch (gotfs/journal.py), or None."""
+        if self.branch is None:
+            return None
+        from gotfs.repo import recovery
+
+        return recovery.open_journal(self.repo, self.branch)
 
     def hold(self) -> None:
         if self._hold is None:
@@ -111,7 +120,11 @@ def recorded(repo: Repo, branch: str, mountpoint: str) -> Iterator[None]:
 
 
 def commit_at_unmount(repo: Repo, branch: str, mountpoint: str, *, author: str) -> Ref | None:
-    """Commit what a writable mount of `branch` left when it was unmounted (None if nothing)."""
+    """Commit what a writable mount of `branch` left when it was unmounted (None if nothing),
+    with what its fsyncs journaled but it did not publish (a killed mount's) replayed first."""
+    from gotfs.repo import recovery
+
+    recovery.recover(repo, branch)
     return repo.commit_working_root(branch, f"changes made in the mount at {mountpoint}",
                                     author=author, clear=True)
 
@@ -189,7 +202,7 @@ def mounted_work(repo: Repo, branch: str) -> MountedWork | None:
     mount that is gone (killed, then unmounted) counts while it differs from the head.
 
     Cost: one read of the mount table, an fsync of a live mount (its buffered writes are
-    published), a few ref reads."""
+    published), a few ref reads; with no live mount, the replay of a journal one left."""
     warning = flush_mount(repo, branch)
     path = repo.mount_point(branch)
     table = mount_at(path) if path is not None else None
@@ -199,6 +212,9 @@ def mounted_work(repo: Repo, branch: str) -> MountedWork | None:
     head_root = repo.read_commit(head).root if head is not None else repo.fs.new()
     if live:
         return MountedWork(branch, path, work if work is not None else head_root, warning)
+    from gotfs.repo import recovery
+
+    work = recovery.recover(repo, branch) or work  # what a killed mount's fsyncs journaled
     if work is not None and work != head_root:
         return MountedWork(branch, None, work, warning)
     return None

@@ -1,0 +1,175 @@
+"""fsync through the intent journal (gotfs/journal.py): one append and one fdatasync, where a
+full flush would chunk, commit and publish.
+
+A mixin of Writeback (gotfs/mount/writeback.py), which supplies the state and the locks.
+
+What is kept: every change to a file's data or attributes gets a sequence number and, per
+inode, goes into a log (the written bytes objects themselves: pieces never change, so
+nothing is copied). fsync(fh) appends the file's log entries not journaled yet, and its Info
+as the transaction holds it, to the journal, whose segment applies on the last published root.
+A flush notes the sequence number at its plan (everything up to it is in the root it
+commits); once that root is published, those entries are dropped and the journal emptied:
+the root holds everything the journal did, since a journaling fsync holds the flush lock and
+the publish lock, so none runs between a flush's plan and the end of its publish.
+
+When the journal cannot express it, fsync is a full flush, as it is without a journal: a
+name changed since the published root (create, remove, rename: a file's path in that root
+might name another file), the file was removed while open, the log outgrew `max_dirty`, or
+an append failed. Each of these disables journaling until a publish whose root holds the
+change, and drops the log, since no journaling fsync needs entries older than it. (Changes
+go on being logged meanwhile: those after the plan of that publish are not in its root.)
+
+Cost: a write or setattr adds O(1) to the log, under the state lock the caller holds;
+fsync appends the file's unjournaled bytes (sealed) and fdatasyncs once, under no state lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from gotfs.journal import FileRecord, Journal, Op, SetAttr, Write
+
+if TYPE_CHECKING:
+    from gotfs.mount.inodes import InodeTable
+    from gotfs.mount.namespace import Orphan
+    from gotfs.tx import Tx
+    from gotkv.root import Root
+
+log = logging.getLogger(__name__)
+
+_OP_COST = 64  # bytes a log entry costs beyond its data (what the memory bound counts)
+
+
+class Journaling:
+    """The journal side of a Writeback. See the module docstring."""
+
+    tx: Tx
+    table: InodeTable
+    orphans: dict[int, Orphan]
+    handles: dict
+    root: Root
+    published: Root
+    max_dirty: int
+    lock: threading.RLock
+    flush_lock: threading.Lock
+    publish_lock: threading.Lock
+
+    def _start_journal(self, journal: Journal | None) -> None:
+        self.journal = journal
+        self._jlog: dict[int, list[tuple[int, Op]]] = {}  # inode -> (seq, change), oldest first
+        self._jsent: dict[int, int] = {}  # inode -> how many of its log entries are journaled
+        self._jbytes = 0  # what the log holds (bounded by max_dirty)
+        self._jseq = 0  # sequence number of the last change
+        self._jbarred = 0  # _jseq at the last change the journal cannot express
+        self._jpublished = 0  # _jseq at the plan of the last published flush
+        self.journaled = 0  # fsyncs answered by the journal
+
+    # -- noting changes (the caller holds the state lock) --------------------------------
+
+    def _journal_write(self, ino: int, off: int, data: bytes, mtime_ns: int) -> None:
+        self._journal_note(ino, Write(off, data, mtime_ns), len(data))
+
+    def _journal_setattr(self, ino: int, size: int | None, sets_mtime: bool) -> None:
+        """A setattr or xattr change of `ino` (its new Info is taken at the fsync)."""
+        self._journal_note(ino, SetAttr(size, sets_mtime), 0)
+
+    def _journal_note(self, ino: int, op: Op, nbytes: int) -> None:
+        self._jseq += 1
+        if self.journal is None or ino in self.orphans:
+            return  # no fsync of it is ever journaled
+        self._jlog.setdefault(ino, []).append((self._jseq, op))
+        self._jbytes += nbytes + _OP_COST
+        if self._jbytes > self.max_dirty:
+            self._journal_bar()
+
+    def _journal_bar(self) -> None:
+        """A change the journal cannot express: fsync flushes until the next publish."""
+        self._jseq += 1
+        self._jbarred = self._jseq
+        self._jlog.clear()
+        self._jsent.clear()
+        self._jbytes = 0
+
+    def _forget_listings(self) -> None:
+        """Every namespace change comes here (namespace.py): a name changed, so bar the journal."""
+        self._journal_bar()
+        super()._forget_listings()
+
+    # -- flush and fsync -----------------------------------------------------------------
+
+    def _journal_mark(self) -> int:
+        """At a flush's plan (state lock held): the changes its root will hold are those up to this."""
+        return self._jseq
+
+    def _journal_published(self, mark: int) -> None:
+        """A root holding every change up to `mark` is published (publish_lock held): drop what
+        it holds from the log, and empty the journal, which applied on the previous root."""
+        with self.lock:
+            self._jpublished = max(self._jpublished, mark)
+            total = 0
+            for ino in list(self._jlog):
+                entries = self._jlog[ino]
+                n = 0
+                while n < len(entries) and entries[n][0] <= mark:
+                    n += 1
+                if n == len(entries):
+                    del self._jlog[ino]
+                    continue
+                if n:
+                    self._jlog[ino] = entries = entries[n:]
+                total += sum(_cost(op) for _, op in entries)
+            self._jbytes = total
+            self._jsent.clear()  # all were at or below mark: no journaling fsync ran since the plan
+        if self.journal is not None:
+            try:
+                self.journal.reset()
+            except OSError as e:  # harmless: a journal on a superseded root is dropped at replay
+                log.warning("could not empty the journal %s: %s", self.journal.path, e)
+
+    def close(self) -> None:
+        """At the mount's end: the journal file goes once everything is published (else it
+        stays, for the replay that recovers what the fsyncs it holds made durable)."""
+        if self.journal is not None:
+            with self.lock:
+                done = not self.pending() and self.root == self.published
+            self.journal.close(remove=done)
+        super().close()
+
+    def fsync(self, fh: int) -> None:
+        """fsync(2) of an open file: its data and attributes are durable on return. One journal
+        append and fdatasync when the journal can express the file's changes, else a flush."""
+        if self.journal is not None and self._journal_fsync(fh):
+            return
+        self.flush()
+
+    def _journal_fsync(self, fh: int) -> bool:
+        """Journal what fsync(fh) must make durable; False if a flush must do it instead."""
+        with self.flush_lock, self.publish_lock:
+            with self.lock:
+                ino = self.handles[fh].ino
+                if self.journal is None or self._jbarred > self._jpublished or ino in self.orphans:
+                    return False
+                entries = self._jlog.get(ino, ())
+                sent = self._jsent.get(ino, 0)
+                if sent == len(entries):
+                    return True  # everything about the file is in the published root or the journal
+                path = self.table.path(ino)
+                rec = FileRecord(path, [op for _, op in entries[sent:]], self.tx.require_file(path))
+                base = None if self.journal.begun else self.published
+                self._jsent[ino] = len(entries)
+            try:
+                self.journal.append(rec, base=base)
+            except OSError as e:
+                log.error("journal %s: append failed (%s); fsync flushes until the next publish",
+                          self.journal.path, e)
+                with self.lock:
+                    self._journal_bar()
+                return False
+            self.journaled += 1
+            return True
+
+
+def _cost(op: Op) -> int:
+    return _OP_COST + (len(op.data) if isinstance(op, Write) else 0)

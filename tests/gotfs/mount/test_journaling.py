@@ -1,0 +1,177 @@
+"""fsync through the intent journal, on the writable core (Writeback) with no FUSE.
+
+The exact check: after any sequence of writes, truncates, attribute changes and publishes
+with fsyncs in between, replaying the journal onto the last published root gives the root a
+full flush publishes (history independence makes equal trees equal roots). A spill since the
+last publish (max_dirty reached) lands writes in two batches, which the mount's grouping gap
+may cut into other extents than one batch: then every file's bytes and Info must be equal.
+Also: fsync that can be journaled publishes nothing; a name change makes fsync flush; a torn
+tail is ignored up to the last whole record; the journal is sealed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from gotfs import journal
+from gotfs.fs import FS
+from gotfs.mount import writeback
+from gotfs.mount.inodes import ROOT_INODE
+from gotkv import MemoryStore
+from tests.gotfs.mount.fakes import RecordingSource
+
+SECRET = bytes(range(32))
+
+
+class JournalSource(RecordingSource):
+    """A RecordingSource with a journal file."""
+
+    def __init__(self, fs: FS, path, secret=SECRET):
+        super().__init__(fs)
+        self.path = path
+        self.secret = secret
+
+    def journal(self):
+        return journal.Journal(self.path, self.secret)
+
+
+def _setup(tmp_path, names=(b"a", b"b"), sizes=(300, 70_000), secret=SECRET):
+    fs = FS(MemoryStore())
+    source = JournalSource(fs, tmp_path / "j", secret)
+    wb = writeback.Writeback(fs, source, max_dirty=1 << 30)
+    fhs = {}
+    for name, size in zip(names, sizes):
+        fh, _ = wb.create(ROOT_INODE, name, 0o644)
+        wb.write(fh, 0, random.Random(size).randbytes(size))
+        fhs[name] = fh
+    wb.flush()
+    return fs, source, wb, fhs
+
+
+def _replayed(fs, source, secret=SECRET):
+    seg = journal.read(source.path, secret)
+    if seg is None:
+        return source.root
+    assert seg.base == source.root  # the journal applies on the last published root
+    return journal.replay(fs, seg.base, seg.records)
+
+
+_ops = st.lists(st.tuples(st.sampled_from(["write", "write", "write", "truncate", "utime", "chmod", "xattr",
+                                           "fsync", "fsync", "spill", "publish"]),
+                          st.sampled_from([b"a", b"b"]), st.integers(0, 400_000), st.integers(1, 9_000)),
+                min_size=1, max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=_ops)
+def test_replay_equals_a_full_flush(tmp_path_factory, ops):
+    fs, source, wb, fhs = _setup(tmp_path_factory.mktemp("j"))
+    rng = random.Random(len(ops))
+    spilled = False  # since the last publish
+    for kind, name, off, n in ops:
+        fh = fhs[name]
+        ino = wb.handles[fh].ino
+        if kind == "write":
+            wb.write(fh, off, rng.randbytes(n))
+        elif kind == "truncate":
+            wb.setattr(ino, size=off // 2)
+        elif kind == "utime":
+            wb.setattr(ino, mtime_ns=off * 1000 + n)
+        elif kind == "chmod":
+            wb.setattr(ino, mode=0o600 | (n & 0o77))
+        elif kind == "xattr":
+            wb.setxattr(ino, b"user.k", b"%d" % n)
+        elif kind == "fsync":
+            wb.fsync(fh)
+        elif kind == "spill":
+            wb.flush(publish=False)
+            spilled = True
+        else:
+            wb.flush()
+            spilled = False
+    for fh in fhs.values():
+        wb.fsync(fh)
+    replayed = _replayed(fs, source)
+    flushed = wb.flush()
+    if spilled:
+        for name in ("a", "b"):
+            assert fs.stat(replayed, name) == fs.stat(flushed, name)
+            assert fs.read(replayed, name) == fs.read(flushed, name)
+    else:
+        assert flushed == replayed
+
+
+def test_a_journaled_fsync_publishes_nothing_and_replay_has_its_bytes(tmp_path):
+    fs, source, wb, fhs = _setup(tmp_path)
+    published = len(source.published)
+    wb.write(fhs[b"a"], 100, b"x" * 5000)
+    wb.fsync(fhs[b"a"])
+    wb.write(fhs[b"a"], 6000, b"y" * 10)
+    wb.setattr(wb.handles[fhs[b"a"]].ino, mode=0o600)
+    wb.fsync(fhs[b"a"])
+    wb.fsync(fhs[b"b"])  # nothing changed: no record
+    assert len(source.published) == published and wb.journaled == 2
+    root = _replayed(fs, source)
+    data = fs.read(root, "a")
+    assert data[100:5100] == b"x" * 5000 and data[6000:6010] == b"y" * 10 and len(data) == 6010
+    assert fs.stat(root, "a").mode & 0o777 == 0o600
+    wb.flush()
+    assert journal.read(source.path, SECRET) is None  # a publish supersedes the journal
+
+
+def test_a_name_change_makes_fsync_publish_until_the_next_publish(tmp_path):
+    fs, source, wb, fhs = _setup(tmp_path)
+    published = len(source.published)
+    wb.write(fhs[b"a"], 0, b"new")
+    fh, _ = wb.create(ROOT_INODE, b"c", 0o644)  # a path in the published root may now name another file
+    wb.fsync(fhs[b"a"])
+    assert len(source.published) == published + 1 and wb.journaled == 0
+    wb.write(fhs[b"a"], 0, b"again")
+    wb.fsync(fhs[b"a"])  # the publish held the name change: journaling again
+    assert len(source.published) == published + 1 and wb.journaled == 1
+
+
+def test_a_torn_tail_is_ignored_up_to_the_last_whole_record(tmp_path, caplog):
+    fs, source, wb, fhs = _setup(tmp_path)
+    wb.write(fhs[b"a"], 0, b"first")
+    wb.fsync(fhs[b"a"])
+    size = os.path.getsize(source.path)
+    wb.write(fhs[b"a"], 0, b"second")
+    wb.fsync(fhs[b"a"])
+    full = os.path.getsize(source.path)
+    for cut in (full - 1, size + 20, size + 2):  # shorter each time
+        os.truncate(source.path, cut)
+        seg = journal.read(source.path, SECRET)
+        assert len(seg.records) == 1 and "torn" in seg.problem
+        assert fs.read(journal.replay(fs, seg.base, seg.records), "a")[:5] == b"first"
+    assert "torn" in caplog.text
+
+
+def test_a_damaged_record_ends_the_segment(tmp_path):
+    fs, source, wb, fhs = _setup(tmp_path)
+    wb.write(fhs[b"a"], 0, b"first")
+    wb.fsync(fhs[b"a"])
+    size = os.path.getsize(source.path)
+    wb.write(fhs[b"a"], 0, b"second")
+    wb.fsync(fhs[b"a"])
+    with open(source.path, "r+b") as f:
+        f.seek(size + 10)
+        byte = f.read(1)
+        f.seek(size + 10)
+        f.write(bytes([byte[0] ^ 1]))
+    seg = journal.read(source.path, SECRET)
+    assert len(seg.records) == 1 and "authentication failed" in seg.problem
+
+
+@pytest.mark.parametrize("secret", [SECRET, None])
+def test_the_journal_is_sealed_or_checksummed(tmp_path, secret):
+    fs, source, wb, fhs = _setup(tmp_path, secret=secret)
+    wb.write(fhs[b"a"], 0, b"plaintext-marker" * 4)
+    wb.fsync(fhs[b"a"])
+    raw = open(source.path, "rb").read()
+    assert (b"plaintext-marker" in raw) == (secret is None)
+    assert journal.read(source.path, None if secret else SECRET) is None  # the other key cannot open it
