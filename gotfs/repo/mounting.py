@@ -163,7 +163,7 @@ def flush_mount(repo: Repo, branch: str) -> str | None:
     if path is None:
         return None
     try:
-        os.stat(path)
+        os.statvfs(path)  # (a stat may be answered from the kernel's cache: see _answers)
     except OSError as e:
         if e.errno in (errno.ENOTCONN, errno.EACCES, errno.EPERM):
             return (f"the read-write mount of {branch} at {path} does not answer ({os.strerror(e.errno)}); "
@@ -350,9 +350,12 @@ def _writable_branch_at(table) -> tuple[Repo | None, str | None]:
 
 
 def _answers(path: str) -> bool:
-    """False for a FUSE mount whose process is gone (every request fails with ENOTCONN)."""
+    """False for a FUSE mount whose process is gone (every request fails with ENOTCONN).
+
+    statfs, not stat: the kernel answers a stat of the mount point from its attribute cache
+    without asking the (dead) process, while statfs always asks."""
     try:
-        os.stat(path)
+        os.statvfs(path)
     except OSError as e:
         return e.errno != errno.ENOTCONN
     return True
