@@ -23,6 +23,7 @@ changes would have published. Who replays, and when, is gotfs/repo/recovery.py's
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import struct
@@ -180,7 +181,11 @@ def _frame(sealed: bytes) -> bytes:
 
 class Journal:
     """The writing end of one mount's journal file. Not thread-safe: the mount serialises
-    calls (its flush lock). Each `append` costs one write and one fdatasync of the record."""
+    calls (its flush lock). Each `append` costs one write and one fdatasync of the record.
+
+    One writer per file: `claim` takes an exclusive flock, held until `close` (or the
+    process's death), so a second mount of the branch goes without a journal and recovery
+    never replays a journal a live mount still writes (`owned`)."""
 
     def __init__(self, path: str | os.PathLike, secret: bytes | None):
         self.path = os.fspath(path)
@@ -189,10 +194,23 @@ class Journal:
         self._segment: bytes | None = None  # the current segment's id (None: none begun)
         self._index = 0
 
-    def _open(self) -> int:
+    def claim(self) -> bool:
+        """Open the file and lock it for this writer; False (and nothing held) if another
+        process holds it."""
         if self._fd is None:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            self._fd = fd
+        return True
+
+    def _open(self) -> int:
+        if self._fd is None and not self.claim():
+            raise OSError(f"the journal {self.path} is held by another process")
         return self._fd
 
     @property
@@ -250,6 +268,21 @@ def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
 
 
 # -- reading and replay ----------------------------------------------------------------
+
+def owned(path: str | os.PathLike) -> bool:
+    """True if a live writer holds the journal at `path` (see Journal.claim)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # (releases the probe's lock)
+    return False
+
 
 def read(path: str | os.PathLike, secret: bytes | None) -> Segment | None:
     """The segment in the journal file at `path`: its base and every whole record, up to the

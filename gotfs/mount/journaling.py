@@ -14,8 +14,9 @@ the publish lock, so none runs between a flush's plan and the end of its publish
 
 When the journal cannot express it, fsync is a full flush, as it is without a journal: a
 name changed since the published root (create, remove, rename: a file's path in that root
-might name another file), the file was removed while open, the log outgrew `max_dirty`, or
-an append failed. Each of these disables journaling until a publish whose root holds the
+might name another file), the file was removed while open, the log outgrew a quarter of
+`max_dirty` (beyond the buffers, it holds the bytes spilled but not published), or an
+append failed. Each of these disables journaling until a publish whose root holds the
 change, and drops the log, since no journaling fsync needs entries older than it. (Changes
 go on being logged meanwhile: those after the plan of that publish are not in its root.)
 
@@ -57,10 +58,14 @@ class Journaling:
     publish_lock: threading.Lock
 
     def _start_journal(self, journal: Journal | None) -> None:
+        if journal is not None and not journal.claim():
+            log.warning("journal %s is held by another mount of the branch: every fsync here publishes",
+                        journal.path)
+            journal = None
         self.journal = journal
         self._jlog: dict[int, list[tuple[int, Op]]] = {}  # inode -> (seq, change), oldest first
         self._jsent: dict[int, int] = {}  # inode -> how many of its log entries are journaled
-        self._jbytes = 0  # what the log holds (bounded by max_dirty)
+        self._jbytes = 0  # what the log holds (bounded by max_dirty // 4)
         self._jseq = 0  # sequence number of the last change
         self._jbarred = 0  # _jseq at the last change the journal cannot express
         self._jpublished = 0  # _jseq at the plan of the last published flush
@@ -81,7 +86,7 @@ class Journaling:
             return  # no fsync of it is ever journaled
         self._jlog.setdefault(ino, []).append((self._jseq, op))
         self._jbytes += nbytes + _OP_COST
-        if self._jbytes > self.max_dirty:
+        if self._jbytes > self.max_dirty // 4:
             self._journal_bar()
 
     def _journal_bar(self) -> None:

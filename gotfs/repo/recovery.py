@@ -14,8 +14,8 @@ diff or commit look at a branch whose mount is gone (mounting.mounted_work):
 - a torn or damaged tail: the whole records before it are applied (logged), the rest is
   ignored — an fsync whose append was cut short had not returned.
 
-Never call it while a mount of the branch is live: the mount would publish over the replayed
-root, and its own journal would no longer apply.
+A live mount holds its journal locked (Journal.claim): `recover` leaves such a journal alone,
+and a second mount of the same branch goes without one.
 """
 
 from __future__ import annotations
@@ -68,6 +68,9 @@ def recover(repo: Repo, branch: str) -> Root | None:
         return None
     from gotfs import journal  # (the chunking it replays through is for the few who need it)
 
+    if journal.owned(path):
+        log.info("journal %s is held by a live mount of %s: left to it", path, branch)
+        return None
     with repo.writing():  # blobs are posted: keep gc out until the root naming them is recorded
         seg = journal.read(path, repo.config.secret)
         base = published_root(repo, branch)

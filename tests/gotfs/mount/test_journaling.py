@@ -175,3 +175,14 @@ def test_the_journal_is_sealed_or_checksummed(tmp_path, secret):
     raw = open(source.path, "rb").read()
     assert (b"plaintext-marker" in raw) == (secret is None)
     assert journal.read(source.path, None if secret else SECRET) is None  # the other key cannot open it
+
+
+def test_a_second_mount_of_the_branch_goes_without_the_journal(tmp_path):
+    fs, source, wb, fhs = _setup(tmp_path)
+    other = writeback.Writeback(fs, source, max_dirty=1 << 30)
+    assert wb.journal is not None and other.journal is None
+    fh, _ = other.create(ROOT_INODE, b"z", 0o644)
+    other.flush()
+    other.write(fh, 0, b"z")
+    other.fsync(fh)  # publishes instead
+    assert other.journaled == 0 and source.root == other.published

@@ -95,3 +95,16 @@ def test_an_unreadable_journal_is_dropped(repo, caplog):
     assert recovery.recover(repo, "main") is None and not path.exists()
     assert "unreadable header" in caplog.text
     assert repo.fs.read(recovery.published_root(repo, "main"), "a.txt") == b"one\n"
+
+
+def test_a_journal_held_by_a_live_mount_is_left_to_it(repo, caplog):
+    head = repo.head_root()
+    path = _journal(repo, head, _record(repo, head, b"LIVE"))
+    live = recovery.open_journal(repo, "main")
+    assert live.claim()  # as a mount of the branch does when it starts
+    with caplog.at_level(logging.INFO, logger="gotfs.repo.recovery"):
+        assert recovery.recover(repo, "main") is None
+    assert "live mount" in caplog.text and path.exists()
+    assert not recovery.open_journal(repo, "main").claim()  # a second mount goes without one
+    live.close()
+    assert repo.fs.read(recovery.recover(repo, "main"), "a.txt") == b"LIVE"
