@@ -29,7 +29,7 @@ import os
 import struct
 from dataclasses import dataclass, field
 
-from gotfs import files, regions
+from gotfs import dirs, files, regions
 from gotfs.info import Info
 from gotfs.keys import Path
 from gotfs.pieces import DirtyFile
@@ -71,14 +71,31 @@ class SetAttr:
 Op = Write | SetAttr
 
 
+@dataclass(frozen=True, slots=True)
+class Named:
+    """A change of names: `kind` "made" (an entry at dst), "removed" (src, with what is
+    below it) or "moved" (src to dst, replacing what was there); then `puts`, Infos as they
+    stood right after it (the new entry's, the directories whose entries changed, a moved
+    entry's unless it is a regular file); a moved regular file takes `ctime_ns` instead
+    (its size and mtime are its data's, which its own records bring)."""
+
+    kind: str
+    src: Path | None
+    dst: Path | None
+    puts: tuple[tuple[Path, Info], ...]
+    ctime_ns: int | None = None
+
+
 @dataclass(slots=True)
 class FileRecord:
-    """One fsync's entry: the file's changes since what the journal already held, and its
-    Info as it stood at the fsync (mode, times, owner, xattrs; its size before buffered writes)."""
+    """One fsync's entry: the changes of names not journaled yet (applied first), then the
+    file's changes since what the journal already held, and its Info as it stood at the
+    fsync (mode, times, owner, xattrs; its size before buffered writes)."""
 
     path: Path
     ops: list[Op]
     info: Info
+    names: list[Named] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -93,11 +110,30 @@ class Segment:
 
 # -- encoding ----------------------------------------------------------------------------
 
+_KINDS = {"made": b"m", "removed": b"r", "moved": b"v"}
+_KIND_OF = {v: k for k, v in _KINDS.items()}
+
+
+def _path_bytes(path: Path | None) -> bytes:
+    if path is None:
+        return struct.pack(">H", 0xFFFF)
+    return struct.pack(">H", len(path)) + b"".join(struct.pack(">I", len(c)) + c for c in path)
+
+
+def _info_bytes(info: Info) -> bytes:
+    raw = info.to_bytes()
+    return struct.pack(">I", len(raw)) + raw
+
+
 def _encode_record(rec: FileRecord) -> bytes:
-    parts = [struct.pack(">H", len(rec.path))]
-    parts += [struct.pack(">I", len(c)) + c for c in rec.path]
-    info = rec.info.to_bytes()
-    parts.append(struct.pack(">I", len(info)) + info)
+    parts = [struct.pack(">I", len(rec.names))]
+    for n in rec.names:
+        ctime = _NO_TIME if n.ctime_ns is None else n.ctime_ns
+        parts += [_KINDS[n.kind], _path_bytes(n.src), _path_bytes(n.dst), struct.pack(">QH", ctime, len(n.puts))]
+        for path, info in n.puts:
+            parts += [_path_bytes(path), _info_bytes(info)]
+    parts.append(_path_bytes(rec.path))
+    parts.append(_info_bytes(rec.info))
     parts.append(struct.pack(">I", len(rec.ops)))
     for op in rec.ops:
         if isinstance(op, Write):
@@ -125,9 +161,22 @@ def _decode_record(body: bytes) -> FileRecord:
         at += n
         return body[at - n:at]
 
-    (n,) = take(">H")
-    path = tuple(blob(take(">I")[0]) for _ in range(n))
-    info = Info.from_bytes(blob(take(">I")[0]))
+    def path_of() -> Path | None:
+        (n,) = take(">H")
+        return None if n == 0xFFFF else tuple(blob(take(">I")[0]) for _ in range(n))
+
+    def info_of() -> Info:
+        return Info.from_bytes(blob(take(">I")[0]))
+
+    names = []
+    for _ in range(take(">I")[0]):
+        kind = _KIND_OF[blob(1)]
+        src, dst = path_of(), path_of()
+        ctime, nputs = take(">QH")
+        puts = tuple((path_of(), info_of()) for _ in range(nputs))
+        names.append(Named(kind, src, dst, puts, None if ctime == _NO_TIME else ctime))
+    path = path_of()
+    info = info_of()
     ops: list[Op] = []
     for _ in range(take(">I")[0]):
         (kind,) = take(">c")
@@ -141,7 +190,7 @@ def _decode_record(body: bytes) -> FileRecord:
             raise ValueError(f"unknown op {kind!r}")
     if at != len(body):
         raise ValueError("trailing bytes in a record")
-    return FileRecord(path, ops, info)
+    return FileRecord(path, ops, info, names)
 
 
 class _Box:
@@ -337,6 +386,17 @@ def _bodies(raw: bytes) -> tuple[list[bytes], str | None]:
     return out, None
 
 
+def _rename_dirty(dirty: dict[Path, DirtyFile], n: Named) -> None:
+    """Buffered bytes follow their file across a change of names, and go with it."""
+    if n.kind == "made":
+        return
+    gone = [p for p in dirty if p[:len(n.src)] == n.src or (n.dst is not None and p[:len(n.dst)] == n.dst)]
+    moved = {n.dst + p[len(n.src):]: dirty[p] for p in gone if n.kind == "moved" and p[:len(n.src)] == n.src}
+    for p in gone:
+        del dirty[p]
+    dirty.update(moved)
+
+
 def replay(fs: FS, base: Root, records: list[FileRecord], *, gap: int = regions.GROUP_GAP) -> Root:
     """`base` with the records applied, as the mount's flush would have applied the same
     changes: truncates into a transaction at once, writes buffered per file (newest bytes win)
@@ -347,6 +407,16 @@ def replay(fs: FS, base: Root, records: list[FileRecord], *, gap: int = regions.
     tx = Tx(fs, base)
     dirty: dict[Path, DirtyFile] = {}
     for rec in records:
+        for n in rec.names:
+            _rename_dirty(dirty, n)
+            if n.kind == "removed":
+                dirs.remove(tx, n.src, recursive=True)
+            elif n.kind == "moved":
+                dirs.rename(tx, n.src, n.dst)
+                if n.ctime_ns is not None:
+                    tx.put_info(n.dst, tx.require(n.dst).with_(ctime_ns=n.ctime_ns))
+            for path, info in n.puts:
+                tx.put_info(path, info)
         tx.require_file(rec.path)
         df = dirty.setdefault(rec.path, DirtyFile())
         for op in rec.ops:

@@ -117,6 +117,7 @@ class Flushing:
                         self.root = self.tx.commit()
                         self.tx = Tx(self.fs, self.root)
                     root = self.root
+                    names_mark = self._journal_mark()
                     spills = self._spills
             if not publish or root == self.published:  # (also retries a root whose publish failed)
                 return root
@@ -126,7 +127,7 @@ class Flushing:
             if root != self.published:
                 self.source.publish(root)
                 self.published = root
-                self._journal_published(mark)
+                self._journal_published(mark, names_mark)
                 self.flushes += 1
                 log.debug("flush %d: %d files planned in %.3fs, chunked in %.3fs, %d edits committed "
                           "in %.3fs, published in %.3fs", self.flushes, len(plans), t1 - t0, t2 - t1,

@@ -30,7 +30,8 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from gotfs.journal import FileRecord, Journal, Op, SetAttr, Write
+from gotfs.journal import FileRecord, Journal, Named, Op, SetAttr, Write
+from gotfs.mount.snapshot import child_path
 
 if TYPE_CHECKING:
     from gotfs.mount.inodes import InodeTable
@@ -65,6 +66,9 @@ class Journaling:
         self.journal = journal
         self._jlog: dict[int, list[tuple[int, Op]]] = {}  # inode -> (seq, change), oldest first
         self._jsent: dict[int, int] = {}  # inode -> how many of its log entries are journaled
+        self._jnames: list[tuple[int, Named]] = []  # (seq, change of names), oldest first
+        self._jnames_sent = 0  # how many of them are journaled
+        self._jnaming = 0  # > 0 while a change of names that is logged runs (see _forget_listings)
         self._jbytes = 0  # what the log holds (bounded by max_dirty // 4)
         self._jseq = 0  # sequence number of the last change
         self._jbarred = 0  # _jseq at the last change the journal cannot express
@@ -95,12 +99,92 @@ class Journaling:
         self._jbarred = self._jseq
         self._jlog.clear()
         self._jsent.clear()
+        self._jnames.clear()
+        self._jnames_sent = 0
         self._jbytes = 0
 
     def _forget_listings(self) -> None:
-        """Every namespace change comes here (namespace.py): a name changed, so bar the journal."""
-        self._journal_bar()
+        """Every change of names comes here (namespace.py): one that the overrides below do
+        not log (a kind added later) bars the journal, so it is never silently left out."""
+        if not self._jnaming:
+            self._journal_bar()
         super()._forget_listings()
+
+    # -- changes of names, logged with the Infos they leave (the state lock is re-entrant) --
+
+    def _journal_named(self, kind: str, src, dst, puts, ctime_ns=None, gone=()) -> None:
+        self._jseq += 1
+        for ino in gone:  # a removed file's own changes are never journaled now
+            entries = self._jlog.pop(ino, ())
+            self._jsent.pop(ino, None)
+            self._jbytes -= sum(_cost(op) for _, op in entries)
+        if self.journal is None:
+            return
+        self._jnames.append((self._jseq, Named(kind, src, dst, tuple(puts), ctime_ns)))
+        self._jbytes += _OP_COST * (1 + len(puts))
+        if self._jbytes > self.max_dirty // 4:
+            self._journal_bar()
+
+    def _made(self, parent: int, name: bytes, make, *args, **kw):
+        with self.lock:
+            path = child_path(self.table.path(parent), name)
+            self._jnaming += 1
+            try:
+                out = make(parent, name, *args, **kw)
+            finally:
+                self._jnaming -= 1
+            self._journal_named("made", None, path, [(path, self.tx.require(path)),
+                                                     (path[:-1], self.tx.require(path[:-1]))])
+            return out
+
+    def create(self, parent, name, *args, **kw):
+        return self._made(parent, name, super().create, *args, **kw)
+
+    def mknod(self, parent, name, *args, **kw):
+        return self._made(parent, name, super().mknod, *args, **kw)
+
+    def mkdir(self, parent, name, *args, **kw):
+        return self._made(parent, name, super().mkdir, *args, **kw)
+
+    def symlink(self, parent, name, *args, **kw):
+        return self._made(parent, name, super().symlink, *args, **kw)
+
+    def _removed(self, parent: int, name: bytes, remove) -> None:
+        with self.lock:
+            path = child_path(self.table.path(parent), name)
+            ino = self.table.find(parent, name)
+            self._jnaming += 1
+            try:
+                remove(parent, name)
+            finally:
+                self._jnaming -= 1
+            self._journal_named("removed", path, None, [(path[:-1], self.tx.require(path[:-1]))],
+                                gone=() if ino is None else (ino,))
+
+    def unlink(self, parent, name):
+        self._removed(parent, name, super().unlink)
+
+    def rmdir(self, parent, name):
+        self._removed(parent, name, super().rmdir)
+
+    def rename(self, parent, name, new_parent, new_name, **kw):
+        with self.lock:
+            src = child_path(self.table.path(parent), name)
+            dst = child_path(self.table.path(new_parent), new_name)
+            replaced = self.table.find(new_parent, new_name) if src != dst else None
+            self._jnaming += 1
+            try:
+                super().rename(parent, name, new_parent, new_name, **kw)
+            finally:
+                self._jnaming -= 1
+            if src == dst:
+                return
+            info = self.tx.require(dst)
+            puts = [(p, self.tx.require(p)) for p in dict.fromkeys((src[:-1], dst[:-1]))]
+            if info.is_file:
+                self._journal_named("moved", src, dst, puts, info.ctime_ns, gone=() if replaced is None else (replaced,))
+            else:
+                self._journal_named("moved", src, dst, puts + [(dst, info)], gone=() if replaced is None else (replaced,))
 
     # -- flush and fsync -----------------------------------------------------------------
 
@@ -108,11 +192,19 @@ class Journaling:
         """At a flush's plan (state lock held): the changes its root will hold are those up to this."""
         return self._jseq
 
-    def _journal_published(self, mark: int) -> None:
-        """A root holding every change up to `mark` is published (publish_lock held): drop what
-        it holds from the log, and empty the journal, which applied on the previous root."""
+    def _journal_published(self, mark: int, names_mark: int) -> None:
+        """A root is published (publish_lock held) that holds every write up to `mark` (its
+        flush's plan) and every other change up to `names_mark` (its commit): drop what it
+        holds from the log, and empty the journal, which applied on the previous root.
+        (Truncates and attribute changes between the two are kept: replayed again onto the
+        root that holds them, they leave the same file.)"""
         with self.lock:
             self._jpublished = max(self._jpublished, mark)
+            n = 0
+            while n < len(self._jnames) and self._jnames[n][0] <= names_mark:
+                n += 1
+            del self._jnames[:n]
+            self._jnames_sent = 0
             total = 0
             for ino in list(self._jlog):
                 entries = self._jlog[ino]
@@ -125,7 +217,7 @@ class Journaling:
                 if n:
                     self._jlog[ino] = entries = entries[n:]
                 total += sum(_cost(op) for _, op in entries)
-            self._jbytes = total
+            self._jbytes = total + _OP_COST * sum(1 + len(n.puts) for _, n in self._jnames)
             self._jsent.clear()  # all were at or below mark: no journaling fsync ran since the plan
         if self.journal is not None:
             try:
@@ -158,12 +250,14 @@ class Journaling:
                     return False
                 entries = self._jlog.get(ino, ())
                 sent = self._jsent.get(ino, 0)
-                if sent == len(entries):
+                if sent == len(entries) and self._jnames_sent == len(self._jnames):
                     return True  # everything about the file is in the published root or the journal
                 path = self.table.path(ino)
-                rec = FileRecord(path, [op for _, op in entries[sent:]], self.tx.require_file(path))
+                rec = FileRecord(path, [op for _, op in entries[sent:]], self.tx.require_file(path),
+                                 [n for _, n in self._jnames[self._jnames_sent:]])
                 base = None if self.journal.begun else self.published
                 self._jsent[ino] = len(entries)
+                self._jnames_sent = len(self._jnames)
             try:
                 self.journal.append(rec, base=base)
             except OSError as e:
