@@ -1,10 +1,10 @@
 """The intent journal: what a read-write mount's fsync made durable without publishing a root.
 
 A full flush (chunk the file's bytes, commit the tree, sync the store, record the root) costs
-far more than a program's fsync of a few KiB appended to a file. So, while no name changed
-since the last published root, fsync of a file appends to a journal instead: the file's
-writes, truncates and attribute changes not journaled yet, then its Info as it stands, and
-one fdatasync. The expensive flush happens later (a close, the timer, `got commit`, unmount);
+far more than a program's fsync of a few KiB appended to a file. So fsync of a file appends
+to a journal instead: the changes of names not journaled yet (creates, removes, renames,
+each with the Infos it left), the file's writes, truncates and attribute changes not
+journaled yet, then its Info as it stands; and one fdatasync. The expensive flush happens later (a close, the timer, `got commit`, unmount);
 once it is published the journal is obsolete and is emptied.
 
 File layout: one *segment*, a header record naming the published root it applies on top of

@@ -3,25 +3,33 @@ full flush would chunk, commit and publish.
 
 A mixin of Writeback (gotfs/mount/writeback.py), which supplies the state and the locks.
 
-What is kept: every change to a file's data or attributes gets a sequence number and, per
-inode, goes into a log (the written bytes objects themselves: pieces never change, so
-nothing is copied). fsync(fh) appends the file's log entries not journaled yet, and its Info
-as the transaction holds it, to the journal, whose segment applies on the last published root.
-A flush notes the sequence number at its plan (everything up to it is in the root it
-commits); once that root is published, those entries are dropped and the journal emptied:
-the root holds everything the journal did, since a journaling fsync holds the flush lock and
-the publish lock, so none runs between a flush's plan and the end of its publish.
+What is kept: every change gets a sequence number. A change to a file's data or attributes
+goes into that inode's log (the written bytes objects themselves: pieces never change, so
+nothing is copied); a change of names (create, mknod, mkdir, symlink, unlink, rmdir,
+rename: the overrides below) goes into one log of names, with the Infos it left. fsync(fh)
+appends one record to the journal, whose segment applies on the last published root: the
+changes of names not journaled yet (replayed first, so paths are those of the moment), then
+the file's log entries not journaled yet and its Info as the transaction holds it. Files
+created or renamed but never fsynced thus come back from a replay as their names and the
+Infos of those moments, without their unsynced bytes, as after a crash of a disk filesystem.
 
-When the journal cannot express it, fsync is a full flush, as it is without a journal: a
-name changed since the published root (create, remove, rename: a file's path in that root
-might name another file), the file was removed while open, the log outgrew a quarter of
-`max_dirty` (beyond the buffers, it holds the bytes spilled but not published), or an
-append failed. Each of these disables journaling until a publish whose root holds the
-change, and drops the log, since no journaling fsync needs entries older than it. (Changes
-go on being logged meanwhile: those after the plan of that publish are not in its root.)
+A flush notes the sequence number at its plan (the writes its root holds) and at its commit
+(the other changes it holds); once that root is published, those entries are dropped and the
+journal emptied: the root holds everything the journal did, since a journaling fsync holds
+the flush lock and the publish lock, so none runs between a flush's plan and the end of its
+publish.
 
-Cost: a write or setattr adds O(1) to the log, under the state lock the caller holds;
-fsync appends the file's unjournaled bytes (sealed) and fdatasyncs once, under no state lock.
+When the journal cannot express it, fsync is a full flush, as it is without a journal: the
+file was removed while open, a change of names came that no override logs (any path into
+namespace.py's `_forget_listings` but theirs), the logs outgrew a quarter of `max_dirty`
+(beyond the buffers, they hold the bytes spilled but not published), or an append failed.
+Each of these disables journaling until a publish whose root holds the change, and drops the
+logs, since no journaling fsync needs entries older than it. (Changes go on being logged
+meanwhile: those after the plan of that publish are not in its root.)
+
+Cost: a write or setattr adds O(1) to the log, under the state lock the caller holds; a
+change of names also reads the Infos it left (the entry's and its directories', from the
+transaction: in memory once looked up); fsync appends the file's unjournaled bytes (sealed) and fdatasyncs once, under no state lock.
 """
 
 from __future__ import annotations

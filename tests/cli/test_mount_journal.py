@@ -145,3 +145,41 @@ def test_sqlite_after_kill_9_and_replay_passes_integrity_check(got, repo_dir, mn
         got("umount", str(mnt))
     fsck = got("fsck", "--read-data", ok=False)
     assert fsck.returncode == 0 and "no problems found" in fsck.stdout, fsck.stdout
+
+
+SAVES = textwrap.dedent("""
+    import os, sys, time
+    for i in range(5):  # an editor's saves: write a temporary, fsync it, rename it over the file
+        with open("doc.txt.tmp", "wb") as f:
+            f.write(b"version %d" % i)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename("doc.txt.tmp", "doc.txt")
+    time.sleep(1.5)  # the publish the closes asked for comes meanwhile
+    f = open("doc.txt.tmp", "wb")  # the next save, killed after its fsync, before its rename
+    f.write(b"version 5")
+    f.flush()
+    os.fsync(f.fileno())
+    print("synced", flush=True)
+    sys.stdin.read()
+""")
+
+
+def test_kill_9_after_a_saves_fsync_keeps_the_save_and_the_renames_before_it(got, repo_dir, mnt):
+    write(repo_dir, {"base.txt": "base\n"})
+    got("commit", "-m", "base")
+    pid = _mount(got, mnt)
+    prog = subprocess.Popen([sys.executable, "-c", SAVES], cwd=mnt, env=got_env(),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert prog.stdout.readline().strip() == "synced"
+        assert _journal(repo_dir).stat().st_size > 0  # the create and the bytes went to the journal
+        _kill(pid)
+    finally:
+        prog.kill()
+        prog.wait()
+    got("umount", str(mnt))
+    assert got("cat", "HEAD:doc.txt", binary=True).stdout == b"version 4"
+    assert got("cat", "HEAD:doc.txt.tmp", binary=True).stdout == b"version 5"
+    fsck = got("fsck", "--read-data", ok=False)
+    assert fsck.returncode == 0 and "no problems found" in fsck.stdout, fsck.stdout
