@@ -167,7 +167,7 @@ def flush_mount(repo: Repo, branch: str) -> str | None:
     except OSError as e:
         if e.errno in (errno.ENOTCONN, errno.EACCES, errno.EPERM):
             return (f"the read-write mount of {branch} at {path} does not answer ({os.strerror(e.errno)}); "
-                    f"a commit records what it last published" + ("; `got umount` it" if e.errno == errno.ENOTCONN else ""))
+                    f"a commit records what it made durable (published or fsynced)" + ("; `got umount` it" if e.errno == errno.ENOTCONN else ""))
         return None
     if not os.path.ismount(path):
         return None
@@ -192,7 +192,7 @@ class MountedWork:
     branch: str
     path: str | None  # where it is mounted (perhaps a dead mount); None once no mount is left
     root: Root  # its latest published root (the head's root when it published nothing)
-    warning: str | None  # a mount that does not answer: the commit holds what it last published
+    warning: str | None  # a mount that does not answer: the commit holds what it made durable
 
 
 def mounted_work(repo: Repo, branch: str) -> MountedWork | None:
@@ -202,8 +202,11 @@ def mounted_work(repo: Repo, branch: str) -> MountedWork | None:
     mount that is gone (killed, then unmounted) counts while it differs from the head.
 
     Cost: one read of the mount table, an fsync of a live mount (its buffered writes are
-    published), a few ref reads; with no live mount, the replay of a journal one left."""
+    published), a few ref reads; the replay of a journal a killed mount left."""
+    from gotfs.repo import recovery
+
     warning = flush_mount(repo, branch)
+    recovery.recover(repo, branch)  # a killed mount's journal (a live mount holds its own: left alone)
     path = repo.mount_point(branch)
     table = mount_at(path) if path is not None else None
     live = table is not None and table.workdir == canonical(repo.workdir) and not table.readonly
@@ -212,9 +215,6 @@ def mounted_work(repo: Repo, branch: str) -> MountedWork | None:
     head_root = repo.read_commit(head).root if head is not None else repo.fs.new()
     if live:
         return MountedWork(branch, path, work if work is not None else head_root, warning)
-    from gotfs.repo import recovery
-
-    work = recovery.recover(repo, branch) or work  # what a killed mount's fsyncs journaled
     if work is not None and work != head_root:
         return MountedWork(branch, None, work, warning)
     return None
@@ -304,7 +304,8 @@ class Unmounted:
 def unmount(path: str, *, author: str = "got", timeout: float = 120.0) -> Unmounted:
     """Unmount the got mount at `path` (fusermount3 -u) and, for a read-write mount, wait for
     its process to commit what it left (mount_branch does, within `recorded`). A mount whose
-    process is gone (killed) is unmounted and its last published root committed here.
+    process is gone (killed) is unmounted and its last published root, with its journal
+    replayed, committed here.
 
     InvalidInput if `path` is not a got mount; GotError if the kernel refuses (busy).
     Cost: the mount's last flush and commit, bounded by `timeout` seconds of waiting."""

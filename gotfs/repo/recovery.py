@@ -21,7 +21,6 @@ and a second mount of the same branch goes without one.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from urllib.parse import quote
 
@@ -86,5 +85,5 @@ def recover(repo: Repo, branch: str) -> Root | None:
                         len(seg.records), branch)
         elif seg is not None and seg.base != base:
             log.info("journal %s applies on %s, not the published %s: obsolete, dropped", path, seg.base, base)
-        os.unlink(path)
+        path.unlink(missing_ok=True)  # (a mount starting meanwhile may have replayed it too)
     return root
