@@ -99,7 +99,7 @@ class Flushing:
             with self.lock:
                 self.wants_flush = False
                 plans = self._plan()
-                mark = self._journal_mark()
+                mark = self._journal_plan()
                 posts = bool(plans or len(self.tx.batch))  # chunks, or the commit's tree nodes
             t1 = time.perf_counter()
             if posts:

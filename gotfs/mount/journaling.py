@@ -27,6 +27,10 @@ Each of these disables journaling until a publish whose root holds the change, a
 logs, since no journaling fsync needs entries older than it. (Changes go on being logged
 meanwhile: those after the plan of that publish are not in its root.)
 
+Logging only pays off for programs that fsync: after two publishes in a row with no fsync
+between them it stops, and the next fsync flushes (as without a journal)
+and asks the flush's plan to start it again (journaling resumes once that root is published).
+
 Cost: a write or setattr adds O(1) to the log, under the state lock the caller holds; a
 change of names also reads the Infos it left (the entry's and its directories', from the
 transaction: in memory once looked up); fsync appends the file's unjournaled bytes (sealed) and fdatasyncs once, under no state lock.
@@ -50,6 +54,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _OP_COST = 64  # bytes a log entry costs beyond its data (what the memory bound counts)
+_IDLE_PUBLISHES = 2  # publishes in a row with no fsync between them, after which logging stops
 
 
 class Journaling:
@@ -82,6 +87,12 @@ class Journaling:
         self._jbarred = 0  # _jseq at the last change the journal cannot express
         self._jpublished = 0  # _jseq at the plan of the last published flush
         self.journaled = 0  # fsyncs answered by the journal
+        self._jlogging = journal is not None  # changes are being logged (see _journal_plan)
+        self._jfrom = 0  # _jseq when logging last started: journaling needs a root published since
+        self._jwanted = False  # an fsync found logging off: the next flush's plan turns it on
+        self._jidle = 0  # publishes in a row with no fsync between them
+        self._jfsyncs = 0  # fsyncs of files so far
+        self._jcounted = 0  # _jfsyncs at the last publish
 
     # -- noting changes (the caller holds the state lock) --------------------------------
 
@@ -94,7 +105,7 @@ class Journaling:
 
     def _journal_note(self, ino: int, op: Op, nbytes: int) -> None:
         self._jseq += 1
-        if self.journal is None or ino in self.orphans:
+        if not self._jlogging or ino in self.orphans:
             return  # no fsync of it is ever journaled
         self._jlog.setdefault(ino, []).append((self._jseq, op))
         self._jbytes += nbytes + _OP_COST
@@ -126,7 +137,7 @@ class Journaling:
             entries = self._jlog.pop(ino, ())
             self._jsent.pop(ino, None)
             self._jbytes -= sum(_cost(op) for _, op in entries)
-        if self.journal is None:
+        if not self._jlogging:
             return
         self._jnames.append((self._jseq, Named(kind, src, dst, tuple(puts), ctime_ns)))
         self._jbytes += _OP_COST * (1 + len(puts))
@@ -197,7 +208,17 @@ class Journaling:
     # -- flush and fsync -----------------------------------------------------------------
 
     def _journal_mark(self) -> int:
-        """At a flush's plan (state lock held): the changes its root will hold are those up to this."""
+        """At a flush's commit (state lock held): the changes of names its root holds are those
+        up to this."""
+        return self._jseq
+
+    def _journal_plan(self) -> int:
+        """At a flush's plan (state lock held): the writes its root will hold are those up to
+        this. Logging starts here when an fsync asked for it: the root holds what came before,
+        the log what comes after."""
+        if self._jwanted and not self._jlogging and self.journal is not None:
+            self._jlogging, self._jwanted = True, False
+            self._jfrom = self._jseq
         return self._jseq
 
     def _journal_published(self, mark: int, names_mark: int) -> None:
@@ -227,6 +248,13 @@ class Journaling:
                 total += sum(_cost(op) for _, op in entries)
             self._jbytes = total + _OP_COST * sum(1 + len(n.puts) for _, n in self._jnames)
             self._jsent.clear()  # all were at or below mark: no journaling fsync ran since the plan
+            self._jidle = 0 if self._jfsyncs != self._jcounted else self._jidle + 1
+            self._jcounted = self._jfsyncs
+            if self._jidle >= _IDLE_PUBLISHES and self._jlogging:  # nobody fsyncs: stop paying for the log
+                self._jlogging = False
+                self._jlog.clear()
+                self._jnames.clear()
+                self._jbytes = 0
         if self.journal is not None:
             try:
                 self.journal.reset()
@@ -245,6 +273,7 @@ class Journaling:
     def fsync(self, fh: int) -> None:
         """fsync(2) of an open file: its data and attributes are durable on return. One journal
         append and fdatasync when the journal can express the file's changes, else a flush."""
+        self._jfsyncs += 1
         if self.journal is not None and self._journal_fsync(fh):
             return
         self.flush()
@@ -254,7 +283,10 @@ class Journaling:
         with self.flush_lock, self.publish_lock:
             with self.lock:
                 ino = self.handles[fh].ino
-                if self.journal is None or self._jbarred > self._jpublished or ino in self.orphans:
+                if not self._jlogging:
+                    self._jwanted = self.journal is not None  # this fsync flushes; the next ones journal
+                    return False
+                if self._jfrom > self._jpublished or self._jbarred > self._jpublished or ino in self.orphans:
                     return False
                 entries = self._jlog.get(ino, ())
                 sent = self._jsent.get(ino, 0)

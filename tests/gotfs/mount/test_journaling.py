@@ -249,3 +249,18 @@ def test_a_second_mount_of_the_branch_goes_without_the_journal(tmp_path):
     other.write(fh, 0, b"z")
     other.fsync(fh)  # publishes instead
     assert other.journaled == 0 and source.root == other.published
+
+
+def test_logging_stops_when_nobody_fsyncs_and_resumes_after_one_flushing_fsync(tmp_path):
+    fs, source, wb, fhs = _setup(tmp_path)  # (its flush is one publish with no fsync)
+    wb.write(fhs[b"a"], 0, b"1")
+    wb.flush()  # a second one: writes and changes of names are no longer logged
+    wb.write(fhs[b"a"], 0, b"2")
+    assert not wb._jlog
+    published = len(source.published)
+    wb.fsync(fhs[b"a"])  # flushes, and has the flush's plan start the log again
+    assert len(source.published) == published + 1 and wb.journaled == 0
+    wb.write(fhs[b"a"], 0, b"3")
+    wb.fsync(fhs[b"a"])
+    assert len(source.published) == published + 1 and wb.journaled == 1
+    assert fs.read(_replayed(fs, source), "a")[:1] == b"3"
