@@ -6,7 +6,9 @@
 STOREDIR holds a LocalStore (`STOREDIR/blobs`) and one file, `STOREDIR/ROOT`, with the hex
 text of the current root; a missing ROOT is created as an empty filesystem. Writable mounts
 replace ROOT atomically (write, fsync, rename, fsync the directory) after flushing the store,
-so after any crash ROOT names a complete tree. Prints "ready" on stdout once mounted.
+so after any crash ROOT names a complete tree; fsync of a file goes to the intent journal
+`STOREDIR/JOURNAL` (gotfs/journal.py, checksummed: a bare store has no secret), which the
+next mount replays onto ROOT (`recover`). Prints "ready" on stdout once mounted.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import sys
 from pathlib import Path
 
+from gotfs import journal
 from gotfs.fs import FS
 from gotkv.blobs.local import LocalStore
 from gotkv.errors import GotError
@@ -51,6 +54,24 @@ def save_root(storedir: str | os.PathLike, root: Root) -> None:
         os.close(fd)
 
 
+def recover(fs: FS, storedir: str | os.PathLike) -> Root | None:
+    """Replay STOREDIR/JOURNAL onto ROOT if it applies there (a killed mount's fsyncs), record
+    the new root, and remove the journal. Returns the new root, or None. Never while a mount of
+    STOREDIR runs (it holds the journal: see gotfs.journal.owned)."""
+    path = Path(storedir) / "JOURNAL"
+    if not path.exists() or journal.owned(path):
+        return None
+    seg = journal.read(path, None)
+    root = load_root(storedir)
+    new = None
+    if seg is not None and root is not None and seg.base == root and seg.records:
+        new = journal.replay(fs, root, seg.records)
+        fs.store.flush()
+        save_root(storedir, new)
+    path.unlink()
+    return new
+
+
 class FileRootSource:
     """RootSource keeping the root in STOREDIR/ROOT."""
 
@@ -60,6 +81,7 @@ class FileRootSource:
         self.published = 0
 
     def current(self) -> Root:
+        recover(self.fs, self.storedir)
         root = load_root(self.storedir)
         if root is None:
             root = self.fs.new()
@@ -76,6 +98,9 @@ class FileRootSource:
         self.fs.store.flush()
         save_root(self.storedir, root)
         self.published += 1
+
+    def journal(self) -> journal.Journal:
+        return journal.Journal(self.storedir / "JOURNAL", None)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,7 @@ from gotfs.pieces import DirtyFile, Patch, PiecesReader
 from gotfs.tx import Tx
 from gotkv.blobs.ref import Ref
 
+GROUP_GAP = 4 << 20  # the mount groups runs closer than one maximal chunk (one rechunk; see `plan`)
 Piece = tuple[int, int, Extent]  # (start, end) of an extent in its file, and the extent
 
 

@@ -18,8 +18,6 @@ from gotfs.keys import Path
 from gotfs.pieces import DirtyFile, Patch
 from gotfs.tx import Tx
 
-GROUP_GAP = 4 << 20  # runs closer than one maximal chunk are applied together (one rechunk)
-
 
 @dataclass(slots=True)
 class Cut:

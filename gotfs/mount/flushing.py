@@ -16,13 +16,13 @@ import time
 from typing import TYPE_CHECKING, Protocol
 
 from gotfs import regions
-from gotfs.mount.dirty import GROUP_GAP
 from gotfs.mount.inodes import StaleInode
 from gotfs.tx import Tx
 from gotkv.root import Root
 
 if TYPE_CHECKING:
     from gotfs.fs import FS
+    from gotfs.journal import Journal
     from gotfs.mount.dirty import Buffers
     from gotfs.mount.inodes import InodeTable
     from gotfs.mount.namespace import Orphan
@@ -45,6 +45,13 @@ class RootSource(Protocol):
 
     def publish(self, root: Root) -> None:
         """Make `root` durable (flush the store, record it) before returning."""
+        ...
+
+    def journal(self) -> Journal | None:
+        """Where fsync may journal changes on the published root instead of publishing
+        (gotfs/journal.py), or None: every fsync publishes. Optional: a source without this
+        method has no journal. The source replays what a killed mount left there before its
+        next current()."""
         ...
 
     def release(self) -> None:
@@ -92,6 +99,7 @@ class Flushing:
             with self.lock:
                 self.wants_flush = False
                 plans = self._plan()
+                mark = self._journal_plan()
                 posts = bool(plans or len(self.tx.batch))  # chunks, or the commit's tree nodes
             t1 = time.perf_counter()
             if posts:
@@ -109,6 +117,7 @@ class Flushing:
                         self.root = self.tx.commit()
                         self.tx = Tx(self.fs, self.root)
                     root = self.root
+                    names_mark = self._journal_mark()
                     spills = self._spills
             if not publish or root == self.published:  # (also retries a root whose publish failed)
                 return root
@@ -118,6 +127,7 @@ class Flushing:
             if root != self.published:
                 self.source.publish(root)
                 self.published = root
+                self._journal_published(mark, names_mark)
                 self.flushes += 1
                 log.debug("flush %d: %d files planned in %.3fs, chunked in %.3fs, %d edits committed "
                           "in %.3fs, published in %.3fs", self.flushes, len(plans), t1 - t0, t2 - t1,
@@ -154,7 +164,7 @@ class Flushing:
             except StaleInode:
                 self.buffers.landed(ino)  # removed since it was written
                 continue
-            plans.append((ino, regions.plan(self.tx, path, df, mtime_ns=df.mtime_ns, gap=GROUP_GAP)))
+            plans.append((ino, regions.plan(self.tx, path, df, mtime_ns=df.mtime_ns, gap=regions.GROUP_GAP)))
         return plans
 
     def _land(self, plans: list[tuple[int, regions.Plan]]) -> None:

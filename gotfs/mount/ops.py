@@ -351,7 +351,7 @@ class Ops(pyfuse3.Operations):
     @_handler
     async def fsync(self, fh, datasync):
         if self.writable:
-            await self._run(self.core.flush)
+            await self._run(self.core.fsync, fh)
 
     @_handler
     async def fsyncdir(self, fh, datasync):

@@ -5,15 +5,16 @@ rename, chmod, ...) applied at once; `buffers` holds each written file's bytes i
 (keyed by inode, so that a rename never has to move them). Reads see both: the tree through
 the transaction, with the buffered bytes laid on top (read-your-writes).
 
-`flush()` is the only way a change becomes durable:
+`flush()` is the way a change reaches the tree durably:
 
     spill the buffers into tx (gotfs/regions.py: chunked and posted outside the lock)
     -> tx.commit(): ONE gotkv batch, one new Root
     -> source.publish(root): the store is flushed and the root recorded durably
     -> a new Tx on that root
 
-It runs when a written file is closed, on fsync (which returns only after publish returned)
-and on a timer. When buffered bytes pass `max_dirty` (see `write`) a *spill* runs instead:
+It runs when a written file is closed, on fsyncdir, on a timer, and on fsync of a file whose
+changes the intent journal cannot express; otherwise fsync appends them to the journal
+(journaling.py: one fdatasync, replayed onto the published root if the mount is killed). When buffered bytes pass `max_dirty` (see `write`) a *spill* runs instead:
 `flush(publish=False)` moves the bytes into blobs and the transaction, but neither syncs the
 store nor records the root. A large copy thus never waits for the disk mid-stream (the kernel
 writes the packs back meanwhile); the close that ends it publishes everything at once, and
@@ -51,6 +52,7 @@ from gotfs.mount import attrs
 from gotfs.mount.dirty import Buffers
 from gotfs.mount.flushing import Flushing, RootSource
 from gotfs.mount.gather import Gather
+from gotfs.mount.journaling import Journaling
 from gotfs.mount.namespace import NamespaceOps, Orphan, Refused
 from gotfs.mount.readahead import FileView
 from gotfs.mount.snapshot import Handle, NoAttribute, Snapshot, Stat
@@ -62,9 +64,10 @@ ACL_XATTRS = (b"system.posix_acl_access", b"system.posix_acl_default")
 MAX_DIRTY = 64 << 20  # buffered bytes that force a flush (bounds the mount's memory)
 
 
-class Writeback(NamespaceOps, Flushing, Snapshot):
+class Writeback(Journaling, NamespaceOps, Flushing, Snapshot):
     """Inode-level read-write view of a branch. See the module docstring; namespace changes
-    are NamespaceOps' (namespace.py), flushes Flushing's (flushing.py)."""
+    are NamespaceOps' (namespace.py), flushes Flushing's (flushing.py), fsync Journaling's
+    (journaling.py)."""
 
     writable = True
 
@@ -82,6 +85,8 @@ class Writeback(NamespaceOps, Flushing, Snapshot):
         self.wants_flush = False  # buffers are full: the caller should start a flush
         self.published = self.root
         self.flushes = 0
+        journal = getattr(source, "journal", None)
+        self._start_journal(journal() if journal is not None else None)
 
     # -- reads (the same as a snapshot, but under the lock, and with buffers on top) ----
 
@@ -196,7 +201,9 @@ class Writeback(NamespaceOps, Flushing, Snapshot):
         """
         with self.lock:
             handle = self.handles[fh]
-            self.buffers.write(handle.ino, off, data, time.time_ns())
+            now = time.time_ns()
+            self.buffers.write(handle.ino, off, data, now)
+            self._journal_write(handle.ino, off, data, now)
             handle.wrote = True
             if self.buffers.nbytes > self.max_dirty:
                 self.wants_flush = True
@@ -217,7 +224,9 @@ class Writeback(NamespaceOps, Flushing, Snapshot):
             if self.buffers.nbytes + len(data) > 2 * self.max_dirty:
                 return None
             handle = self.handles[fh]
-            self.buffers.write(handle.ino, off, data, time.time_ns())
+            now = time.time_ns()
+            self.buffers.write(handle.ino, off, data, now)
+            self._journal_write(handle.ino, off, data, now)
             handle.wrote = True
             if self.buffers.nbytes > self.max_dirty:
                 self.wants_flush = True
@@ -266,6 +275,7 @@ class Writeback(NamespaceOps, Flushing, Snapshot):
             info = files.set_attrs(self.tx, path, mode=mode, mtime_ns=mtime_ns)
             info = attrs.set_rest(info, now, (self.uid, self.gid), atime_ns=atime_ns, uid=uid, gid=gid)
             self.tx.put_info(path, info)
+            self._journal_setattr(ino, size, mtime_ns is not None)
             return self._stat(ino, info)
 
     def _setattr_orphan(self, ino: int, orphan: Orphan, mode, size, mtime_ns, atime_ns, uid, gid, now) -> Stat:
@@ -288,6 +298,7 @@ class Writeback(NamespaceOps, Flushing, Snapshot):
             path = self.table.path(ino)
             info = files.set_attrs(self.tx, path, set_xattrs={name: value})
             self.tx.put_info(path, attrs.changed(info, time.time_ns()))
+            self._journal_setattr(ino, None, False)
 
     def removexattr(self, ino: int, name: bytes) -> None:
         with self.lock:
@@ -296,5 +307,6 @@ class Writeback(NamespaceOps, Flushing, Snapshot):
                 raise NoAttribute(name)
             info = files.set_attrs(self.tx, path, remove_xattrs=[name])
             self.tx.put_info(path, attrs.changed(info, time.time_ns()))
+            self._journal_setattr(ino, None, False)
 
     # -- flushing ----------------------------------------------------------------------

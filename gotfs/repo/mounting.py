@@ -60,13 +60,22 @@ class RepoRootSource:
         self._hold = None  # the repo's writer lock while posted blobs await a publish
 
     def current(self) -> Root:
+        """The root to serve; for a branch, once the journal a killed mount of it left is
+        replayed (gotfs/repo/recovery.py)."""
         if self.branch is None:
             return self.root
-        work = self.repo.working_root(self.branch)
-        if work is not None:
-            return work
-        head = self.repo.branches().get(self.branch)
-        return self.repo.read_commit(head).root if head else self.repo.fs.new()
+        from gotfs.repo import recovery
+
+        recovery.recover(self.repo, self.branch)
+        return recovery.published_root(self.repo, self.branch)
+
+    def journal(self):
+        """The intent journal of a writable mount of the branch (gotfs/journal.py), or None."""
+        if self.branch is None:
+            return None
+        from gotfs.repo import recovery
+
+        return recovery.open_journal(self.repo, self.branch)
 
     def hold(self) -> None:
         if self._hold is None:
@@ -112,7 +121,11 @@ def recorded(repo: Repo, branch: str, mountpoint: str) -> Iterator[None]:
 
 
 def commit_at_unmount(repo: Repo, branch: str, mountpoint: str, *, author: str) -> Ref | None:
-    """Commit what a writable mount of `branch` left when it was unmounted (None if nothing)."""
+    """Commit what a writable mount of `branch` left when it was unmounted (None if nothing),
+    with what its fsyncs journaled but it did not publish (a killed mount's) replayed first."""
+    from gotfs.repo import recovery
+
+    recovery.recover(repo, branch)
     return repo.commit_working_root(branch, f"changes made in the mount at {mountpoint}",
                                     author=author, clear=True)
 
@@ -151,11 +164,11 @@ def flush_mount(repo: Repo, branch: str) -> str | None:
     if path is None:
         return None
     try:
-        os.stat(path)
+        os.statvfs(path)  # (a stat may be answered from the kernel's cache: see _answers)
     except OSError as e:
         if e.errno in (errno.ENOTCONN, errno.EACCES, errno.EPERM):
             return (f"the read-write mount of {branch} at {path} does not answer ({os.strerror(e.errno)}); "
-                    f"a commit records what it last published" + ("; `got umount` it" if e.errno == errno.ENOTCONN else ""))
+                    f"a commit records what it made durable (published or fsynced)" + ("; `got umount` it" if e.errno == errno.ENOTCONN else ""))
         return None
     if not os.path.ismount(path):
         return None
@@ -180,7 +193,7 @@ class MountedWork(Value):
     branch: str
     path: str | None  # where it is mounted (perhaps a dead mount); None once no mount is left
     root: Root  # its latest published root (the head's root when it published nothing)
-    warning: str | None  # a mount that does not answer: the commit holds what it last published
+    warning: str | None  # a mount that does not answer: the commit holds what it made durable
 
     def __init__(self, branch: str, path: str | None, root: Root, warning: str | None) -> None:
         for name, value in (("branch", branch), ("path", path), ("root", root), ("warning", warning)):
@@ -194,8 +207,11 @@ def mounted_work(repo: Repo, branch: str) -> MountedWork | None:
     mount that is gone (killed, then unmounted) counts while it differs from the head.
 
     Cost: one read of the mount table, an fsync of a live mount (its buffered writes are
-    published), a few ref reads."""
+    published), a few ref reads; the replay of a journal a killed mount left."""
+    from gotfs.repo import recovery
+
     warning = flush_mount(repo, branch)
+    recovery.recover(repo, branch)  # a killed mount's journal (a live mount holds its own: left alone)
     path = repo.mount_point(branch)
     table = mount_at(path) if path is not None else None
     live = table is not None and table.workdir == canonical(repo.workdir) and not table.readonly
@@ -301,7 +317,8 @@ class Unmounted(Value):
 def unmount(path: str, *, author: str = "got", timeout: float = 120.0) -> Unmounted:
     """Unmount the got mount at `path` (fusermount3 -u) and, for a read-write mount, wait for
     its process to commit what it left (mount_branch does, within `recorded`). A mount whose
-    process is gone (killed) is unmounted and its last published root committed here.
+    process is gone (killed) is unmounted and its last published root, with its journal
+    replayed, committed here.
 
     InvalidInput if `path` is not a got mount; GotError if the kernel refuses (busy).
     Cost: the mount's last flush and commit, bounded by `timeout` seconds of waiting."""
@@ -347,9 +364,12 @@ def _writable_branch_at(table) -> tuple[Repo | None, str | None]:
 
 
 def _answers(path: str) -> bool:
-    """False for a FUSE mount whose process is gone (every request fails with ENOTCONN)."""
+    """False for a FUSE mount whose process is gone (every request fails with ENOTCONN).
+
+    statfs, not stat: the kernel answers a stat of the mount point from its attribute cache
+    without asking the (dead) process, while statfs always asks."""
     try:
-        os.stat(path)
+        os.statvfs(path)
     except OSError as e:
         return e.errno != errno.ENOTCONN
     return True

@@ -109,7 +109,8 @@ def test_writable_mount_publishes_and_commit_records_it(got, repo_dir, mountpoin
 
 def test_commit_warns_about_a_killed_rw_mount_and_keeps_what_it_published(got, repo_dir, mountpoint, tmp_path):
     """kill -9 of a read-write mount leaves a dead mount point; `got commit` says so on stderr
-    and commits the mount's last published root, nothing is lost that it had published."""
+    and commits the mount's last published root with what its fsyncs journaled: nothing is
+    lost that it had made durable."""
     import signal
 
     got("commit", "-m", "empty", "--allow-empty")
@@ -117,7 +118,7 @@ def test_commit_warns_about_a_killed_rw_mount_and_keeps_what_it_published(got, r
     got("mount", "--rw", "main", str(mnt))
     (mnt / "kept.txt").write_bytes(b"published\n")
     fd = os.open(mnt / "kept.txt", os.O_RDONLY)
-    os.fsync(fd)  # returns once the mount has published a root holding it
+    os.fsync(fd)  # returns once the mount has published a root holding it, or journaled it
     os.close(fd)
     server = subprocess.run(["pgrep", "-f", f"mount --rw main {mnt}"], capture_output=True, text=True).stdout
     pids = [int(p) for p in server.split()]

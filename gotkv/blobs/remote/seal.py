@@ -25,8 +25,9 @@ _CONTEXT = "got remote records v1"
 class Sealer:
     """Seals and opens small records with a key only holders of the repo secret can derive."""
 
-    def __init__(self, secret: bytes):
-        key = blake3.blake3(secret, derive_key_context=_CONTEXT).digest()
+    def __init__(self, secret: bytes, *, context: str = _CONTEXT):
+        """`context` names the purpose: each purpose gets a key of its own (BLAKE3 derive_key)."""
+        key = blake3.blake3(secret, derive_key_context=context).digest()
         self._aead = AESGCM(key)
 
     def seal(self, plaintext: bytes, *, aad: bytes = b"") -> bytes:

@@ -23,7 +23,7 @@ import pytest
 from gotfs import files
 from gotfs.fs import FS
 from gotfs.keys import parse_path
-from benchmarks.bare_mount import load_root, open_fs, save_root
+from benchmarks.bare_mount import load_root, open_fs, recover, save_root
 from gotkv.root import Root
 
 REPO = Path(__file__).resolve().parents[3]
@@ -226,6 +226,8 @@ def diff_trees(a: Path, b: Path) -> None:
 
 
 def published(storedir: Path) -> tuple[FS, Root]:
-    """The store and its last published root (caller closes fs.store)."""
+    """The store and its last published root, with the journal a killed mount left replayed
+    as the next mount would (caller closes fs.store)."""
     fs = open_fs(storedir)
+    recover(fs, storedir)
     return fs, load_root(storedir)
