@@ -46,7 +46,9 @@ error, which the read after the wait reports as the end of the session, in every
 
 The poll is a libc call made without releasing the GIL (ctypes.PyDLL): releasing it would let
 a flush thread take the GIL, and the loop would then wait out a switch interval for it back
-on every request.
+on every request. The short wait's ppoll does release it (ctypes.CDLL): it sleeps, and it runs
+only when no trio worker thread is busy (a readahead thread of the fetcher may still take
+the GIL meanwhile; the loop then waits at most a switch interval for it back).
 """
 
 from __future__ import annotations
