@@ -130,10 +130,10 @@ def mount(fs: FS, source: RootSource, mountpoint: str, *, writable: bool = False
     if debug:
         options.add("debug")
     state = _State(core, mountpoint, flush_interval, ready)
-    ops = Ops(core, limiter=trio.CapacityLimiter(THREADS), kick=state.kick)
+    ops = state.ops = Ops(core, limiter=trio.CapacityLimiter(THREADS), kick=state.kick)
     fds = requests.fuse_fds()
     pyfuse3.init(ops, mountpoint, options)
-    state.requests = requests.install(requests.fuse_fds() - fds)
+    state.requests = requests.install(requests.fuse_fds() - fds, idle=state.idle)
     failed = True
     try:
         with switch_interval():
@@ -142,8 +142,9 @@ def mount(fs: FS, source: RootSource, mountpoint: str, *, writable: bool = False
     finally:
         requests.restore(state.requests)
         if state.requests is not None:
-            log.info("served %d requests, %d of them taken at once (gotfs/mount/requests.py)",
-                     state.requests.fast + state.requests.slow, state.requests.fast)
+            log.info("served %d requests, %d of them taken at once, %d after a short wait (gotfs/mount/requests.py)",
+                     state.requests.fast + state.requests.soon + state.requests.slow, state.requests.fast,
+                     state.requests.soon)
         try:
             if writable:
                 core.flush()  # whatever came in after the last flush
@@ -168,6 +169,14 @@ class _State:
         self.publish_wanted = False  # a close asked for a flush since the last one
         self.limiter = trio.CapacityLimiter(1)  # background flushes: one at a time, own thread
         self.requests: requests.RequestWait | None = None  # how the session loop waits (requests.py)
+        self.ops: Ops | None = None  # the request handlers (their thread limiter: see idle)
+
+    def idle(self) -> bool:
+        """True if no worker thread is busy (a request handler's, a flush's, or trio's default
+        limiter's): nothing waits for the event loop to take in a thread's result. (Called on
+        the loop, by the request wait: requests.py.)"""
+        return (self.ops.limiter.borrowed_tokens == 0 and self.limiter.borrowed_tokens == 0
+                and trio.to_thread.current_default_thread_limiter().borrowed_tokens == 0)
 
     def kick(self, publish: bool = True) -> None:
         """Ask for a flush soon (called on the event loop): a published one when a written file

@@ -22,9 +22,19 @@ module on every request, so assigning the module attribute is enough; `install` 
   the request meanwhile, and waits again if so. A session task therefore never reads from an
   empty device, which would block the event loop until the next request.
 
-The slow way yields to trio's scheduler, so after `streak` requests taken the fast way the next
-one goes the slow way: worker threads' results, the flusher and other tasks get their turn at
-least that often under a steady stream of requests (the fast way never yields).
+- a short wait (`soon`): when no request is queued yet but no worker thread is busy (`idle()`,
+  the mount's thread limiters), the task waits in ppoll(2) for up to `SOON_NS`, the GIL
+  released, before taking the slow way. A program that makes its requests one after another
+  (sqlite: a write, the kernel's getxattr of security.capability, the next write) usually
+  sends the next one within a few microseconds of the reply, too late for the fast way; the
+  short wait takes it with one sleep and wake-up of the thread instead of the scheduler
+  passes, epoll_ctl and epoll_wait of the slow way. No worker thread is busy, so no result
+  waits for the loop meanwhile; the flusher's timer and signals wait at most SOON_NS.
+
+The slow way yields to trio's scheduler, so after `streak` requests taken the fast way (or
+the short wait) the next one goes the slow way: worker threads' results, the flusher and other
+tasks get their turn at least that often under a steady stream of requests (the fast way
+never yields).
 
 What pyfuse3 no longer sees: it counts the tasks waiting in its own coroutine to decide when
 to start another session task (when none waits) or end one (more than min_tasks waiting).
@@ -36,7 +46,9 @@ error, which the read after the wait reports as the end of the session, in every
 
 The poll is a libc call made without releasing the GIL (ctypes.PyDLL): releasing it would let
 a flush thread take the GIL, and the loop would then wait out a switch interval for it back
-on every request.
+on every request. The short wait's ppoll does release it (ctypes.CDLL): it sleeps, and it runs
+only when no trio worker thread is busy (a readahead thread of the fetcher may still take
+the GIL meanwhile; the loop then waits at most a switch interval for it back).
 """
 
 from __future__ import annotations
@@ -44,6 +56,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+from typing import Callable
 
 import pyfuse3
 import trio
@@ -51,12 +64,28 @@ import trio
 log = logging.getLogger(__name__)
 
 STREAK = 64  # requests taken the fast way before one goes through the scheduler
+SOON_NS = 200_000  # how long the short wait waits for the next request (see the module docstring)
 MAX_TASKS = 32  # session tasks (each may hold a 1 MiB request buffer); see the module docstring
 _POLLIN = 0x001
 
 
 class _PollFd(ctypes.Structure):
     _fields_ = [("fd", ctypes.c_int), ("events", ctypes.c_short), ("revents", ctypes.c_short)]
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+def _libc_ppoll():
+    """libc's ppoll(2), called with the GIL released (ctypes.CDLL); None where it cannot be loaded."""
+    try:
+        ppoll = ctypes.CDLL(None, use_errno=True).ppoll
+    except (OSError, AttributeError):
+        return None
+    ppoll.argtypes = (ctypes.POINTER(_PollFd), ctypes.c_ulong, ctypes.POINTER(_Timespec), ctypes.c_void_p)
+    ppoll.restype = ctypes.c_int
+    return ppoll
 
 
 def _libc_poll():
@@ -92,12 +121,17 @@ def fuse_fds() -> set[int]:
 class RequestWait:
     """pyfuse3's per-request wait, taking queued requests at once. See the module docstring."""
 
-    def __init__(self, fd: int, *, streak: int = STREAK):
+    def __init__(self, fd: int, *, streak: int = STREAK, idle: Callable[[], bool] | None = None,
+                 soon_ns: int = SOON_NS):
         self.fd = fd
         self.streak = streak
+        self.idle = idle  # True when no worker thread is busy: the short wait may block the loop
         self.closed = False
         self.fast = 0  # requests taken the fast way (for tests and --debug)
+        self.soon = 0  # ...after the short wait
         self.slow = 0  # ...and the slow way
+        self._soon = _Timespec(soon_ns // 1_000_000_000, soon_ns % 1_000_000_000)
+        self._ppoll = _libc_ppoll() if idle is not None else None
         self._run = 0  # fast ones in a row
         self._lock: trio.Lock | None = None  # made on first use: it belongs to the running loop
         self._pollfd = _PollFd(fd, _POLLIN, 0)
@@ -111,12 +145,22 @@ class RequestWait:
             return bool(select.select([self.fd], [], [], 0)[0])
         return self._poll(ctypes.byref(self._pollfd), 1, 0) > 0
 
+    def soon_queued(self) -> bool:
+        """True if a request (or an error) comes within SOON_NS: ppoll(2), the GIL released."""
+        self._pollfd.revents = 0
+        return self._ppoll(ctypes.byref(self._pollfd), 1, ctypes.byref(self._soon), None) > 0
+
     async def wait(self) -> bool:
         """Return True once the device can be read without blocking, False if the session ends."""
-        if self._run < self.streak and self.queued():
-            self._run += 1
-            self.fast += 1
-            return True
+        if self._run < self.streak:
+            if self.queued():
+                self._run += 1
+                self.fast += 1
+                return True
+            if self._ppoll is not None and not self.closed and self.idle() and self.soon_queued():
+                self._run += 1
+                self.soon += 1
+                return True
         self._run = 0
         if self._lock is None:
             self._lock = trio.Lock()
@@ -142,15 +186,16 @@ class RequestWait:
 _ORIGINAL = "_wait_fuse_readable"
 
 
-def install(fds: set[int]) -> RequestWait | None:
-    """Serve through a RequestWait on the one new /dev/fuse descriptor in `fds`.
+def install(fds: set[int], idle: Callable[[], bool] | None = None) -> RequestWait | None:
+    """Serve through a RequestWait on the one new /dev/fuse descriptor in `fds` (`idle`: see
+    RequestWait; None: no short wait).
 
     None (pyfuse3's own wait stays) if `fds` is not exactly one descriptor, or this pyfuse3
     has no `_wait_fuse_readable` to replace."""
     if len(fds) != 1 or not callable(getattr(pyfuse3, _ORIGINAL, None)):
         log.debug("serving through pyfuse3's own request wait (fds %s)", fds)
         return None
-    wait = RequestWait(next(iter(fds)))
+    wait = RequestWait(next(iter(fds)), idle=idle)
     wait.original = getattr(pyfuse3, _ORIGINAL)
     setattr(pyfuse3, _ORIGINAL, wait.wait)
     return wait

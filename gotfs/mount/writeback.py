@@ -161,7 +161,51 @@ class Writeback(Journaling, NamespaceOps, Flushing, Snapshot):
             return self._new_handle(Handle(ino))
 
     def try_gather(self, fh: int, off: int, size: int) -> Gather | None:
-        return None  # the state lock may be held by a flush: always read on a worker thread
+        """gather() if it cannot block: the state lock is free and every byte the read needs
+        is buffered or in a decoded chunk. Else None (and nothing changed), for a worker thread.
+
+        A program that reads back what it just wrote (sqlite reads its WAL's partly written
+        pages, which the kernel cannot keep) is then answered on the event loop, without the
+        thread round trip that would cost more than the read. As with Ops._meta, the extents
+        come from the live transaction, whose nodes are in memory once the file was read or
+        flushed; a flush holds the lock while it plans and commits, and then this declines."""
+        if not self.lock.acquire(blocking=False):
+            return None
+        try:
+            handle = self.handles[fh]
+            ino = handle.ino
+            orphan = self.orphans.get(ino)
+            if orphan is not None:
+                info, view = orphan.info, orphan.view
+            else:
+                path = self.table.path(ino)
+                info = self.tx.require_file(path)
+                view = None
+            stop = min(off + size, max(info.size, self.buffers.end(ino)))
+            if view is None:
+                view = FileView.of(info.size, self._extents(path, off, stop + self.window))
+            fetcher = self.fetcher
+            fetcher.poll_due()
+            fetched = []
+            polled = False
+            for start, end, extent in view.under(off, min(stop, info.size)):
+                got = fetcher.cached(extent)
+                if got is None and not polled:  # decoded since the last poll?
+                    fetcher.poll()
+                    polled = True
+                    got = fetcher.cached(extent)
+                if got is None:
+                    fetcher.release([f.slot for _, _, f in fetched if f.slot is not None])
+                    return None
+                fetched.append((start, end, got))
+            sequential = handle.seq.advance(off, stop, 2 << 20)
+            ahead = handle.seq.plan(view, stop, self.window) if sequential else []
+            patches = self.buffers.overlay(ino, off, stop)
+        finally:
+            self.lock.release()
+        if ahead:
+            fetcher.prefetch(ahead)
+        return Gather.of(off, stop, fetched, patches, arena=fetcher.arena)
 
     def gather(self, fh: int, off: int, size: int) -> Gather:
         with self.lock:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import errno
 import os
 import re
+import threading
+import time
 
 import pytest
 import trio
@@ -71,6 +73,73 @@ def test_after_a_streak_the_next_request_goes_through_the_scheduler(pipe):
         assert (wait.fast, wait.slow) == (4, 1)
 
     trio.run(main)
+
+
+def _write_later(fd: int, seconds: float) -> threading.Thread:
+    t = threading.Thread(target=lambda: (time.sleep(seconds), os.write(fd, b"x")))
+    t.start()
+    return t
+
+
+def test_when_no_thread_is_busy_a_request_that_comes_soon_is_taken_without_yielding(pipe):
+    r, w = pipe
+    wait = RequestWait(r, idle=lambda: True, soon_ns=5_000_000_000)
+    ran = []
+
+    async def main():
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lambda: _mark(ran))
+            t = _write_later(w, 0.05)  # nothing queued when the wait begins
+            assert await wait.wait() is True
+            t.join()
+            assert ran == []  # taken in the short wait: no scheduler pass
+        assert (wait.fast, wait.soon, wait.slow) == (0, 1, 0)
+
+    trio.run(_within, 5, main)
+
+
+def test_while_a_thread_is_busy_the_wait_goes_through_the_scheduler(pipe):
+    r, w = pipe
+    wait = RequestWait(r, idle=lambda: False, soon_ns=5_000_000_000)
+    ran = []
+
+    async def main():
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lambda: _mark(ran))
+            t = _write_later(w, 0.05)
+            assert await wait.wait() is True
+            t.join()
+            assert ran == [1]  # the slow way: other tasks (a thread's result) ran meanwhile
+        assert (wait.fast, wait.soon, wait.slow) == (0, 0, 1)
+
+    trio.run(_within, 5, main)
+
+
+def test_the_short_wait_gives_up_after_soon_ns_and_counts_in_the_streak(pipe):
+    r, w = pipe
+    wait = RequestWait(r, streak=2, idle=lambda: True, soon_ns=20_000_000)
+    ran = []
+
+    async def main():
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lambda: _mark(ran))
+            t = _write_later(w, 0.3)  # later than the short wait: the slow way takes it
+            assert await wait.wait() is True
+            t.join()
+            assert ran == [1] and (wait.soon, wait.slow) == (0, 1)
+            os.read(r, 1)
+            for _ in range(2):  # a streak of two short waits ...
+                t = _write_later(w, 0.01)
+                assert await wait.wait() is True
+                t.join()
+                os.read(r, 1)
+            assert wait.soon == 2
+            nursery.start_soon(lambda: _mark(ran))
+            os.write(w, b"x")
+            assert await wait.wait() is True  # ... then one through the scheduler, queued or not
+            assert ran == [1, 1] and wait.slow == 2
+
+    trio.run(_within, 5, main)
 
 
 def test_the_slow_way_waits_again_when_the_request_was_taken_meanwhile(pipe):
