@@ -5,10 +5,14 @@ change, not of the trees. A path's Info key and its extent keys are adjacent in 
 the changed keys group by path in one pass.
 
 Packing makes one more step necessary: small files share chunks, so re-storing a file's
-neighbour can give an unchanged file new extents with the same bytes. When only a file's
-extents changed, its content is compared — extent runs naming the same blob bytes are equal
-without reading, and only the rest is read — and a file whose bytes and Info are unchanged is
-not reported at all.
+neighbour can give an unchanged file new extents with the same bytes. When a file's extents
+changed and its size did not, its content is compared from the changed extent entries alone,
+which the gotkv diff already yields with both values: an extent entry equal on both sides
+(same end, same blob slice) holds the same bytes there, and extents never overlap, so the
+bytes can differ only where a changed entry lies. Those stretches are compared piece by
+piece: two pieces naming the same blob bytes, or two holes, are equal unread, and the rest is
+read through the chunk cache (each chunk decoded once). A path whose Info did not change is
+thus settled without a lookup, and one whose bytes and Info are unchanged is not reported.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 from itertools import groupby
 
 from gotfs import keys
+from gotfs.extent import Extent
 from gotfs.info import Info
 from gotkv.root import Root
 from gotkv.value import Value
@@ -50,32 +55,38 @@ class PathChange(Value):
 
 
 def diff(fs: FS, a: Root, b: Root, prefix: str = "") -> Iterator[PathChange]:
-    """Changes from root `a` to root `b`, in path (key) order, optionally under `prefix`."""
+    """Changes from root `a` to root `b`, in path (key) order, optionally under `prefix`.
+
+    Cost: the gotkv diff (O(changes · depth) node reads), one Info lookup per file whose
+    bytes moved without its Info changing and whose bytes turn out to differ (none when a
+    neighbour's re-store only moved them), and a read of each chunk that a changed extent
+    names on blob bytes the other side does not share.
+    """
     under = keys.info_key(keys.parse_path(prefix)) if prefix else b"/"
     changes = (c for c in fs.kv.diff(a, b) if c.key.startswith(under))
     for path, group in groupby(changes, key=lambda c: keys.path_of(c.key)):
-        change = _path_change(fs, a, b, path, list(group))
+        change = _path_change(fs, b, path, list(group))
         if change is not None:
             yield change
 
 
-def _path_change(fs: FS, a: Root, b: Root, path: keys.Path, group: list[Change]) -> PathChange | None:
+def _path_change(fs: FS, b: Root, path: keys.Path, group: list[Change]) -> PathChange | None:
     info_key = keys.info_key(path)
-    head = group[0] if group[0].key == info_key else None
-    if head is not None:
-        old = None if head.old is None else Info.from_bytes(head.old)
-        new = None if head.new is None else Info.from_bytes(head.new)
-    else:
-        old = Info.from_bytes(fs.kv.get(a, info_key))
-        new = Info.from_bytes(fs.kv.get(b, info_key))
+    if group[0].key != info_key:  # the Info is the same bytes on both sides: only extents moved
+        if same_changed_extents(fs, group):
+            return None
+        info = Info.from_bytes(fs.kv.get(b, info_key))
+        return PathChange(keys.show(path), MODIFIED, info, info)
+    head, moved = group[0], group[1:]
+    old = None if head.old is None else Info.from_bytes(head.old)
+    new = None if head.new is None else Info.from_bytes(head.new)
     if old is None:
         return PathChange(keys.show(path), ADDED, None, new)
     if new is None:
         return PathChange(keys.show(path), REMOVED, old, None)
     if old.kind != new.kind or old.size != new.size or old.target != new.target:
         return PathChange(keys.show(path), MODIFIED, old, new)
-    extents_moved = any(keys.is_extent_key(c.key) for c in group)
-    content = extents_moved and not same_content(fs, a, b, path)
+    content = bool(moved) and not same_changed_extents(fs, moved)
     if not content and old == new:
         return None
     return PathChange(keys.show(path), MODIFIED, old, new, content)
@@ -90,20 +101,38 @@ def only_times(c: PathChange) -> bool:
     return c.old.replace(**untimed) == c.new.replace(**untimed)
 
 
-def same_content(fs: FS, a: Root, b: Root, path: keys.Path) -> bool:
-    """True if the file at `path` holds the same bytes in both roots (sizes already equal).
+def same_changed_extents(fs: FS, changes: list[Change]) -> bool:
+    """True if one file's changed extent entries (gotkv changes of its extent keys; the
+    file's size equal on both sides) leave its bytes the same.
 
-    Walks both extent lists in step; a stretch where both name the same blob at the same
-    offset is equal unread, holes compare as zeros, and only the rest is read.
+    An extent entry that is not among `changes` is equal on both sides: the same range with
+    the same bytes. Extents do not overlap, so no changed entry covers such a range, and
+    elsewhere a side's bytes are its changed entries' or a hole's zeros: comparing the two
+    sides' changed entries alone (same_extent_bytes) decides the whole file. Cost: no tree
+    read; a read of each chunk the changed entries name on bytes the other side lacks.
     """
-    from gotfs.tx import Tx  # here: `got status` imports this module for its kinds, not the tree reads
-
-    return same_extent_bytes(fs, list(Tx(fs, a).extents(path)), list(Tx(fs, b).extents(path)))
+    xa, xb = [], []
+    for c in changes:
+        end = keys.extent_end(c.key)
+        for raw, side in ((c.old, xa), (c.new, xb)):
+            if raw is not None:
+                e = Extent.from_bytes(raw)
+                side.append((end - e.length, end, e))
+    if len(xa) == len(xb) and all(pa[:2] == pb[:2] for pa, pb in zip(xa, xb)):
+        # Each entry replaced by one over the same range (a moved neighbour): pair by pair.
+        read = fs.data.read_extent
+        return all(ea.ref.cid == eb.ref.cid and ea.offset == eb.offset or bytes(read(ea)) == bytes(read(eb))
+                   for (_, _, ea), (_, _, eb) in zip(xa, xb))
+    return same_extent_bytes(fs, xa, xb)
 
 
 def same_extent_bytes(fs: FS, xa: list, xb: list) -> bool:
-    """Whether two files' extent lists, (start, end, Extent) each, hold the same bytes (their
-    sizes already equal): the walk of same_content, for any two files (merge uses it)."""
+    """Whether two extent lists, (start, end, Extent) each in order, hold the same bytes over
+    the range they span (a gap in a list reads as zeros, as a hole does).
+
+    Walks both lists in step; a stretch where both name the same blob at the same offset is
+    equal unread, holes compare as zeros, and only the rest is read (through the chunk
+    cache). For two whole files of equal size this is their equality (merge uses it)."""
     cuts = sorted({0, *(s for s, _, _ in xa), *(e for _, e, _ in xa), *(s for s, _, _ in xb), *(e for _, e, _ in xb)})
     ia = ib = 0
     for lo, hi in zip(cuts, cuts[1:]):
