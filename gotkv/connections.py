@@ -26,6 +26,13 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
+# Pages the write-ahead log may hold before a commit checkpoints it. The log outlives each
+# process (close() leaves it), and the first connection of the next process reads all of it
+# to index it: 256 pages (1 MiB at most, ~0.5 ms) keeps that small, and a checkpoint comes
+# every few dozen small commits rather than at every command's end.
+WAL_PAGES = 256
+
+
 class ThreadConnections:
     """The connections of one database file, a connection per thread. Thread-safe.
 
@@ -57,6 +64,7 @@ class ThreadConnections:
             conn = self._open()
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
             with self._lock:
                 if self._closed:
                     conn.close()
@@ -91,13 +99,17 @@ class ThreadConnections:
             raise
 
     def close(self) -> None:
-        """Close every thread's connection; later get() calls raise StoreClosed. Idempotent."""
+        """Close every thread's connection, leaving the write-ahead log for the next process
+        (gotkv.dbfile.close_keeping_wal: no checkpoint, no fsync); later get() calls raise
+        StoreClosed. Idempotent."""
         with self._lock:
             self._closed = True
             conns = [c for _, c in self._conns]
             self._conns.clear()
-        for conn in conns:
-            conn.close()
+        if conns:
+            from gotkv.dbfile import close_keeping_wal
+
+            close_keeping_wal(conns, self.path)
 
     @property
     def open_count(self) -> int:
