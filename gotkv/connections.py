@@ -26,13 +26,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-# Pages the write-ahead log may hold before a commit checkpoints it. The log outlives each
-# process (close() leaves it), and the first connection of the next process reads all of it
-# to index it: 256 pages (1 MiB at most, ~0.5 ms) keeps that small, and a checkpoint comes
-# every few dozen small commits rather than at every command's end.
-WAL_PAGES = 256
-
-
 class ThreadConnections:
     """The connections of one database file, a connection per thread. Thread-safe.
 
@@ -64,7 +57,6 @@ class ThreadConnections:
             conn = self._open()
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
-            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
             with self._lock:
                 if self._closed:
                     conn.close()

@@ -26,7 +26,6 @@ from gotfs.repo import basetree
 from gotfs.repo.ignore import Ignore
 from gotfs.repo.statrows import (RACY_NS, decode_entries, encode_entries, extents_hash, file_hash, row_path,
                                  signature)
-from gotkv.connections import WAL_PAGES
 from gotkv.dbfile import close_keeping_wal, open_cache
 from gotkv.root import Root
 from gotkv.value import Value
@@ -111,8 +110,7 @@ class WorkStatus:
         self._fs = fs
         self.root = repo.workdir
         self._db_path = repo.dot / "workcopy.sqlite"
-        self.db = open_cache(self._db_path, ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
-                                            f"PRAGMA wal_autocheckpoint={WAL_PAGES}", SCHEMA, basetree.SCHEMA],
+        self.db = open_cache(self._db_path, ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", SCHEMA, basetree.SCHEMA],
                              timeout=60, isolation_level=None)
 
     @property
