@@ -91,13 +91,17 @@ class ThreadConnections:
             raise
 
     def close(self) -> None:
-        """Close every thread's connection; later get() calls raise StoreClosed. Idempotent."""
+        """Close every thread's connection, leaving the write-ahead log for the next process
+        (gotkv.dbfile.close_keeping_wal: no checkpoint, no fsync); later get() calls raise
+        StoreClosed. Idempotent."""
         with self._lock:
             self._closed = True
             conns = [c for _, c in self._conns]
             self._conns.clear()
-        for conn in conns:
-            conn.close()
+        if conns:
+            from gotkv.dbfile import close_keeping_wal
+
+            close_keeping_wal(conns, self.path)
 
     @property
     def open_count(self) -> int:

@@ -100,6 +100,63 @@ def open_cache(path: str | Path, setup: list[str], **kwargs) -> sqlite3.Connecti
     raise AssertionError("unreachable")
 
 
+# Bytes of write-ahead log (256 pages of 4 KiB, with their frame headers) past which a
+# closing command checkpoints it after all. The first connection of every process reads the
+# whole log to index it (its -shm is rebuilt), and a checkpoint run by SQLite itself in some
+# later process would copy every frame again (that process's index does not know which were
+# copied), so the log is kept short: its checkpoint then comes every few dozen small commits.
+WAL_LIMIT = 256 * (4096 + 24)
+
+
+def close_keeping_wal(conns: list[sqlite3.Connection], path: str | Path) -> None:
+    """Close `conns`, connections to the WAL-mode database at `path`, leaving its write-ahead
+    log as it is instead of checkpointing it into the database and deleting it, unless it
+    has grown past WAL_LIMIT (then it is checkpointed and emptied, if no other process is
+    reading it at that moment).
+
+    Why: the last connection to a database that closes normally copies the log into the
+    database, syncing both (two fsyncs), and deletes it; the next transaction of the next
+    command then makes the log afresh, syncing its header and the directory (two more). A
+    command that commits one transaction would pay five syncs where one makes it durable. Here
+    a read-only connection holds the database open while `conns` close, so none of them is the
+    last (a checkpoint needs the database to itself), and it closes last itself, which a
+    read-only connection does without a checkpoint. Committed transactions were synced into
+    the log by their COMMIT (synchronous=FULL), so durability is unchanged.
+
+    Cost: a stat of the log, one read-only open and one query; now and then a checkpoint
+    (two syncs and the page copies). If the read-only connection cannot be made, they close
+    as usual.
+    """
+    raw = os.fspath(path)
+    try:
+        big = os.stat(raw + "-wal").st_size > WAL_LIMIT
+    except OSError:
+        big = False
+    if big and conns:
+        try:
+            conns[0].execute("PRAGMA busy_timeout=0")  # a reader elsewhere: leave it to the next close
+            conns[0].execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error:
+            pass
+    try:
+        guard = sqlite3.connect("file:" + raw.replace("%", "%25").replace("?", "%3f").replace("#", "%23") + "?mode=ro",
+                                uri=True)
+    except sqlite3.Error:
+        guard = None
+    try:
+        if guard is not None:
+            guard.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # a read: it holds the file shared
+    except sqlite3.Error:
+        guard.close()
+        guard = None
+    try:
+        for conn in conns:
+            conn.close()
+    finally:
+        if guard is not None:
+            guard.close()
+
+
 def remove(path: str | Path) -> None:
     """Delete a database and its WAL and shared-memory files (those absent are skipped)."""
     for suffix in ("", "-wal", "-shm"):

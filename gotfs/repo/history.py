@@ -63,9 +63,14 @@ class History:
     def _keep_commit(self, ref: Ref, body: bytes) -> None:
         """Keep the plaintext of commit `ref`, whose blob is stored (read, or posted and
         flushed), for read_commit; nothing under a passphrase."""
+        kept = self._kept_body(body)
+        if kept is not None:
+            self.refs.keep_commit_body(ref.cid, *kept)
+
+    def _kept_body(self, body: bytes) -> tuple[bytes, bytes] | None:
+        """(digest, body) as refs.sqlite keeps a commit's plaintext; None under a passphrase."""
         key = self._commit_digest_key
-        if key is not None:
-            self.refs.keep_commit_body(ref.cid, blake3.blake3(body, key=key).digest(), body)
+        return None if key is None else (blake3.blake3(body, key=key).digest(), body)
 
     @property
     def _commit_digest_key(self) -> bytes | None:
@@ -77,16 +82,17 @@ class History:
             return bytes(32)
         return blake3.blake3(config.secret, derive_key_context="got 2026-12-05 kept commit body").digest()
 
-    def _store_commit(self, commit: Commit) -> Ref:
+    def _store_commit(self, commit: Commit, *, index: bool = True) -> Ref:
         """Make `commit` durable and known before any ref names it: post it, flush the store
         (its tree's blobs too), index its id and keep its body (read_commit). Every road that
-        commits goes through here. Cost: one blob post, a store flush, two refs statements."""
+        commits goes through here. Cost: one blob post, a store flush, one refs transaction.
+        index=False leaves the indexing to the caller's ref transaction (History.commit)."""
         body = commit.to_bytes()
         ref, stored = self._commit_codec.encode(body)
         self.store.post(stored, ref.cid)
         self.store.flush()
-        self.refs.index_commit(ref)
-        self._keep_commit(ref, body)
+        if index:
+            self.refs.index_commit(ref, self._kept_body(body))
         return ref
 
     def head_branch(self) -> str | None:
@@ -128,9 +134,10 @@ class History:
                 old = self.refs.get(name)
                 parents = (Ref.parse(old),) if old else ()
                 commit = Commit(root, parents, author, time_ns or time.time_ns(), message)
-                ref = self._store_commit(commit)
+                ref = self._store_commit(commit, index=False)
                 try:
-                    self.refs.cas(name, old, str(ref), also={"WORKDIR": str(ref)} if workdir else None)
+                    self.refs.cas(name, old, str(ref), also={"WORKDIR": str(ref)} if workdir else None,
+                                  commit=(ref, self._kept_body(commit.to_bytes())))
                     return ref
                 except BranchMoved:
                     continue

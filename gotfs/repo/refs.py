@@ -69,16 +69,21 @@ class Refs:
                                   (prefix, prefix + "\U0010ffff"))
         return dict(rows)
 
-    def cas(self, name: str, old: str | None, new: str | None, *, also: dict[str, str | None] | None = None) -> None:
+    def cas(self, name: str, old: str | None, new: str | None, *, also: dict[str, str | None] | None = None,
+            commit: tuple[Ref, tuple[bytes, bytes] | None] | None = None) -> None:
         """Set `name` from `old` to `new` (None: absent), or raise BranchMoved.
 
         `also` sets more refs unconditionally in the same transaction, so that (for example)
-        a branch and the working directory's base move together or not at all.
+        a branch and the working directory's base move together or not at all. `commit` =
+        (ref, kept) enters a stored commit as index_commit(ref, kept) does, in that same
+        transaction too: a commit costs the refs one sync of their log, not two.
         """
         with self._conns.transaction() as db:
             row = db.execute("SELECT value FROM refs WHERE name=?", (name,)).fetchone()
             if (row[0] if row else None) != old:
                 raise BranchMoved(name)
+            if commit is not None:
+                _index(db, *commit)
             self._apply(db, {name: new, **(also or {})})
 
     def set(self, name: str, value: str | None) -> None:
@@ -121,8 +126,14 @@ class Refs:
         db.execute("DELETE FROM log_seq")
         db.execute("INSERT INTO log_seq VALUES (?)", (seq,))
 
-    def index_commit(self, ref: Ref) -> None:
-        self._db().execute("INSERT OR IGNORE INTO commits VALUES (?, ?)", (ref.cid.hex(), str(ref)))
+    def index_commit(self, ref: Ref, kept: tuple[bytes, bytes] | None = None) -> None:
+        """Enter commit `ref` in the commit index and, with `kept` = (digest, body), keep its
+        plaintext as keep_commit_body does: one transaction, so one sync of the log."""
+        if kept is None:
+            self._db().execute("INSERT OR IGNORE INTO commits VALUES (?, ?)", (ref.cid.hex(), str(ref)))
+            return
+        with self._conns.transaction() as db:
+            _index(db, ref, kept)
 
     def commit_body(self, cid: bytes) -> tuple[bytes, bytes] | None:
         """(digest, body) kept for commit `cid` by keep_commit_body, or None. One query."""
@@ -176,3 +187,14 @@ def _put(db: sqlite3.Connection, name: str, value: str | None) -> None:
         db.execute("DELETE FROM refs WHERE name=?", (name,))
     else:
         db.execute("INSERT OR REPLACE INTO refs VALUES (?, ?)", (name, value))
+
+
+def _index(db: sqlite3.Connection, ref: Ref, kept: tuple[bytes, bytes] | None) -> None:
+    """Within a transaction: enter commit `ref` in the commit index, and keep its plaintext
+    (digest, body) when `kept` is given (a refs.sqlite without the table keeps none)."""
+    db.execute("INSERT OR IGNORE INTO commits VALUES (?, ?)", (ref.cid.hex(), str(ref)))
+    if kept is not None:
+        try:
+            db.execute("INSERT OR REPLACE INTO commit_bodies VALUES (?, ?, ?)", (ref.cid, *kept))
+        except sqlite3.OperationalError:  # no such table (see Refs.__init__)
+            pass

@@ -41,7 +41,11 @@ def _set_aside(path: Path) -> Path:
     """Move a damaged database (and its WAL and shared memory) out of the way."""
     aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
     os.replace(path, aside)
-    remove(path)  # its -wal and -shm belong to the damaged file
+    try:  # its log (which commands leave in place) holds its newest pages: keep it beside it
+        os.replace(f"{path}-wal", f"{aside}-wal")
+    except FileNotFoundError:
+        pass
+    remove(path)  # its -shm belongs to the damaged file
     return aside
 
 

@@ -45,6 +45,10 @@ ROW_BATCH = 8192  # written files between flushes that hand their rows to the ca
 __all__ = ["WorkCopy", "Change", "HostEntry", "ROW_BATCH"]
 
 
+def _settled() -> None:
+    """settle() of a snapshot that leaves the cache as it is."""
+
+
 class WorkCopy(WorkStatus, Checkouts):
     """The working directory of a Repo: WorkStatus's scan and status, with snapshot and checkout."""
 
@@ -69,6 +73,19 @@ class WorkCopy(WorkStatus, Checkouts):
         and the next status or commit still works from the rows instead of reading or
         rebuilding every entry; the changed files are read again then, as git's diff does.
         """
+        root, settle = self.snapshot_unsettled(progress, live=live, becomes_base=becomes_base)
+        settle()
+        return root
+
+    def snapshot_unsettled(self, progress: Callable[[int, int], None] | None = None, *, live: Root | None = None,
+                           becomes_base: bool = True) -> tuple[Root, Callable[[], None]]:
+        """snapshot(), but its last step is left to the caller: `settle()` flushes the store,
+        then remembers the last rows and the new base in one transaction of the cache. A
+        commit calls it after its own flush (History.commit's, which makes the tree's blobs
+        durable with the commit blob): one fdatasync of the pack and one index transaction
+        less, and settle's flush then has nothing left to do. Until settle, the cache keeps
+        what it held (its base, the rows of earlier batches), which a crash leaves consistent:
+        rows only ever name durable blobs, and a base that is not HEAD's tree is not used."""
         now = time.time_ns()
         base = basetree.load(self.db, live)
         sigs = dict(self.db.execute("SELECT path, sig FROM files"))
@@ -101,7 +118,7 @@ class WorkCopy(WorkStatus, Checkouts):
         if base is not None and 2 * (len(to_write) + len(gone)) < files:
             staging = basetree.stage_changes(self.fs, base, others, to_write, gone, infos, rewritten=rewritten)
             if not becomes_base:  # the rows and the base stay HEAD's
-                return staging.flush(lambda *_: None, known=known)
+                return staging.flush(lambda *_: None, known=known), _settled
             root = staging.flush(rows.add, known=known)
         else:
             build = self._stage_tree(others, to_write, gone | {p.raw for p in to_write}, infos)
@@ -110,11 +127,13 @@ class WorkCopy(WorkStatus, Checkouts):
         # The cache must never name blobs that are not durable: a process killed after
         # remembering but before the store's flush would hand lost extents to the next commit.
         # So the store is flushed, then the last rows, the rows of paths gone and the new base
-        # are remembered in one transaction (one fsync of the cache, and no moment between
+        # are remembered in one transaction (one commit of the cache, and no moment between
         # them when the base is cleared).
-        self.fs.store.flush()
-        self._remember(rows.take(), forget=gone, base=basetree.BaseTree.of(root, others))
-        return root
+        def settle() -> None:
+            self.fs.store.flush()
+            self._remember(rows.take(), forget=gone, base=basetree.BaseTree.of(root, others))
+
+        return root, settle
 
     def _known(self, to_write: list[_Pending], rewritten: set[bytes]) -> dict:
         """The stored chunks of the previous versions of the large files to write (those

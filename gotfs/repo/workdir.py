@@ -125,13 +125,17 @@ class WorkingDirectory:
             head_root = self.head_root()
             wc = self.workcopy()
             try:
-                root = wc.snapshot(progress, live=head_root)
+                # The stat cache's last rows are remembered after the commit's flush, which
+                # makes the snapshot's blobs durable with the commit blob (one sync for both).
+                root, settle = wc.snapshot_unsettled(progress, live=head_root)
+                root = keep_unrecorded(self.fs, head_root, root)
+                if not allow_empty and (root == head_root or next(fs_diff(self.fs, head_root, root), None) is None):
+                    settle()
+                    raise NothingToCommit()
+                ref = self.commit(root, message, author=author, workdir=True)
+                settle()
             finally:
                 wc.close()
-            root = keep_unrecorded(self.fs, head_root, root)
-            if not allow_empty and (root == head_root or next(fs_diff(self.fs, head_root, root), None) is None):
-                raise NothingToCommit()
-            ref = self.commit(root, message, author=author, workdir=True)
             return ref, root
 
     def snapshot(self, progress=None) -> Root:

@@ -26,7 +26,7 @@ from gotfs.repo import basetree
 from gotfs.repo.ignore import Ignore
 from gotfs.repo.statrows import (RACY_NS, decode_entries, encode_entries, extents_hash, file_hash, row_path,
                                  signature)
-from gotkv.dbfile import open_cache
+from gotkv.dbfile import close_keeping_wal, open_cache
 from gotkv.root import Root
 from gotkv.value import Value
 
@@ -109,7 +109,8 @@ class WorkStatus:
         self.repo = repo
         self._fs = fs
         self.root = repo.workdir
-        self.db = open_cache(repo.dot / "workcopy.sqlite", ["PRAGMA journal_mode=WAL", SCHEMA, basetree.SCHEMA],
+        self._db_path = repo.dot / "workcopy.sqlite"
+        self.db = open_cache(self._db_path, ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", SCHEMA, basetree.SCHEMA],
                              timeout=60, isolation_level=None)
 
     @property
@@ -121,7 +122,9 @@ class WorkStatus:
         return self._fs
 
     def close(self) -> None:
-        self.db.close()
+        """Close the cache, leaving its write-ahead log for the next command (no checkpoint:
+        gotkv.dbfile.close_keeping_wal)."""
+        close_keeping_wal([self.db], self._db_path)
 
     # -- scanning ----------------------------------------------------------------------
 
@@ -277,8 +280,30 @@ class WorkStatus:
         return True
 
     def referenced_cids(self) -> set[bytes]:
-        """Data blobs the stat cache may hand to the next commit; gc keeps them."""
+        """Data blobs the stat cache may hand to the next commit; gc keeps them.
+
+        The cache commits with synchronous=NORMAL, so a power cut may roll it back to older
+        rows, naming older blobs. Those must not be ones gc deleted: so the rows read here
+        are made durable (`_sync`) before gc deletes anything, and from then on a power cut
+        can roll the cache back no further than to them. Cost: a read of every row, then
+        an fsync of the cache's log, its database and its directory."""
         out = set()
         for (blob,) in self.db.execute("SELECT entries FROM files"):
             out.update(e.ref.cid for _, e in decode_entries(blob)[1])
+        self._sync()
         return out
+
+    def _sync(self) -> None:
+        """Make every committed transaction of the cache durable: fsync its write-ahead log
+        (synchronous=NORMAL commits write it without syncing), the database file (which a
+        checkpoint may have written) and the directory that names them."""
+        path = os.fspath(self._db_path)
+        for name in (path + "-wal", path, os.path.dirname(path)):
+            try:
+                fd = os.open(name, os.O_RDONLY)
+            except FileNotFoundError:
+                continue  # no log: everything is in the database file
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
