@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in fuse3 libfuse3-dev pkg-config gcc python3-dev python3-venv sqlite3 rsync git ceph-common ceph-mon ceph-osd radosgw curl; do
+for pkg in fuse3 libfuse3-dev pkg-config gcc python3-dev python3-venv sqlite3 rsync git strace ceph-common ceph-mon ceph-osd radosgw curl; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then
