@@ -332,20 +332,9 @@ class Snapshot:
         handle = self.handles[fh]
         view = handle.view
         stop = min(off + size, view.size)
-        fetched = []
-        fetcher = self.fetcher
-        fetcher.poll_due()
-        polled = False
-        for start, end, extent in view.under(off, stop):
-            got = fetcher.cached(extent)
-            if got is None and not polled:  # decoded since the last poll?
-                fetcher.poll()
-                polled = True
-                got = fetcher.cached(extent)
-            if got is None:
-                fetcher.release([f.slot for _, _, f in fetched if f.slot is not None])
-                return None
-            fetched.append((start, end, got))
+        fetched = self._cached(view.under(off, stop))
+        if fetched is None:
+            return None
         self._readahead(handle, view, off, stop)
         return Gather.of(off, stop, fetched, arena=self.fetcher.arena)
 
@@ -356,6 +345,26 @@ class Snapshot:
         stop = min(off + size, view.size)
         self._readahead(handle, view, off, stop)
         return self._fetch_all(off, stop, view.under(off, stop))
+
+    def _cached(self, pieces) -> list | None:
+        """(start, end, decoded chunk) for every (start, end, extent) of `pieces` if each chunk
+        is decoded already (polling the decoder once for those that came meanwhile), holding
+        them; else None, holding none. Never blocks."""
+        fetcher = self.fetcher
+        fetcher.poll_due()
+        fetched = []
+        polled = False
+        for start, end, extent in pieces:
+            got = fetcher.cached(extent)
+            if got is None and not polled:  # decoded since the last poll?
+                fetcher.poll()
+                polled = True
+                got = fetcher.cached(extent)
+            if got is None:
+                fetcher.release([f.slot for _, _, f in fetched if f.slot is not None])
+                return None
+            fetched.append((start, end, got))
+        return fetched
 
     def _fetch_all(self, off: int, stop: int, pieces, patches=None) -> Gather:
         """Fetch every piece (blocking); on an error, unpin what was fetched before raising."""

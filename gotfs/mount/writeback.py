@@ -172,61 +172,48 @@ class Writeback(Journaling, NamespaceOps, Flushing, Snapshot):
         if not self.lock.acquire(blocking=False):
             return None
         try:
-            handle = self.handles[fh]
-            ino = handle.ino
-            orphan = self.orphans.get(ino)
-            if orphan is not None:
-                info, view = orphan.info, orphan.view
-            else:
-                path = self.table.path(ino)
-                info = self.tx.require_file(path)
-                view = None
-            stop = min(off + size, max(info.size, self.buffers.end(ino)))
-            if view is None:
-                view = FileView.of(info.size, self._extents(path, off, stop + self.window))
-            fetcher = self.fetcher
-            fetcher.poll_due()
-            fetched = []
-            polled = False
-            for start, end, extent in view.under(off, min(stop, info.size)):
-                got = fetcher.cached(extent)
-                if got is None and not polled:  # decoded since the last poll?
-                    fetcher.poll()
-                    polled = True
-                    got = fetcher.cached(extent)
-                if got is None:
-                    fetcher.release([f.slot for _, _, f in fetched if f.slot is not None])
-                    return None
-                fetched.append((start, end, got))
-            sequential = handle.seq.advance(off, stop, 2 << 20)
-            ahead = handle.seq.plan(view, stop, self.window) if sequential else []
-            patches = self.buffers.overlay(ino, off, stop)
+            handle, info, view, stop = self._read_view(fh, off, size)
+            fetched = self._cached(view.under(off, min(stop, info.size)))
+            if fetched is None:
+                return None
+            ahead, patches = self._read_plan(handle, view, off, stop)
         finally:
             self.lock.release()
         if ahead:
-            fetcher.prefetch(ahead)
-        return Gather.of(off, stop, fetched, patches, arena=fetcher.arena)
+            self.fetcher.prefetch(ahead)
+        return Gather.of(off, stop, fetched, patches, arena=self.fetcher.arena)
 
     def gather(self, fh: int, off: int, size: int) -> Gather:
         with self.lock:
-            handle = self.handles[fh]
-            ino = handle.ino
-            orphan = self.orphans.get(ino)
-            if orphan is not None:
-                info, view = orphan.info, orphan.view
-            else:
-                path = self.table.path(ino)
-                info = self.tx.require_file(path)
-                view = None
-            stop = min(off + size, max(info.size, self.buffers.end(ino)))
-            if view is None:
-                view = FileView.of(info.size, self._extents(path, off, stop + self.window))
-            sequential = handle.seq.advance(off, stop, 2 << 20)
-            ahead = handle.seq.plan(view, stop, self.window) if sequential else []
-            patches = self.buffers.overlay(ino, off, stop)
+            handle, info, view, stop = self._read_view(fh, off, size)
+            ahead, patches = self._read_plan(handle, view, off, stop)
         if ahead:
             self.fetcher.prefetch(ahead)
         return self._fetch_all(off, stop, view.under(off, min(stop, info.size)), patches)
+
+    def _read_view(self, fh: int, off: int, size: int):
+        """(handle, Info, FileView, end of the read) of a read of open file `fh`: an orphan's
+        kept view, else the live transaction's extents around the read. Under the lock."""
+        handle = self.handles[fh]
+        ino = handle.ino
+        orphan = self.orphans.get(ino)
+        if orphan is not None:
+            info, view = orphan.info, orphan.view
+        else:
+            path = self.table.path(ino)
+            info = self.tx.require_file(path)
+            view = None
+        stop = min(off + size, max(info.size, self.buffers.end(ino)))
+        if view is None:
+            view = FileView.of(info.size, self._extents(path, off, stop + self.window))
+        return handle, info, view, stop
+
+    def _read_plan(self, handle: Handle, view: FileView, off: int, stop: int):
+        """(chunks to prefetch, buffered patches) of a read [off, stop): the readahead when the
+        handle reads sequentially, and the buffered bytes over the range. Under the lock."""
+        sequential = handle.seq.advance(off, stop, 2 << 20)
+        ahead = handle.seq.plan(view, stop, self.window) if sequential else []
+        return ahead, self.buffers.overlay(handle.ino, off, stop)
 
     def _extents(self, path: Path, off: int, stop: int):
         for piece in self.tx.extents(path, off):
