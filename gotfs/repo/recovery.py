@@ -20,24 +20,35 @@ and a second mount of the same branch goes without one.
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-from urllib.parse import quote
+import os
 
 from gotkv.errors import GotError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from gotfs import journal
+    from pathlib import Path
+
     from gotfs.repo.repo import Repo
     from gotkv.root import Root
 
-log = logging.getLogger(__name__)
+MOUNTS = "mounts"  # under .got/: one journal per branch a read-write mount serves
+
+
+def _log():
+    """This module's logger. logging (with the traceback module it imports) and pathlib load
+    only once a journal exists: status, diff and commit ask `recover` every time."""
+    import logging
+
+    return logging.getLogger(__name__)
 
 
 def journal_path(repo: Repo, branch: str) -> Path:
     """Where a writable mount of `branch` journals its fsyncs."""
-    return repo.dot / "mounts" / f"{quote(branch, safe='')}.journal"
+    from pathlib import Path
+    from urllib.parse import quote
+
+    return Path(repo.dot_file(MOUNTS, f"{quote(branch, safe='')}.journal"))
 
 
 def open_journal(repo: Repo, branch: str) -> journal.Journal:
@@ -62,13 +73,15 @@ def recover(repo: Repo, branch: str) -> Root | None:
 
     Cost: reading the journal, and when it applies one flush of its bytes (chunk, one gotkv
     batch) and one publish. GotError if the replay fails (the journal is kept for a retry)."""
+    if not os.path.isdir(repo.dot_file(MOUNTS)):  # no read-write mount ever journaled here
+        return None
     path = journal_path(repo, branch)
     if not path.exists():
         return None
     from gotfs import journal  # (the chunking it replays through is for the few who need it)
 
     if journal.owned(path):
-        log.info("journal %s is held by a live mount of %s: left to it", path, branch)
+        _log().info("journal %s is held by a live mount of %s: left to it", path, branch)
         return None
     with repo.writing():  # blobs are posted: keep gc out until the root naming them is recorded
         seg = journal.read(path, repo.config.secret)
@@ -81,9 +94,9 @@ def recover(repo: Repo, branch: str) -> Root | None:
                 raise GotError(f"cannot replay the journal {path} of the mount of {branch}: {e}") from None
             if root != base:
                 repo.publish_working_root(branch, root)
-            log.warning("replayed %d fsync record(s) of a read-write mount of %s that was not unmounted",
+            _log().warning("replayed %d fsync record(s) of a read-write mount of %s that was not unmounted",
                         len(seg.records), branch)
         elif seg is not None and seg.base != base:
-            log.info("journal %s applies on %s, not the published %s: obsolete, dropped", path, seg.base, base)
+            _log().info("journal %s applies on %s, not the published %s: obsolete, dropped", path, seg.base, base)
         path.unlink(missing_ok=True)  # (a mount starting meanwhile may have replayed it too)
     return root

@@ -59,7 +59,7 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
     def __init__(self, workdir: str | os.PathLike, config: Config):
         self._top = os.fspath(workdir)
         self.config = config
-        self.refs = Refs(os.path.join(self._top, DOT, "refs.sqlite"))
+        self.refs = Refs(self.dot_file("refs.sqlite"))
         self._lock_fd: int | None = None
 
     # workdir and dot are pathlib Paths made on first use: opening a repository and reading
@@ -77,6 +77,10 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
         """The repository's own directory, `workdir/.got`."""
         return self.workdir / DOT
 
+    def dot_file(self, *parts: str) -> str:
+        """The path of `parts` under `.got/`, as a string: no pathlib (see `workdir`)."""
+        return os.path.join(self._top, DOT, *parts)
+
     # The store and the codec are opened on first use: a command that reads only refs
     # (`got branch`, `got tag`) opens neither the store's index nor imports cryptography.
     @functools.cached_property
@@ -84,7 +88,7 @@ class Repo(History, Branches, WorkingRoots, WorkingDirectory):
         """The LocalStore holding every blob (opening it reads its SQLite index)."""
         from gotkv.blobs.local import LocalStore
 
-        return LocalStore(os.path.join(self._top, DOT, "store"))
+        return LocalStore(self.dot_file("store"))
 
     @functools.cached_property
     def _commit_codec(self) -> Codec:

@@ -111,7 +111,7 @@ def test_making_a_commands_parser_formats_no_usage(monkeypatch):
 # SortedDict, staging, the tree build), nor WorkCopy's snapshot and checkout.
 STATUS_UNNEEDED = HEAVY | NO_BLOBS | {"gotfs.tx", "gotkv.edit", "sortedcontainers", "gotfs.staging",
                                       "gotfs.treebuild", "gotfs.repo.workcheckout", "gotfs.repo.materialize",
-                                      "gotfs.repo.hostread", "subprocess", "shutil"}
+                                      "gotfs.repo.hostread", "subprocess", "shutil", "logging"}
 
 
 def test_a_no_change_status_imports_no_tree_or_write_machinery(got, repo_dir):
