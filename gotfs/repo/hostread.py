@@ -21,11 +21,10 @@ hash. The Cutter keeps it: it rewrites a segment only after filling the other on
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import blake3
 
+TYPE_CHECKING = False  # typing's flag without importing typing; checkers take it as True
 if TYPE_CHECKING:  # imported where used: a snapshot that reads no large file pays for none
     from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -42,7 +41,7 @@ class HashingReader:
     Cost: a small file, one read() per call and the hash inline; a large one, two thread
     starts per PARTS and one thread hop per call (see the module docstring)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: str | os.PathLike):
         self.f = open(path, "rb", buffering=0)
         self._hash = blake3.blake3()
         self._pool: ThreadPoolExecutor | None = None

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
-from gotfs.repo.mounttable import canonical, got_mounts
+from gotfs.repo.mounttable import mount_points
 
 
 class Ignore:
@@ -36,14 +35,16 @@ class Ignore:
             self._rules.append((_compile(line, anchored), dir_only, negate))
 
     @classmethod
-    def load(cls, workdir: Path) -> Ignore:
+    def load(cls, workdir: str | os.PathLike) -> Ignore:
         """The rules of `workdir`'s .gotignore, and the got mounts below it. Costs a read of
-        that file and of the kernel's mount table."""
-        top = canonical(workdir)
-        mounts = frozenset(m.mountpoint.relative_to(top).as_posix() for m in got_mounts()
-                           if top in m.mountpoint.parents)
+        that file and of the kernel's mount table. Paths are compared as the strings realpath
+        and the mount table give (both normalized), without pathlib."""
+        top = os.path.realpath(workdir)
+        below = top.rstrip("/") + "/"
+        mounts = frozenset(point[len(below):] for point in mount_points() if point.startswith(below) and point != below)
         try:
-            return cls((top / ".gotignore").read_text(errors="surrogateescape").splitlines(), mounts)
+            with open(os.path.join(top, ".gotignore"), "rb") as f:
+                return cls(os.fsdecode(f.read()).splitlines(), mounts)  # decoded as the names it matches
         except FileNotFoundError:
             return cls([], mounts)
 

@@ -119,7 +119,8 @@ AUTO_GC_MIN_BYTES = 64 << 20
 
 def _auto_state(repo) -> dict:
     try:
-        state = json.loads((repo.dot / AUTO_GC_FILE).read_text())
+        with open(repo.dot_file(AUTO_GC_FILE), "rb") as f:
+            state = json.loads(f.read())
         return state if isinstance(state, dict) else {}
     except (OSError, ValueError):
         return {}
@@ -133,9 +134,9 @@ def gc_due(repo) -> str | None:
     Intermediate flushes of a read-write mount and replaced working-copy snapshots leave
     unreachable blobs behind; collecting whenever the store doubles keeps it within about
     twice its live size at an amortized cost of one mark per doubling, as git's `gc --auto`
-    does by object counts. Cost: one query of the blob index and a listing of the packs."""
+    does by object counts. Cost: a read of .got/gc.json and a listing of the packs."""
     state = _auto_state(repo)
-    size = repo.store.stats()["pack_bytes"]
+    size = repo.store.pack_bytes()
     last = state.get("pack_bytes", 0)
     last = last if isinstance(last, int) else 0
     if size - last >= max(AUTO_GC_MIN_BYTES, last):

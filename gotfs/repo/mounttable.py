@@ -104,6 +104,12 @@ def got_mounts(table: str | None = None) -> list[GotMount]:
     return [_mount(*entry) for entry in _entries(table)]
 
 
+def mount_points(table: str | None = None) -> list[str]:
+    """The mount point of every got mount this process can see, as normalized absolute
+    strings, in mount order: got_mounts' answer without building a GotMount (no pathlib)."""
+    return [entry[0] for entry in _entries(table)]
+
+
 def mount_at(path: str | os.PathLike, table: str | None = None) -> GotMount | None:
     """The got mount whose mount point is exactly `path`, or None (not mounted, or not got's);
     `table` is the kernel's unless given."""

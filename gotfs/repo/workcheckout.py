@@ -17,7 +17,6 @@ from gotfs.diff import MODIFIED, REMOVED, diff as fs_diff
 from gotfs.dirs import walk
 from gotfs.repo import basetree
 from gotfs.repo.errors import DirtyWorkingCopy
-from gotfs.repo.materialize import Materializer
 from gotfs.repo.statrows import encode_entries as _encode_entries
 from gotfs.repo.workstatus import Change
 from gotfs.tx import Tx
@@ -88,6 +87,8 @@ class Checkouts:
         base from which `plan` is the whole change to `target` (plus resets), the rows are made
         to describe `target`, which becomes the base (basetree.checked_out): the status and
         commit after a checkout work from the rows too."""
+        from gotfs.repo.materialize import Materializer  # here: a commit never writes host files
+
         now = time.time_ns()
         m = Materializer(self.fs, target, self.root)
         removed = [c for c in plan if c.kind == REMOVED]

@@ -94,7 +94,7 @@ class WorkCopy(WorkStatus, Checkouts):
         readers: dict[bytes, _HashingReader] = {}
 
         def opener(raw: bytes) -> _HashingReader:
-            reader = readers[raw] = _HashingReader(self.root / os.fsdecode(raw))
+            reader = readers[raw] = _HashingReader(os.path.join(self.top, os.fsdecode(raw)))
             return reader
 
         rows = len(sigs)

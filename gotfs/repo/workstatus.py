@@ -13,6 +13,7 @@ base's entry for its path.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat as st
 import sys
@@ -108,10 +109,16 @@ class WorkStatus:
     def __init__(self, repo, fs: FS | None = None):
         self.repo = repo
         self._fs = fs
-        self.root = repo.workdir
-        self._db_path = repo.dot / "workcopy.sqlite"
+        self.top = repo.top
+        self._db_path = repo.dot_file("workcopy.sqlite")
         self.db = open_cache(self._db_path, ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", SCHEMA, basetree.SCHEMA],
                              timeout=60, isolation_level=None)
+
+    @functools.cached_property
+    def root(self) -> Path:
+        """The working directory as a Path, made on first use: the scan and a status that
+        finds no change go by `top` (a string) and never import pathlib."""
+        return self.repo.workdir
 
     @property
     def fs(self) -> FS:
@@ -140,9 +147,9 @@ class WorkStatus:
         is popped from it, one whose signature equals its row is not yielded (the status's
         unchanged file, met in the loop that found it), and one whose row differs is added to
         `differ`. What stays in `rows` is then the rows of paths that are not files here."""
-        ignore = Ignore.load(self.root)
+        ignore = Ignore.load(self.top)
         enc, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
-        top = os.fsencode(self.root)
+        top = os.fsencode(self.top)
         is_dir = st.S_ISDIR
         pop = rows.pop if rows is not None else None
         stack = [b""]
@@ -173,7 +180,7 @@ class WorkStatus:
 
     def entry(self, raw: bytes, s: os.stat_result) -> HostEntry:
         """The HostEntry of a path scan() yielded (reads a symlink's target)."""
-        target = os.readlink(os.fsencode(self.root) + b"/" + raw) if st.S_ISLNK(s.st_mode) else b""
+        target = os.readlink(os.fsencode(self.top) + b"/" + raw) if st.S_ISLNK(s.st_mode) else b""
         return HostEntry(row_path(raw), s, target)
 
     def host_path(self, path: keys.Path) -> Path:

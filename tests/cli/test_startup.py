@@ -37,8 +37,8 @@ NO_BLOBS = {"cryptography", "zstandard", "gotkv.blobs.local.store", "gotkv.blobs
 NO_PATHLIB = {"pathlib", "urllib.parse", "ipaddress"}
 
 
-def loaded(cwd, *args: str) -> set[str]:
-    done = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, env=got_env(), capture_output=True,
+def loaded(cwd, *args: str, **env: str) -> set[str]:
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, env=got_env(**env), capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.splitlines()[-1])
@@ -109,7 +109,7 @@ def test_making_a_commands_parser_formats_no_usage(monkeypatch):
 # What a status needs when every file's stat signature matches its row: the scan, the stat
 # cache's rows and the refs. Not the tree reads and edits (Tx, gotkv's edit batch and its
 # SortedDict, staging, the tree build), nor WorkCopy's snapshot and checkout.
-STATUS_UNNEEDED = HEAVY | NO_BLOBS | {"gotfs.tx", "gotkv.edit", "sortedcontainers", "gotfs.staging",
+STATUS_UNNEEDED = HEAVY | NO_BLOBS | NO_PATHLIB | {"gotfs.tx", "gotkv.edit", "sortedcontainers", "gotfs.staging",
                                       "gotfs.treebuild", "gotfs.repo.workcheckout", "gotfs.repo.materialize",
                                       "gotfs.repo.hostread", "subprocess", "shutil", "logging"}
 
@@ -122,6 +122,23 @@ def test_a_no_change_status_imports_no_tree_or_write_machinery(got, repo_dir):
     for args in (["status"], ["status", "--short"], ["status", "--json"]):
         modules = loaded(repo_dir, *args)
         assert not modules & STATUS_UNNEEDED, (args, sorted(modules & STATUS_UNNEEDED))
+
+
+# A commit that finds nothing changed reads HEAD's commit and seals a new one (the blob
+# libraries), but writes no host file and reads none: no checkout machinery, no pathlib
+# (.gotignore, the locks and `gc --auto`'s state go by os.path).
+COMMIT_UNNEEDED = NO_PATHLIB | {"gotfs.repo.materialize", "shutil", "concurrent.futures",
+                                "pyfuse3", "trio", "rich", "obstore", "fsspec", "gotfs.repo.remotes", "logging"}
+
+
+def test_a_no_change_commit_imports_no_pathlib_and_no_checkout(got, repo_dir):
+    write(repo_dir, {"a.txt": "one\n", "d/b.txt": "two\n", ".gotignore": "*.tmp\n"})
+    for name in ("a.txt", "d/b.txt", ".gotignore"):  # older than the racy window: the rows are trusted
+        os.utime(repo_dir / name, (1_000_000_000, 1_000_000_000))
+    got("commit", "-m", "first")
+    modules = loaded(repo_dir, "commit", "--allow-empty", "-m", "again", GOT_AUTO_GC="1")
+    assert "gotfs.repo.maintenance" in modules  # gc --auto was asked whether it is due
+    assert not modules & COMMIT_UNNEEDED, sorted(modules & COMMIT_UNNEEDED)
 
 
 def test_a_working_directory_diff_builds_no_filesystem_layer(got, repo_dir):

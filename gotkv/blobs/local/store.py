@@ -264,8 +264,13 @@ class LocalStore:
         """Blob count, live bytes, and bytes the pack files take on disk. Cost: one aggregate
         query over the index and a stat per pack file."""
         count, live = self._index.totals()
-        packed = sum(p.stat().st_size for p in (self.path / "packs").glob("*.pack"))
-        return {"blobs": count + len(self._pending), "live_bytes": live, "pack_bytes": packed}
+        return {"blobs": count + len(self._pending), "live_bytes": live, "pack_bytes": self.pack_bytes()}
+
+    def pack_bytes(self) -> int:
+        """Bytes the pack files take on disk (what `gc --auto` watches). Cost: a listing of
+        the packs directory and a stat per pack; no query."""
+        with os.scandir(os.path.join(self._dir, "packs")) as packs:
+            return sum(p.stat().st_size for p in packs if p.name.endswith(".pack"))
 
     def compact(self, *, min_dead_ratio: float = 0.5) -> int:
         """Rewrite packs that are mostly dead (deleted blobs, crash leftovers); return bytes
