@@ -264,3 +264,31 @@ def test_logging_stops_when_nobody_fsyncs_and_resumes_after_one_flushing_fsync(t
     wb.fsync(fhs[b"a"])
     assert len(source.published) == published + 1 and wb.journaled == 1
     assert fs.read(_replayed(fs, source), "a")[:1] == b"3"
+
+
+def test_try_fsync_journals_without_waiting_or_declines_having_done_nothing(tmp_path):
+    """try_fsync (the event loop's fsync) answers from the journal when no lock is taken; with
+    a lock taken, or when a flush must answer, it returns False and leaves all as it was."""
+    fs, source, wb, fhs = _setup(tmp_path)
+    published = len(source.published)
+    wb.write(fhs[b"a"], 10, b"q" * 3000)
+    for lock in (wb.flush_lock, wb.publish_lock):  # a flush or another fsync is running
+        with lock:
+            assert wb.try_fsync(fhs[b"a"]) is False
+    assert wb.journaled == 0 and journal.read(source.path, SECRET) is None
+    assert wb.try_fsync(fhs[b"a"]) is True
+    assert len(source.published) == published and wb.journaled == 1
+    assert fs.read(_replayed(fs, source), "a")[10:3010] == b"q" * 3000
+    assert wb.try_fsync(fhs[b"a"]) is True and wb.journaled == 1  # nothing new: no record
+    wb.unlink(ROOT_INODE, b"b")  # open and removed: only a flush can make it durable
+    assert wb.try_fsync(fhs[b"b"]) is False and len(source.published) == published
+    wb.fsync(fhs[b"b"])
+    assert len(source.published) == published + 1
+
+
+def test_try_fsync_leaves_the_first_fsync_after_idle_publishes_to_a_flush(tmp_path):
+    fs, source, wb, fhs = _setup(tmp_path)
+    wb.write(fhs[b"a"], 0, b"1")
+    wb.flush()  # two publishes with no fsync: logging stops
+    wb.write(fhs[b"a"], 0, b"2")
+    assert wb.try_fsync(fhs[b"a"]) is False and not wb._jwanted  # the thread's fsync asks for the log
