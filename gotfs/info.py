@@ -59,6 +59,7 @@ _KIND_OF_IFMT = {v: k for k, v in _IFMT.items()}
 SPECIAL = frozenset({Kind.FIFO, Kind.SOCKET, Kind.CHAR_DEVICE, Kind.BLOCK_DEVICE})
 _DEVICES = frozenset({Kind.CHAR_DEVICE, Kind.BLOCK_DEVICE})
 _DECODED_MAX = 4096  # encodings whose Info from_bytes remembers (emptied when full)
+_DECODED_BYTES = 512  # ...each at most this long (the table stays under ~4 MiB)
 _U32_MAX = (1 << 32) - 1
 
 
@@ -202,9 +203,11 @@ class Info(Value):
         The same few Infos are decoded over and over (a read-write mount looks up a file's
         Info on every getattr, read, fsync and rename, and a rename's checks read its
         directories' several times): an encoding decoded before is answered from a bounded
-        table (a dict lookup, ~0.1 us, against ~6 us to parse and check). Infos are
-        immutable, so the one object may be shared."""
-        if data.__class__ is bytes:
+        table, a dict lookup instead of a parse and its checks (figures: docs/benchmarks.md,
+        "Programs in a read-write mount"). Infos are immutable, so the one object may be
+        shared. Only short encodings are kept: with large xattr values the table would
+        hold hundreds of MiB."""
+        if data.__class__ is bytes and len(data) <= _DECODED_BYTES:
             info = _DECODED.get(data)
             if info is None:
                 info = cls._parse(data)
