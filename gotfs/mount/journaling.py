@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 _OP_COST = 64  # bytes a log entry costs beyond its data (what the memory bound counts)
 _IDLE_PUBLISHES = 2  # publishes in a row with no fsync between them, after which logging stops
+_INLINE_BYTES = 256 << 10  # try_fsync leaves records with more written bytes than this to a thread
 
 
 class Journaling:
@@ -281,8 +282,10 @@ class Journaling:
     def try_fsync(self, fh: int) -> bool:
         """fsync(fh) if the journal can answer it with no wait for a lock: then the only wait
         is the journal's fdatasync, and True once the record is on disk. False (and nothing
-        done) when a lock is taken (a flush or another fsync runs) or the journal cannot
-        express the change: the caller then calls fsync on a worker thread.
+        done) when a lock is taken (a flush or another fsync runs), the journal cannot
+        express the change, or the record would carry over `_INLINE_BYTES` written bytes
+        (sealing and writing those would hold up other requests): the caller then calls
+        fsync on a worker thread.
 
         For the event loop when nothing else waits for it (the mount's request wait): the
         thread round trip costs more CPU than the journal's append, and its two wake-ups
@@ -321,7 +324,8 @@ class Journaling:
     def _journal_take(self, fh: int, *, wanting: bool):
         """Under all three locks: what fsync(fh) appends, as (record, base), marked sent; True
         if the journal holds everything already; False if a flush must do it (with wanting,
-        an fsync that found logging off asks the next flush's plan to start it)."""
+        an fsync that found logging off asks the next flush's plan to start it). Without
+        wanting (try_fsync), also False for a record of over _INLINE_BYTES written bytes."""
         ino = self.handles[fh].ino
         if not self._jlogging:
             if wanting:
@@ -333,6 +337,8 @@ class Journaling:
         sent = self._jsent.get(ino, 0)
         if sent == len(entries) and self._jnames_sent == len(self._jnames):
             return True  # everything about the file is in the published root or the journal
+        if not wanting and sum(len(op.data) for _, op in entries[sent:] if isinstance(op, Write)) > _INLINE_BYTES:
+            return False  # (try_fsync: a large record goes to a thread)
         path = self.table.path(ino)
         rec = FileRecord(path, [op for _, op in entries[sent:]], self.tx.require_file(path),
                          [n for _, n in self._jnames[self._jnames_sent:]])

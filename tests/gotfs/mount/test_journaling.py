@@ -314,3 +314,11 @@ def test_the_journal_is_overwritten_in_place_and_a_new_segment_hides_the_old(tmp
     assert seg.base == source.root and len(seg.records) == 1 and seg.records[0].path == (b"b",)
     assert fs.read(_replayed(fs, source), "b")[:3] == b"new"
     assert "journal" not in caplog.text  # neither the emptied journal nor the end warned
+
+
+def test_try_fsync_leaves_a_large_record_to_the_thread(tmp_path):
+    fs, source, wb, fhs = _setup(tmp_path)
+    wb.write(fhs[b"a"], 0, b"z" * (300 << 10))  # over _INLINE_BYTES
+    assert wb.try_fsync(fhs[b"a"]) is False and wb.journaled == 0
+    wb.fsync(fhs[b"a"])  # the thread's fsync journals it
+    assert wb.journaled == 1 and fs.read(_replayed(fs, source), "a")[:300 << 10] == b"z" * (300 << 10)
