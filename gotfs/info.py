@@ -58,6 +58,8 @@ _IFMT = {Kind.DIR: stat.S_IFDIR, Kind.FILE: stat.S_IFREG, Kind.SYMLINK: stat.S_I
 _KIND_OF_IFMT = {v: k for k, v in _IFMT.items()}
 SPECIAL = frozenset({Kind.FIFO, Kind.SOCKET, Kind.CHAR_DEVICE, Kind.BLOCK_DEVICE})
 _DEVICES = frozenset({Kind.CHAR_DEVICE, Kind.BLOCK_DEVICE})
+_DECODED_MAX = 4096  # encodings whose Info from_bytes remembers (emptied when full)
+_DECODED_BYTES = 512  # ...each at most this long (the table stays under ~4 MiB)
 _U32_MAX = (1 << 32) - 1
 
 
@@ -196,7 +198,27 @@ class Info(Value):
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Info:
-        """Parse; raises CorruptNode on any malformed or trailing bytes."""
+        """Parse; raises CorruptNode on any malformed or trailing bytes.
+
+        The same few Infos are decoded over and over (a read-write mount looks up a file's
+        Info on every getattr, read, fsync and rename, and a rename's checks read its
+        directories' several times): an encoding decoded before is answered from a bounded
+        table, a dict lookup instead of a parse and its checks (figures: docs/benchmarks.md,
+        "Programs in a read-write mount"). Infos are immutable, so the one object may be
+        shared. Only short encodings are kept: with large xattr values the table would
+        hold hundreds of MiB."""
+        if data.__class__ is bytes and len(data) <= _DECODED_BYTES:
+            info = _DECODED.get(data)
+            if info is None:
+                info = cls._parse(data)
+                if len(_DECODED) >= _DECODED_MAX:
+                    _DECODED.clear()
+                _DECODED[data] = info
+            return info
+        return cls._parse(data)
+
+    @classmethod
+    def _parse(cls, data: bytes) -> Info:
         try:
             version, kind, mode, size, flags = _HEAD.unpack_from(data)
             if version not in (1, VERSION):
@@ -243,3 +265,6 @@ class Info(Value):
             return cls(Kind(kind), mode, size, target, tuple(xattrs), mtime, uid, gid, atime, ctime, rdev)
         except (struct.error, IndexError, ValueError, InvalidInput) as e:
             raise CorruptNode("info", f"malformed ({e})") from None
+
+
+_DECODED: dict[bytes, Info] = {}  # see Info.from_bytes

@@ -8,13 +8,22 @@ journaled yet, then its Info as it stands; and one fdatasync. The expensive flus
 once it is published the journal is obsolete and is emptied.
 
 File layout: one *segment*, a header record naming the published root it applies on top of
-(its base), then one record per journaling fsync. A record is framed as
-`u32 length + body`; the body is sealed with a key derived from the repository secret
+(its base), then one record per journaling fsync, then a zero length (the end). A record is
+framed as `u32 length + body`; the body is sealed with a key derived from the repository secret
 (gotkv.blobs.remote.seal's Sealer, with this journal's own key context), each record bound
 to its segment and position by the AEAD's associated data, so records cannot be moved
 between segments or reordered. An unencrypted repository stores the plaintext followed by
 its BLAKE3 hash. A record that is cut short or fails its check ends the segment: a torn
 append (a crash mid-write) loses only that last fsync, which had not returned.
+
+The file is overwritten in place, never shortened: a publish empties it by an end marker at
+offset 0, a new segment starts there over the old one (whose base that publish superseded),
+and the file grows by zeros, `_EXTEND` bytes at a time, ahead of the appends. An fdatasync of
+bytes written inside the file's size commits no metadata (the size and the block map do not
+change), which on ext4 saves a journal commit per fsync (figures: docs/benchmarks.md,
+"Programs in a read-write mount"). Whatever lies past a segment's end (zeros, or an older
+segment's records, which fail their check: bound to another segment) is never taken for a
+record of it.
 
 Replay (`replay`) applies a segment's records to its base through the region phases
 (gotfs/regions.py) the mount's own flush uses, so it yields the root a full flush of the same
@@ -48,6 +57,8 @@ _CONTEXT = "got mount intent journal v1"
 _HASH = 32  # BLAKE3 digest after an unencrypted body
 _SEGMENT_ID = 16
 _NO_TIME = (1 << 64) - 1
+_END = struct.pack(">I", 0)  # a zero length: the segment ends here
+_EXTEND = 1 << 20  # the file grows by this many zeros at a time (see the module docstring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +253,8 @@ class Journal:
         self._fd: int | None = None
         self._segment: bytes | None = None  # the current segment's id (None: none begun)
         self._index = 0
+        self._end = 0  # where the current segment's next record goes (its end marker's place)
+        self._size = 0  # the file's size: bytes before it are overwritten in place
 
     def claim(self) -> bool:
         """Open the file and lock it for this writer; False (and nothing held) if another
@@ -255,6 +268,7 @@ class Journal:
                 os.close(fd)
                 return False
             self._fd = fd
+            self._size = os.fstat(fd).st_size
         return True
 
     def _open(self) -> int:
@@ -263,38 +277,51 @@ class Journal:
         return self._fd
 
     @property
+    def end(self) -> int:
+        """Where the current segment ends (its end marker; 0 when none is begun)."""
+        return self._end if self._segment is not None else 0
+
+    @property
     def begun(self) -> bool:
         """True once a segment is begun (and until `reset`)."""
         return self._segment is not None
 
     def append(self, rec: FileRecord, *, base: Root | None = None) -> None:
         """Make `rec` durable. `base` (required when no segment is begun) begins a new segment
-        on that root, replacing whatever the file held: header and record land with one
-        fdatasync. Raises OSError when the disk refuses; the caller then must not count on it."""
+        on that root, over whatever the file held: header and record land with one
+        fdatasync. Raises OSError when the disk refuses; the caller then must not count on it
+        (nor on the segment: the next append begins a new one)."""
         fd = self._open()
         out = []
         if self._segment is None:
             if base is None:
                 raise ValueError("a journal's first record needs the root it applies on")
-            self._segment = os.urandom(_SEGMENT_ID)
-            self._index = 0
-            os.ftruncate(fd, 0)
-            header = _MAGIC + self._segment + str(base).encode()
+            segment = os.urandom(_SEGMENT_ID)
+            header = _MAGIC + segment + str(base).encode()
             out.append(_frame(self._box.seal(header, b"", 0)))
-            self._index = 1
-        out.append(_frame(self._box.seal(_encode_record(rec), self._segment, self._index)))
-        self._index += 1
+            at, index = 0, 1
+        else:
+            segment, at, index = self._segment, self._end, self._index
+        out.append(_frame(self._box.seal(_encode_record(rec), segment, index)))
+        out.append(_END)
         data = b"".join(out)
-        end = os.lseek(fd, 0, os.SEEK_END)
-        _pwrite_all(fd, data, end)
+        stop = at + len(data)
+        if stop > self._size:  # grow by zeros ahead, so that the next appends overwrite
+            size = -(-stop // _EXTEND) * _EXTEND
+            data += bytes(size - stop)
+        self._segment = None  # until this append is on disk
+        _pwrite_all(fd, data, at)
+        self._size = max(self._size, at + len(data))
         os.fdatasync(fd)
+        self._segment, self._index, self._end = segment, index + 1, stop - len(_END)
 
     def reset(self) -> None:
-        """The base was superseded by a published root: empty the file (no sync needed: a
-        segment on a superseded base is dropped at replay anyway)."""
+        """The base was superseded by a published root: empty the journal, by an end marker
+        at its start (no sync needed: a segment on a superseded base is dropped at replay
+        anyway). The next append begins a new segment there."""
         self._segment = None
-        if self._fd is not None:
-            os.ftruncate(self._fd, 0)
+        if self._fd is not None and self._size:
+            os.pwrite(self._fd, _END, 0)
 
     def close(self, *, remove: bool = False) -> None:
         """Close the file; with remove=True (nothing left to replay) delete it too."""
@@ -346,6 +373,8 @@ def read(path: str | os.PathLike, secret: bytes | None) -> Segment | None:
         return None
     box = _Box(secret)
     bodies, problem = _bodies(raw)
+    if not bodies and problem is None:  # emptied (Journal.reset)
+        return None
     if not bodies:
         log.warning("journal %s: no whole header (%s); ignored", path, problem or "empty")
         return None
@@ -379,6 +408,8 @@ def _bodies(raw: bytes) -> tuple[list[bytes], str | None]:
         if at + 4 > len(raw):
             return out, f"a torn length at byte {at}"
         (n,) = struct.unpack_from(">I", raw, at)
+        if n == 0:  # the end marker (what follows is zeros or an older segment)
+            return out, None
         if at + 4 + n > len(raw):
             return out, f"a torn record at byte {at} ({len(raw) - at - 4} of {n} bytes)"
         out.append(raw[at + 4:at + 4 + n])

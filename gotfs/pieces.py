@@ -10,13 +10,15 @@ a buffer that is the file's entire new contents (a new file, a rewrite), which c
 written as one stream.
 
 Not thread-safe: the owner (Staging, or the mount's writeback under its lock) serialises
-calls. Pieces never change, so readers may use them without copying. Costs: a write is
-O(log pieces + pieces it overlaps), copying nothing (but tiny appends); `overlay` copies nothing.
+calls. Pieces never change, so readers may use them without copying. Costs: an append is
+O(1), another write O(log pieces + pieces after it) (a slice of a list), copying nothing (but
+tiny appends merged into the piece before them); `overlay` copies nothing.
 """
 
 from __future__ import annotations
 
 import os
+from bisect import bisect_left, bisect_right
 
 
 Patch = tuple[int, bytes]  # (offset, bytes) written but not yet in the tree
@@ -26,74 +28,122 @@ _IOV_MAX = 1024  # buffers per pwritev (Linux's limit)
 
 
 class DirtyFile:
-    """Buffered writes of one file. `end` is the highest byte written + 1 (0 when empty)."""
+    """Buffered writes of one file. `end` is the highest byte written + 1 (0 when empty).
 
-    __slots__ = ("runs", "nbytes", "mtime_ns")
+    The pieces are two parallel lists sorted by offset (starts, and the pieces themselves),
+    searched with bisect. A program appends (a log, a WAL, a file written front to back) or
+    rewrites a few places, so a write is almost always an append at the end (O(1)) or a
+    replacement of a slice of a few entries; a list's insert in the middle moves pointers
+    in C, which for the pieces a buffer can hold (<= max_dirty / TINY merged) costs less
+    than a sorted container's bookkeeping on every write, and a new file costs two lists.
+    """
+
+    __slots__ = ("_starts", "_pieces", "nbytes", "mtime_ns")
 
     def __init__(self) -> None:
-        from sortedcontainers import SortedDict  # here: reading a tree (fs imports this module) never needs it
-
-        self.runs: SortedDict = SortedDict()  # start -> bytes or memoryview (never mutated)
+        self._starts: list[int] = []  # offset of each piece, ascending
+        self._pieces: list = []  # bytes or memoryview (never mutated), disjoint, none empty
         self.nbytes = 0
         self.mtime_ns: int | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.runs)
+        return bool(self._starts)
 
     @property
     def end(self) -> int:
-        if not self.runs:
+        if not self._starts:
             return 0
-        start, piece = self.runs.peekitem(-1)
-        return start + len(piece)
+        return self._starts[-1] + len(self._pieces[-1])
+
+    def items(self) -> list[Patch]:
+        """Every piece, as (offset, bytes), in order."""
+        return list(zip(self._starts, self._pieces))
 
     def write(self, off: int, data: bytes) -> int:
         """Buffer `data` at `off` (kept, not copied: it must not change); return the growth."""
-        if not data:
+        n = len(data)
+        if not n:
             return 0
+        starts, pieces = self._starts, self._pieces
+        if starts:
+            last = pieces[-1]
+            last_end = starts[-1] + len(last)
+            if off >= last_end:  # an append (or past a hole): nothing overlapped
+                if off == last_end and n < TINY and len(last) < MERGED:
+                    pieces[-1] = bytes(last) + bytes(data)
+                else:
+                    starts.append(off)
+                    pieces.append(data)
+                self.nbytes += n
+                return n
+        else:
+            starts.append(off)
+            pieces.append(data)
+            self.nbytes += n
+            return n
+        return self._overwrite(off, data)
+
+    def _overwrite(self, off: int, data: bytes) -> int:
+        """write() where the new bytes may overlap pieces: keep only what sticks out of those
+        on either side, then file the new piece (merged into the one before it if tiny)."""
+        starts, pieces = self._starts, self._pieces
         end = off + len(data)
-        runs = self.runs
-        keys = runs.keys()
         before = self.nbytes
-        i = max(runs.bisect_right(off) - 1, 0)
-        while i < len(keys) and keys[i] < end:
-            start = keys[i]
-            piece = runs[start]
-            stop = start + len(piece)
-            if stop <= off:
-                i += 1
-                continue
-            del runs[start]  # overlapped: keep only what sticks out on either side
-            self.nbytes -= len(piece)
-            if start < off:
-                runs[start] = memoryview(piece)[:off - start]
-                self.nbytes += off - start
-                i += 1
-            if stop > end:
-                runs[end] = memoryview(piece)[end - start:]
-                self.nbytes += stop - end
-                break
-        i = runs.bisect_left(off) - 1
-        if len(data) < TINY and i >= 0:
-            start = keys[i]
-            prev = runs[start]
-            if start + len(prev) == off and len(prev) < MERGED:
-                runs[start] = bytes(prev) + bytes(data)
-                self.nbytes += len(data)
-                return self.nbytes - before
-        runs[off] = data
+        lo = max(bisect_right(starts, off) - 1, 0)
+        if starts[lo] + len(pieces[lo]) <= off:
+            lo += 1  # the piece before `off` ends before it
+        hi = bisect_left(starts, end, lo)  # pieces [lo, hi) start before `end`: overlapped
+        new_starts: list[int] = []
+        new_pieces: list = []
+        if lo < hi:
+            first, first_start = pieces[lo], starts[lo]
+            last, last_start = pieces[hi - 1], starts[hi - 1]
+            self.nbytes -= sum(len(p) for p in pieces[lo:hi])
+            if first_start < off:
+                new_starts.append(first_start)
+                new_pieces.append(memoryview(first)[:off - first_start])
+                self.nbytes += off - first_start
+            tail_stop = last_start + len(last)
+        else:
+            tail_stop = end
+        at = lo + len(new_starts)  # where the new piece goes
+        prev = at - 1
+        merged = False
+        if len(data) < TINY:
+            if new_starts:
+                prev_start, prev_piece = new_starts[-1], new_pieces[-1]
+            elif lo > 0:
+                prev_start, prev_piece = starts[lo - 1], pieces[lo - 1]
+            else:
+                prev_piece = None
+            if prev_piece is not None and prev_start + len(prev_piece) == off and len(prev_piece) < MERGED:
+                merged = True
+                joined = bytes(prev_piece) + bytes(data)
+                if new_starts:
+                    new_pieces[-1] = joined
+                else:
+                    pieces[prev] = joined
+        if not merged:
+            new_starts.append(off)
+            new_pieces.append(data)
         self.nbytes += len(data)
+        if tail_stop > end:
+            new_starts.append(end)
+            new_pieces.append(memoryview(last)[end - last_start:])
+            self.nbytes += tail_stop - end
+        starts[lo:hi] = new_starts
+        pieces[lo:hi] = new_pieces
         return self.nbytes - before
 
     def overlay(self, off: int, stop: int) -> list[Patch]:
         """The buffered bytes inside [off, stop), as (offset, bytes) views (nothing copied)."""
         out = []
-        runs = self.runs
-        keys = runs.keys()
-        i = max(runs.bisect_right(off) - 1, 0)
-        while i < len(keys) and keys[i] < stop:
-            start = keys[i]
-            piece = runs[start]
+        starts, pieces = self._starts, self._pieces
+        i = max(bisect_right(starts, off) - 1, 0)
+        n = len(starts)
+        while i < n and starts[i] < stop:
+            start = starts[i]
+            piece = pieces[i]
             lo, hi = max(start, off), min(start + len(piece), stop)
             if hi > lo:
                 out.append((lo, memoryview(piece)[lo - start:hi - start]))
@@ -102,26 +152,24 @@ class DirtyFile:
 
     def drop_from(self, size: int) -> int:
         """Forget buffered bytes at or past `size` (truncate); return how many were dropped."""
-        dropped = 0
-        for start in list(self.runs):
-            piece = self.runs[start]
-            if start >= size:
-                dropped += len(piece)
-                del self.runs[start]
-            elif start + len(piece) > size:
-                dropped += start + len(piece) - size
-                self.runs[start] = memoryview(piece)[:size - start]
+        starts, pieces = self._starts, self._pieces
+        i = bisect_left(starts, size)
+        dropped = sum(len(p) for p in pieces[i:])
+        del starts[i:], pieces[i:]
+        if i and starts[i - 1] + len(pieces[i - 1]) > size:
+            dropped += starts[i - 1] + len(pieces[i - 1]) - size
+            pieces[i - 1] = memoryview(pieces[i - 1])[:size - starts[i - 1]]
         self.nbytes -= dropped
         return dropped
 
     def whole(self, size: int) -> list | None:
         """The pieces, if they cover [0, max(end, size)) without a gap: the file's whole contents."""
         pos = 0
-        for start, piece in self.runs.items():
+        for start, piece in zip(self._starts, self._pieces):
             if start != pos:
                 return None
             pos += len(piece)
-        return list(self.runs.values()) if pos >= size and pos else None
+        return list(self._pieces) if pos >= size and pos else None
 
     def groups(self, gap: int = 0) -> list[tuple[int, int, list[Patch]]]:
         """Every piece, as (lo, hi, pieces) groups of pieces that touch or are less than
@@ -132,7 +180,7 @@ class DirtyFile:
         once rather than once per write. The buffer is left as it is (reads still use it).
         """
         out: list[tuple[int, int, list[Patch]]] = []
-        for start, piece in self.runs.items():
+        for start, piece in zip(self._starts, self._pieces):
             if out and start - out[-1][1] < max(gap, 1):
                 lo, _, members = out[-1]
                 members.append((start, piece))

@@ -130,7 +130,8 @@ def mount(fs: FS, source: RootSource, mountpoint: str, *, writable: bool = False
     if debug:
         options.add("debug")
     state = _State(core, mountpoint, flush_interval, ready)
-    ops = state.ops = Ops(core, limiter=trio.CapacityLimiter(THREADS), kick=state.kick)
+    ops = state.ops = Ops(core, limiter=trio.CapacityLimiter(THREADS), kick=state.kick,
+                           quiet=state.quiet)
     fds = requests.fuse_fds()
     pyfuse3.init(ops, mountpoint, options)
     state.requests = requests.install(requests.fuse_fds() - fds, idle=state.idle)
@@ -177,6 +178,13 @@ class _State:
         the loop, by the request wait: requests.py.)"""
         return (self.ops.limiter.borrowed_tokens == 0 and self.limiter.borrowed_tokens == 0
                 and trio.to_thread.current_default_thread_limiter().borrowed_tokens == 0)
+
+    def quiet(self) -> bool:
+        """True if nothing waits for the event loop: no worker thread is busy (idle) and no
+        request is queued. Then a request may block the loop briefly (a journal fsync's
+        fdatasync: Ops.fsync) at no one else's cost. Without the request wait (pyfuse3's own)
+        queued requests cannot be seen: False."""
+        return self.requests is not None and self.idle() and not self.requests.queued()
 
     def kick(self, publish: bool = True) -> None:
         """Ask for a flush soon (called on the event loop): a published one when a written file

@@ -123,7 +123,7 @@ class Buffers:
         newer = self.open.pop(ino, None)
         if newer is not None:
             self.nbytes -= newer.nbytes
-            for start, buf in newer.runs.items():
+            for start, buf in newer.items():
                 old.write(start, buf)
             old.mtime_ns = newer.mtime_ns or old.mtime_ns
         self.open[ino] = old

@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 _OP_COST = 64  # bytes a log entry costs beyond its data (what the memory bound counts)
 _IDLE_PUBLISHES = 2  # publishes in a row with no fsync between them, after which logging stops
+_INLINE_BYTES = 256 << 10  # try_fsync leaves records with more written bytes than this to a thread
 
 
 class Journaling:
@@ -278,36 +279,87 @@ class Journaling:
             return
         self.flush()
 
+    def try_fsync(self, fh: int) -> bool:
+        """fsync(fh) if the journal can answer it with no wait for a lock: then the only wait
+        is the journal's fdatasync, and True once the record is on disk. False (and nothing
+        done) when a lock is taken (a flush or another fsync runs), the journal cannot
+        express the change, or the record would carry over `_INLINE_BYTES` written bytes
+        (sealing and writing those would hold up other requests): the caller then calls
+        fsync on a worker thread.
+
+        For the event loop when nothing else waits for it (the mount's request wait): the
+        thread round trip costs more CPU than the journal's append, and its two wake-ups
+        add to every fsync of a program that fsyncs once per transaction (sqlite) or per
+        save (an editor's write-fsync-rename)."""
+        if self.journal is None or not self.flush_lock.acquire(blocking=False):
+            return False
+        try:
+            if not self.publish_lock.acquire(blocking=False):
+                return False
+            try:
+                if not self.lock.acquire(blocking=False):
+                    return False
+                try:
+                    rec = self._journal_take(fh, wanting=False)
+                finally:
+                    self.lock.release()
+                if rec is False:
+                    return False
+                self._jfsyncs += 1
+                return rec is True or self._journal_append(*rec)
+            finally:
+                self.publish_lock.release()
+        finally:
+            self.flush_lock.release()
+
     def _journal_fsync(self, fh: int) -> bool:
         """Journal what fsync(fh) must make durable; False if a flush must do it instead."""
         with self.flush_lock, self.publish_lock:
             with self.lock:
-                ino = self.handles[fh].ino
-                if not self._jlogging:
-                    self._jwanted = self.journal is not None  # this fsync flushes; the next ones journal
-                    return False
-                if self._jfrom > self._jpublished or self._jbarred > self._jpublished or ino in self.orphans:
-                    return False
-                entries = self._jlog.get(ino, ())
-                sent = self._jsent.get(ino, 0)
-                if sent == len(entries) and self._jnames_sent == len(self._jnames):
-                    return True  # everything about the file is in the published root or the journal
-                path = self.table.path(ino)
-                rec = FileRecord(path, [op for _, op in entries[sent:]], self.tx.require_file(path),
-                                 [n for _, n in self._jnames[self._jnames_sent:]])
-                base = None if self.journal.begun else self.published
-                self._jsent[ino] = len(entries)
-                self._jnames_sent = len(self._jnames)
-            try:
-                self.journal.append(rec, base=base)
-            except OSError as e:
-                log.error("journal %s: append failed (%s); fsync flushes until the next publish",
-                          self.journal.path, e)
-                with self.lock:
-                    self._journal_bar()
-                return False
-            self.journaled += 1
-            return True
+                rec = self._journal_take(fh, wanting=True)
+            if rec is True or rec is False:
+                return rec
+            return self._journal_append(*rec)
+
+    def _journal_take(self, fh: int, *, wanting: bool):
+        """Under all three locks: what fsync(fh) appends, as (record, base), marked sent; True
+        if the journal holds everything already; False if a flush must do it (with wanting,
+        an fsync that found logging off asks the next flush's plan to start it). Without
+        wanting (try_fsync), also False for a record of over _INLINE_BYTES written bytes."""
+        ino = self.handles[fh].ino
+        if not self._jlogging:
+            if wanting:
+                self._jwanted = self.journal is not None  # this fsync flushes; the next ones journal
+            return False
+        if self._jfrom > self._jpublished or self._jbarred > self._jpublished or ino in self.orphans:
+            return False
+        entries = self._jlog.get(ino, ())
+        sent = self._jsent.get(ino, 0)
+        if sent == len(entries) and self._jnames_sent == len(self._jnames):
+            return True  # everything about the file is in the published root or the journal
+        if not wanting and sum(len(op.data) for _, op in entries[sent:] if isinstance(op, Write)) > _INLINE_BYTES:
+            return False  # (try_fsync: a large record goes to a thread)
+        path = self.table.path(ino)
+        rec = FileRecord(path, [op for _, op in entries[sent:]], self.tx.require_file(path),
+                         [n for _, n in self._jnames[self._jnames_sent:]])
+        base = None if self.journal.begun else self.published
+        self._jsent[ino] = len(entries)
+        self._jnames_sent = len(self._jnames)
+        return rec, base
+
+    def _journal_append(self, rec: FileRecord, base) -> bool:
+        """Append `rec` (flush_lock and publish_lock held, not the state lock); False if the
+        append failed, which bars the journal until the next publish (fsync then flushes)."""
+        try:
+            self.journal.append(rec, base=base)
+        except OSError as e:
+            log.error("journal %s: append failed (%s); fsync flushes until the next publish",
+                      self.journal.path, e)
+            with self.lock:
+                self._journal_bar()
+            return False
+        self.journaled += 1
+        return True
 
 
 def _cost(op: Op) -> int:

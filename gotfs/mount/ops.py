@@ -9,9 +9,10 @@ Nothing here knows about keys, extents or transactions.
 The thread round trip is the largest cost of a small request, so calls that need not wait skip
 it: a read whose chunks are all cached (`core.try_gather`), a write when the state lock is free
 (`core.try_write`: buffering copies nothing), a getxattr of a name the inode is known not to
-have (`_note_xattrs`), and on a writable mount every call on names, attributes and handles
-while the state lock is free (`_meta`). Reads that miss the cache, fsync and statfs always use
-a thread.
+have (`_note_xattrs`), on a writable mount every call on names, attributes and handles
+while the state lock is free (`_meta`), and an fsync the journal answers while no other
+request or thread result waits (`core.try_fsync`). Reads that miss the cache, other fsyncs
+and statfs use a thread.
 
 Errors are translated in ONE place, the `_handler` decorator: a GotError becomes
 FUSEError(its errno); anything else is logged and becomes EIO, so that a bug answers one
@@ -80,11 +81,13 @@ class Ops(pyfuse3.Operations):
     enable_writeback_cache = False
 
     def __init__(self, core: Snapshot, *, limiter: trio.CapacityLimiter,
-                 kick: Callable[..., None] = lambda publish=True: None):
+                 kick: Callable[..., None] = lambda publish=True: None,
+                 quiet: Callable[[], bool] = lambda: False):
         super().__init__()
         self.core = core
         self.limiter = limiter
         self.kick = kick  # asks for a background flush (writable mounts); publish=False: a spill
+        self.quiet = quiet  # True when nothing else waits for the event loop (see fsync)
         self.writable = core.writable
         self.timeout = RW_TIMEOUT if self.writable else RO_TIMEOUT
         self.uid, self.gid = core.uid, core.gid  # the owner of entries that store none
@@ -350,7 +353,11 @@ class Ops(pyfuse3.Operations):
 
     @_handler
     async def fsync(self, fh, datasync):
+        """On the event loop when nothing else waits for it and the journal can answer at once
+        (core.try_fsync: the loop then waits out one fdatasync), else on a worker thread."""
         if self.writable:
+            if self.quiet() and self.core.try_fsync(fh):
+                return
             await self._run(self.core.fsync, fh)
 
     @_handler

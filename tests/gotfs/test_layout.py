@@ -315,3 +315,16 @@ def test_info_specific_garbage(raw):
 def test_extent_specific_garbage(raw):
     with pytest.raises(CorruptNode):
         Extent.from_bytes(raw)
+
+
+def test_a_decoded_encoding_is_remembered_and_a_bad_one_still_fails():
+    """Info.from_bytes answers an encoding it decoded before with the same (immutable) Info;
+    long encodings are not kept; a malformed one raises every time."""
+    raw = Info.file(0o600, 12, mtime_ns=1_700_000_000_000_000_000).to_bytes()
+    first = Info.from_bytes(raw)
+    assert Info.from_bytes(bytes(bytearray(raw))) is first  # an equal encoding, another object
+    big = Info.file(xattrs=((b"user.big", b"v" * 4000),)).to_bytes()
+    assert Info.from_bytes(big) == Info.from_bytes(big) and Info.from_bytes(big) is not Info.from_bytes(big)
+    for _ in range(2):
+        with pytest.raises(CorruptNode):
+            Info.from_bytes(raw + b"\x00")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from gotfs.pieces import DirtyFile
+from gotfs.pieces import MERGED, TINY, DirtyFile
 
 ops = st.lists(st.one_of(
     st.tuples(st.just("w"), st.integers(0, 3000), st.binary(min_size=1, max_size=700)),
@@ -14,7 +14,7 @@ ops = st.lists(st.one_of(
 
 def materialize(df: DirtyFile, base: bytearray) -> bytearray:
     out = bytearray(base)
-    for start, buf in df.runs.items():
+    for start, buf in df.items():
         if len(out) < start + len(buf):
             out.extend(bytes(start + len(buf) - len(out)))
         out[start:start + len(buf)] = buf
@@ -38,7 +38,7 @@ def test_matches_model(steps):
             df.drop_from(off)
             del model[off:]
             written = {i for i in written if i < off}
-        runs = list(df.runs.items())
+        runs = list(df.items())
         for (s1, b1), (s2, _) in zip(runs, runs[1:]):
             assert s1 + len(b1) <= s2  # disjoint
         assert all(len(b) for _, b in runs)
@@ -57,3 +57,67 @@ def test_matches_model(steps):
         assert lo - hi >= 500
     covered = [i for _, _, runs in groups for s, b in runs for i in range(s, s + len(b))]
     assert sorted(covered) == sorted(written)
+
+
+def _reference(pieces: list[tuple[int, bytes]], off: int, data: bytes) -> list[tuple[int, bytes]]:
+    """DirtyFile.write's rules, spelled out plainly (quadratic): the newest bytes win, what an
+    overlapped piece has outside the write is kept, and a write under TINY bytes joins the
+    piece just before it if that one ends where it starts and is under MERGED bytes."""
+    end = off + len(data)
+    out = []
+    for start, buf in pieces:
+        stop = start + len(buf)
+        if stop <= off or start >= end:
+            out.append((start, bytes(buf)))
+            continue
+        if start < off:
+            out.append((start, bytes(buf[:off - start])))
+        if stop > end:
+            out.append((end, bytes(buf[end - start:])))
+    out.sort()
+    before = [i for i, (s, _) in enumerate(out) if s < off]
+    if len(data) < TINY and before:
+        s, buf = out[before[-1]]
+        if s + len(buf) == off and len(buf) < MERGED:
+            out[before[-1]] = (s, buf + bytes(data))
+            return out
+    out.append((off, bytes(data)))
+    out.sort()
+    return out
+
+
+big_ops = st.lists(st.one_of(
+    st.tuples(st.just("w"), st.integers(0, 200_000), st.integers(1, 70_000)),
+    st.tuples(st.just("a"), st.integers(0, 5000), st.integers(1, 9000)),  # an append, after a gap
+    st.tuples(st.just("t"), st.integers(0, 200_000), st.just(0)),
+), max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(big_ops)
+def test_pieces_follow_the_rules(steps):
+    """Appends (the fast path), overwrites across several pieces and truncates leave exactly
+    the pieces the plain rules give, with sizes around TINY and MERGED."""
+    df = DirtyFile()
+    ref: list[tuple[int, bytes]] = []
+    for i, (op, off, n) in enumerate(steps):
+        if op == "t":
+            df.drop_from(off)
+            ref = [(s, b[:off - s]) for s, b in ref if s < off]
+        else:
+            if op == "a":
+                off += df.end
+            data = bytes([i % 251 + 1]) * n
+            df.write(off, data)
+            ref = _reference(ref, off, data)
+        assert [(s, bytes(b)) for s, b in df.items()] == ref
+        assert df.nbytes == sum(len(b) for _, b in ref)
+        assert df.end == (ref[-1][0] + len(ref[-1][1]) if ref else 0)
+
+
+def test_tiny_appends_stop_joining_at_merged():
+    df = DirtyFile()
+    df.write(0, b"a" * (MERGED - 1))
+    df.write(MERGED - 1, b"b")  # joins: the piece was under MERGED
+    df.write(MERGED, b"c")  # does not: the piece is MERGED bytes now
+    assert [(s, len(b)) for s, b in df.items()] == [(0, MERGED), (MERGED, 1)]

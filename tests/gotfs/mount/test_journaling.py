@@ -202,10 +202,10 @@ def test_a_torn_tail_is_ignored_up_to_the_last_whole_record(tmp_path, caplog):
     fs, source, wb, fhs = _setup(tmp_path)
     wb.write(fhs[b"a"], 0, b"first")
     wb.fsync(fhs[b"a"])
-    size = os.path.getsize(source.path)
+    size = wb.journal.end
     wb.write(fhs[b"a"], 0, b"second")
     wb.fsync(fhs[b"a"])
-    full = os.path.getsize(source.path)
+    full = wb.journal.end
     for cut in (full - 1, size + 20, size + 2):  # shorter each time
         os.truncate(source.path, cut)
         seg = journal.read(source.path, SECRET)
@@ -218,7 +218,7 @@ def test_a_damaged_record_ends_the_segment(tmp_path):
     fs, source, wb, fhs = _setup(tmp_path)
     wb.write(fhs[b"a"], 0, b"first")
     wb.fsync(fhs[b"a"])
-    size = os.path.getsize(source.path)
+    size = wb.journal.end
     wb.write(fhs[b"a"], 0, b"second")
     wb.fsync(fhs[b"a"])
     with open(source.path, "r+b") as f:
@@ -264,3 +264,61 @@ def test_logging_stops_when_nobody_fsyncs_and_resumes_after_one_flushing_fsync(t
     wb.fsync(fhs[b"a"])
     assert len(source.published) == published + 1 and wb.journaled == 1
     assert fs.read(_replayed(fs, source), "a")[:1] == b"3"
+
+
+def test_try_fsync_journals_without_waiting_or_declines_having_done_nothing(tmp_path):
+    """try_fsync (the event loop's fsync) answers from the journal when no lock is taken; with
+    a lock taken, or when a flush must answer, it returns False and leaves all as it was."""
+    fs, source, wb, fhs = _setup(tmp_path)
+    published = len(source.published)
+    wb.write(fhs[b"a"], 10, b"q" * 3000)
+    for lock in (wb.flush_lock, wb.publish_lock):  # a flush or another fsync is running
+        with lock:
+            assert wb.try_fsync(fhs[b"a"]) is False
+    assert wb.journaled == 0 and journal.read(source.path, SECRET) is None
+    assert wb.try_fsync(fhs[b"a"]) is True
+    assert len(source.published) == published and wb.journaled == 1
+    assert fs.read(_replayed(fs, source), "a")[10:3010] == b"q" * 3000
+    assert wb.try_fsync(fhs[b"a"]) is True and wb.journaled == 1  # nothing new: no record
+    wb.unlink(ROOT_INODE, b"b")  # open and removed: only a flush can make it durable
+    assert wb.try_fsync(fhs[b"b"]) is False and len(source.published) == published
+    wb.fsync(fhs[b"b"])
+    assert len(source.published) == published + 1
+
+
+def test_try_fsync_leaves_the_first_fsync_after_idle_publishes_to_a_flush(tmp_path):
+    fs, source, wb, fhs = _setup(tmp_path)
+    wb.write(fhs[b"a"], 0, b"1")
+    wb.flush()  # two publishes with no fsync: logging stops
+    wb.write(fhs[b"a"], 0, b"2")
+    assert wb.try_fsync(fhs[b"a"]) is False and not wb._jwanted  # the thread's fsync asks for the log
+
+
+def test_the_journal_is_overwritten_in_place_and_a_new_segment_hides_the_old(tmp_path, caplog):
+    """Appends and publishes never change the file's size (an fdatasync then commits no
+    metadata); a publish empties the journal; the next segment starts over the old one,
+    and nothing of the old one is read past the new one's end."""
+    fs, source, wb, fhs = _setup(tmp_path)
+    for i in range(5):
+        wb.write(fhs[b"a"], i * 1000, bytes([65 + i]) * 1000)
+        wb.fsync(fhs[b"a"])
+    size = os.path.getsize(source.path)
+    assert size >= wb.journal.end > 0
+    assert len(journal.read(source.path, SECRET).records) == 5
+    wb.flush()
+    assert journal.read(source.path, SECRET) is None and os.path.getsize(source.path) == size
+    wb.write(fhs[b"b"], 0, b"new")
+    wb.fsync(fhs[b"b"])  # a shorter segment over the longer old one
+    seg = journal.read(source.path, SECRET)
+    assert os.path.getsize(source.path) == size and seg.problem is None
+    assert seg.base == source.root and len(seg.records) == 1 and seg.records[0].path == (b"b",)
+    assert fs.read(_replayed(fs, source), "b")[:3] == b"new"
+    assert "journal" not in caplog.text  # neither the emptied journal nor the end warned
+
+
+def test_try_fsync_leaves_a_large_record_to_the_thread(tmp_path):
+    fs, source, wb, fhs = _setup(tmp_path)
+    wb.write(fhs[b"a"], 0, b"z" * (300 << 10))  # over _INLINE_BYTES
+    assert wb.try_fsync(fhs[b"a"]) is False and wb.journaled == 0
+    wb.fsync(fhs[b"a"])  # the thread's fsync journals it
+    assert wb.journaled == 1 and fs.read(_replayed(fs, source), "a")[:300 << 10] == b"z" * (300 << 10)

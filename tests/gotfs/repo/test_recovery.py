@@ -26,11 +26,17 @@ def repo(tmp_path):
 
 
 def _journal(repo, base, *records):
+    return _journal_end(repo, base, *records)[0]
+
+
+def _journal_end(repo, base, *records):
+    """The journal's path, and where its segment ends (the next append's place)."""
     j = recovery.open_journal(repo, "main")
     for i, rec in enumerate(records):
         j.append(rec, base=base if i == 0 else None)
+    end = j.end
     j.close()
-    return recovery.journal_path(repo, "main")
+    return recovery.journal_path(repo, "main"), end
 
 
 def _record(repo, root, data: bytes, *, at: int = 0) -> FileRecord:
@@ -62,12 +68,14 @@ def test_a_journal_on_another_root_is_obsolete_and_dropped(repo, caplog):
 
 def test_a_torn_tail_replays_the_whole_records_before_it(repo, caplog):
     head = repo.head_root()
-    path = _journal(repo, head, _record(repo, head, b"ONE"))
-    with open(path, "ab") as f:  # the next fsync's append, cut short by the crash
+    path, end = _journal_end(repo, head, _record(repo, head, b"ONE"))
+    with open(path, "r+b") as f:  # the next fsync's append, cut short by the crash
+        f.seek(end)
         f.write(b"\x00\x00\x01\x00partial")
     root = recovery.recover(repo, "main")
     assert repo.fs.read(root, "a.txt") == b"ONE\n"
-    assert "torn record" in caplog.text
+    assert "record 2 integrity check failed" in caplog.text  # (zeros follow it, not the file's end)
+    assert "replaying the 1 whole records before it" in caplog.text
 
 
 def test_truncates_and_attributes_replay(repo):
