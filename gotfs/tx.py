@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from gotfs.fs import FS
 
 
+INFOS_KEPT = 4096  # decoded Infos a transaction keeps, by their encoding (see Tx.info)
+
+
 class Tx:
     """Reads see the transaction's own writes; commit() returns the new root."""
 
@@ -32,12 +35,33 @@ class Tx:
         self.base = root
         self.batch = Batch()
         self.view = Overlay(fs.kv, root, self.batch)
+        self._infos: dict[bytes, Info] = {}  # encoding -> the Info it decodes to (see info)
 
     # -- reading -----------------------------------------------------------------------
 
     def info(self, path: Path) -> Info | None:
+        """The Info at `path`, or None. Cost: one batch lookup and at most one tree get; the
+        decoding is skipped for an encoding this transaction decoded or stored before.
+
+        An Info is immutable and its encoding is canonical, so equal bytes always decode to
+        an equal Info: the kept ones (at most INFOS_KEPT, all dropped when full) need no
+        invalidation. A writable mount reads the same few Infos many times between changes
+        (tar -x: a file's Info at each of its ~8 requests on names and attributes, and its
+        directory's at every entry made in it)."""
         raw = self.view.get(keys.info_key(path))
-        return None if raw is None else Info.from_bytes(raw)
+        if raw is None:
+            return None
+        info = self._infos.get(raw)
+        if info is None:
+            info = self._keep(raw, Info.from_bytes(raw))
+        return info
+
+    def _keep(self, raw: bytes, info: Info) -> Info:
+        infos = self._infos
+        if len(infos) >= INFOS_KEPT:
+            infos.clear()
+        infos[raw] = info
+        return info
 
     def require(self, path: Path) -> Info:
         info = self.info(path)
@@ -82,7 +106,9 @@ class Tx:
     # -- writing -----------------------------------------------------------------------
 
     def put_info(self, path: Path, info: Info) -> None:
-        self.batch.put(keys.info_key(path), info.to_bytes())
+        raw = info.to_bytes()
+        self.batch.put(keys.info_key(path), raw)
+        self._keep(raw, info)
 
     def put_extent(self, path: Path, end: int, extent: Extent) -> None:
         self.batch.put(keys.extent_key(path, end), extent.to_bytes())
