@@ -14,6 +14,7 @@ BENCHMARKS: list[str] = [
     "repo",
     "cli",
     "mount",
+    "handlers",
     "remote",
     "merge",
     "bigtree",

@@ -60,6 +60,7 @@ SPECIAL = frozenset({Kind.FIFO, Kind.SOCKET, Kind.CHAR_DEVICE, Kind.BLOCK_DEVICE
 _DEVICES = frozenset({Kind.CHAR_DEVICE, Kind.BLOCK_DEVICE})
 _DECODED_MAX = 4096  # encodings whose Info from_bytes remembers (emptied when full)
 _DECODED_BYTES = 512  # ...each at most this long (the table stays under ~4 MiB)
+_KINDS = {int(k): k for k in Kind}  # a stored kind number -> Kind, without EnumType.__call__
 _U32_MAX = (1 << 32) - 1
 
 
@@ -109,12 +110,13 @@ class Info(Value):
             atime_ns = None
         if ctime_ns is not None and mtime_ns is not None and ctime_ns <= mtime_ns:
             ctime_ns = None
-        names = [n for n, _ in xattrs]
-        if names != sorted(set(names)):
-            xattrs = tuple(sorted(dict(xattrs).items()))
-        for n, v in xattrs:
-            if not 0 < len(n) <= 255 or len(v) > MAX_XATTR_VALUE:
-                raise InvalidInput(f"xattr {n!r}: names are 1..255 bytes, values at most {MAX_XATTR_VALUE}")
+        if xattrs:
+            names = [n for n, _ in xattrs]
+            if names != sorted(set(names)):
+                xattrs = tuple(sorted(dict(xattrs).items()))
+            for n, v in xattrs:
+                if not 0 < len(n) <= 255 or len(v) > MAX_XATTR_VALUE:
+                    raise InvalidInput(f"xattr {n!r}: names are 1..255 bytes, values at most {MAX_XATTR_VALUE}")
         put = object.__setattr__  # one call per field, as a frozen dataclass's __init__ makes
         put(self, "kind", kind)
         put(self, "mode", mode)
@@ -170,7 +172,15 @@ class Info(Value):
         return _IFMT[self.kind] | self.mode
 
     def with_(self, **changes) -> Info:
-        return self.replace(**changes)
+        """A copy with some fields changed, validated again: Value.replace, by position (a
+        writable mount makes one or two per request)."""
+        if not changes.keys() <= _FIELDS:
+            return self.replace(**changes)  # (raises TypeError naming the unknown field)
+        get = changes.get
+        return Info(get("kind", self.kind), get("mode", self.mode), get("size", self.size),
+                    get("target", self.target), get("xattrs", self.xattrs), get("mtime_ns", self.mtime_ns),
+                    get("uid", self.uid), get("gid", self.gid), get("atime_ns", self.atime_ns),
+                    get("ctime_ns", self.ctime_ns), get("rdev", self.rdev))
 
     def xattr(self, name: bytes) -> bytes | None:
         return dict(self.xattrs).get(name)
@@ -262,9 +272,10 @@ class Info(Value):
             if ((flags & _RDEV_F and not rdev) or redundant
                     or (version != 1 and not flags & ~_V1_FLAGS and kind <= Kind.SYMLINK)):
                 raise CorruptNode("info", "not in canonical form")  # two encodings of one Info
-            return cls(Kind(kind), mode, size, target, tuple(xattrs), mtime, uid, gid, atime, ctime, rdev)
-        except (struct.error, IndexError, ValueError, InvalidInput) as e:
+            return cls(_KINDS[kind], mode, size, target, tuple(xattrs), mtime, uid, gid, atime, ctime, rdev)
+        except (struct.error, IndexError, KeyError, ValueError, InvalidInput) as e:
             raise CorruptNode("info", f"malformed ({e})") from None
 
 
 _DECODED: dict[bytes, Info] = {}  # see Info.from_bytes
+_FIELDS = frozenset(Info.__slots__)

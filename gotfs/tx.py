@@ -36,6 +36,8 @@ class Tx:
     # -- reading -----------------------------------------------------------------------
 
     def info(self, path: Path) -> Info | None:
+        """The Info at `path`, or None. Cost: one batch lookup and at most one tree get; an
+        encoding decoded before is not parsed again (Info.from_bytes's table)."""
         raw = self.view.get(keys.info_key(path))
         return None if raw is None else Info.from_bytes(raw)
 

@@ -31,7 +31,7 @@ import trio
 
 from gotfs.fs import FS
 from gotfs.mount import requests
-from gotfs.mount.tuning import READ_AHEAD_KB, keep_freed_memory, set_read_ahead, switch_interval
+from gotfs.mount.tuning import READ_AHEAD_KB, fewer_collections, keep_freed_memory, set_read_ahead, switch_interval
 from gotfs.mount.ops import Ops
 from gotfs.mount.snapshot import Snapshot
 from gotfs.mount.writeback import RootSource, Writeback
@@ -137,7 +137,7 @@ def mount(fs: FS, source: RootSource, mountpoint: str, *, writable: bool = False
     state.requests = requests.install(requests.fuse_fds() - fds, idle=state.idle)
     failed = True
     try:
-        with switch_interval():
+        with switch_interval(), fewer_collections():
             trio.run(state.serve)
         failed = False
     finally:

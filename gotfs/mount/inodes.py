@@ -17,7 +17,8 @@ Lifetime rules (the FUSE lookup protocol):
   a file still open after unlink.
 
 Not thread-safe: the caller serialises access (the mount holds one lock around the table
-and the transaction it describes). Costs: lookup O(1), path O(depth), rename O(1).
+and the transaction it describes). Costs: lookup O(1), path O(1) when kept, else
+O(depth), rename O(1).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from gotfs.keys import Path
 from gotkv.errors import GotError
 
 ROOT_INODE = 1  # pyfuse3.ROOT_INODE; kept here so the table does not import pyfuse3
+PATHS_KEPT = 1 << 16  # paths remembered (see InodeTable.path)
 
 
 class StaleInode(GotError):
@@ -60,6 +62,7 @@ class InodeTable:
         self._by_name: dict[tuple[int, bytes], int] = {}
         self._idle: OrderedDict[int, None] = OrderedDict()
         self._next = ROOT_INODE + 1
+        self._paths: dict[int, Path] = {}  # inode -> its path, as path() last walked it
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -67,7 +70,22 @@ class InodeTable:
     # -- resolving ---------------------------------------------------------------------
 
     def path(self, ino: int) -> Path:
-        """The current path of `ino`. Raises StaleInode if it has none."""
+        """The current path of `ino`. Raises StaleInode if it has none.
+
+        Kept once walked, until a name changes (detach, rename: then all are dropped, since
+        a directory's move changes every path below it) or the inode is dropped; at most
+        PATHS_KEPT. A writable mount asks for the same few paths at every request (tar -x:
+        ~8 requests a file, each naming the file or its directory)."""
+        path = self._paths.get(ino)
+        if path is not None:
+            return path
+        path = self._walk(ino)
+        if len(self._paths) >= PATHS_KEPT:
+            self._paths.clear()
+        self._paths[ino] = path
+        return path
+
+    def _walk(self, ino: int) -> Path:
         parts = []
         while ino != ROOT_INODE:
             e = self._entries.get(ino)
@@ -163,6 +181,7 @@ class InodeTable:
         ino = self._by_name.pop((parent, name), None)
         if ino is None:
             return None
+        self._paths.clear()
         e = self._entries[ino]
         self._entries[parent].children -= 1
         e.parent = None
@@ -181,6 +200,7 @@ class InodeTable:
             return
         if new_parent not in self._entries:
             raise StaleInode(new_parent)
+        self._paths.clear()
         e = self._entries[ino]
         self._entries[parent].children -= 1
         self._entries[new_parent].children += 1
@@ -191,6 +211,7 @@ class InodeTable:
 
     def _drop(self, ino: int, e: _Entry) -> None:
         del self._entries[ino]
+        self._paths.pop(ino, None)  # (a leaf: no path below it was kept)
         self._idle.pop(ino, None)
         if e.parent is not None:
             self._by_name.pop((e.parent, e.name), None)

@@ -147,12 +147,15 @@ class Journaling:
 
     def _made(self, parent: int, name: bytes, make, *args, **kw):
         with self.lock:
-            path = child_path(self.table.path(parent), name)
             self._jnaming += 1
             try:
                 out = make(parent, name, *args, **kw)
             finally:
                 self._jnaming -= 1
+            if not self._jlogging:  # (tar -x: thousands of entries made, no fsync)
+                self._journal_named("made", None, None, ())
+                return out
+            path = child_path(self.table.path(parent), name)
             self._journal_named("made", None, path, [(path, self.tx.require(path)),
                                                      (path[:-1], self.tx.require(path[:-1]))])
             return out

@@ -157,11 +157,12 @@ class Ops(pyfuse3.Operations):
     @_handler
     async def lookup(self, parent_inode, name, ctx):
         try:
-            return self._attrs(await self._meta(self.core.lookup, parent_inode, name))
+            st = await self._meta(self.core.find, parent_inode, name)
         except GotError as e:
             if e.errno != errno.ENOENT:
                 raise
             return self._absent()
+        return self._absent() if st is None else self._attrs(st)
 
     def _absent(self) -> pyfuse3.EntryAttributes:
         """A negative entry: the kernel remembers for the entry timeout that the name does not

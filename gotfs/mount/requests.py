@@ -77,13 +77,16 @@ class _Timespec(ctypes.Structure):
     _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
 
 
+# poll(2) and ppoll(2) are called at every request, so they are declared without argtypes
+# and called with ctypes objects made once (RequestWait.__init__): a call then converts
+# nothing, where converting a byref and two ints by argtypes cost about as much as the poll.
+
 def _libc_ppoll():
     """libc's ppoll(2), called with the GIL released (ctypes.CDLL); None where it cannot be loaded."""
     try:
         ppoll = ctypes.CDLL(None, use_errno=True).ppoll
     except (OSError, AttributeError):
         return None
-    ppoll.argtypes = (ctypes.POINTER(_PollFd), ctypes.c_ulong, ctypes.POINTER(_Timespec), ctypes.c_void_p)
     ppoll.restype = ctypes.c_int
     return ppoll
 
@@ -94,7 +97,6 @@ def _libc_poll():
         poll = ctypes.PyDLL(None).poll
     except (OSError, AttributeError):
         return None
-    poll.argtypes = (ctypes.POINTER(_PollFd), ctypes.c_ulong, ctypes.c_int)
     poll.restype = ctypes.c_int
     return poll
 
@@ -136,6 +138,9 @@ class RequestWait:
         self._lock: trio.Lock | None = None  # made on first use: it belongs to the running loop
         self._pollfd = _PollFd(fd, _POLLIN, 0)
         self._poll = _libc_poll()
+        pollfd, one = ctypes.byref(self._pollfd), ctypes.c_ulong(1)  # the calls' arguments (see _libc_poll)
+        self._poll_args = (pollfd, one, ctypes.c_int(0))
+        self._ppoll_args = (pollfd, one, ctypes.byref(self._soon), None)
         self.original = None  # pyfuse3's wait, while this one replaces it
 
     def queued(self) -> bool:
@@ -143,12 +148,12 @@ class RequestWait:
         if self._poll is None:
             import select
             return bool(select.select([self.fd], [], [], 0)[0])
-        return self._poll(ctypes.byref(self._pollfd), 1, 0) > 0
+        return self._poll(*self._poll_args) > 0
 
     def soon_queued(self) -> bool:
         """True if a request (or an error) comes within SOON_NS: ppoll(2), the GIL released."""
         self._pollfd.revents = 0
-        return self._ppoll(ctypes.byref(self._pollfd), 1, ctypes.byref(self._soon), None) > 0
+        return self._ppoll(*self._ppoll_args) > 0
 
     async def wait(self) -> bool:
         """Return True once the device can be read without blocking, False if the session ends."""

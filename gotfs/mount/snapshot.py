@@ -28,7 +28,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from gotfs import dirs, files, keys
-from gotfs.errors import InvalidPath
+from gotfs.errors import InvalidPath, PathNotFound
 from gotfs.fs import FS
 from gotfs.info import Info
 from gotfs.keys import MAX_NAME, MAX_PATH, Path
@@ -203,6 +203,15 @@ class Snapshot:
 
     def lookup(self, parent: int, name: bytes) -> Stat:
         """The entry `name` in directory `parent`; the kernel now holds one more reference."""
+        st = self.find(parent, name)
+        if st is None:
+            raise PathNotFound(keys.show(self._path(parent) + (name,)))
+        return st
+
+    def find(self, parent: int, name: bytes) -> Stat | None:
+        """lookup(), or None if directory `parent` has no entry `name`: the caller answers with
+        a negative entry, and no error is built for it (Python's imports, make and tar -x
+        probe many absent names). Other errors (ENOTDIR, a stale parent) raise as lookup's."""
         with self.lock:
             ppath = self.table.path(parent)
         if name in (b".", b".."):
@@ -213,7 +222,11 @@ class Snapshot:
                 self.table.ref(ino)
             return self._stat(ino, info)
         path = child_path(ppath, name)
-        info = self.tx.require(path)
+        info = self.tx.info(path)
+        if info is None:
+            if self.tx.require(ppath).is_dir:
+                return None
+            self.tx.require(path)  # raises NotADirectory
         with self.lock:
             ino = self.table.child(parent, name)
             self.table.ref(ino)

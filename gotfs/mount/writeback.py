@@ -103,6 +103,10 @@ class Writeback(Journaling, NamespaceOps, Flushing, Snapshot):
         with self.lock:
             return super().lookup(parent, name)
 
+    def find(self, parent: int, name: bytes) -> Stat | None:
+        with self.lock:
+            return super().find(parent, name)
+
     def getattr(self, ino: int) -> Stat:
         with self.lock:
             orphan = self.orphans.get(ino)
@@ -303,8 +307,8 @@ class Writeback(Journaling, NamespaceOps, Flushing, Snapshot):
                     mtime_ns = now
             if mtime_ns is not None:
                 self.buffers.clear_mtime(ino)  # an explicit time (or a truncate's) beats the last write's
-            info = files.set_attrs(self.tx, path, mode=mode, mtime_ns=mtime_ns)
-            info = attrs.set_rest(info, now, (self.uid, self.gid), atime_ns=atime_ns, uid=uid, gid=gid)
+            info = attrs.set_attrs(self.tx.require(path), now, (self.uid, self.gid), mode=mode,
+                                   mtime_ns=mtime_ns, atime_ns=atime_ns, uid=uid, gid=gid)
             self.tx.put_info(path, info)
             self._journal_setattr(ino, size, mtime_ns is not None)
             return self._stat(ino, info)
@@ -315,11 +319,8 @@ class Writeback(Journaling, NamespaceOps, Flushing, Snapshot):
             self.buffers.truncate(ino, size)
             info = info.with_(size=size)
             orphan.view = FileView.of(size, orphan.view.under(0, size))
-        if mode is not None:
-            info = info.with_(mode=mode & 0o7777)
-        if mtime_ns is not None:
-            info = info.with_(mtime_ns=mtime_ns)
-        orphan.info = info = attrs.set_rest(info, now, (self.uid, self.gid), atime_ns=atime_ns, uid=uid, gid=gid)
+        orphan.info = info = attrs.set_attrs(info, now, (self.uid, self.gid), mode=mode, mtime_ns=mtime_ns,
+                                             atime_ns=atime_ns, uid=uid, gid=gid)
         return self._stat(ino, info)
 
     def setxattr(self, ino: int, name: bytes, value: bytes) -> None:

@@ -170,6 +170,31 @@ def test_info_round_trip(info):
         Info.from_bytes(raw + b"\x00")
 
 
+@settings(max_examples=300)
+@given(infos(), infos(), st.sets(st.sampled_from(Info.__slots__)))
+def test_info_with_is_replace(a, b, names):
+    """with_ builds the copy by position (it is on every request of a writable mount): it
+    must agree with Value.replace field by field, errors included."""
+    changes = {n: getattr(b, n) for n in names}
+    try:
+        expected = a.replace(**changes)
+    except InvalidInput:
+        with pytest.raises(InvalidInput):
+            a.with_(**changes)
+        return
+    assert a.with_(**changes) == expected
+    with pytest.raises(TypeError):
+        a.with_(colour=1)
+
+
+@pytest.mark.parametrize("kind", [0, 8, 255])
+def test_info_of_an_unknown_kind_is_corrupt(kind):
+    raw = bytearray(Info.file(0o644, 0).to_bytes())
+    raw[1] = kind
+    with pytest.raises(CorruptNode):
+        Info.from_bytes(bytes(raw))
+
+
 @given(xattr_lists, st.randoms(use_true_random=False))
 def test_xattrs_sorted_whatever_the_input_order(xattrs, rnd):
     shuffled = list(xattrs)
