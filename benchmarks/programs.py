@@ -22,6 +22,12 @@ otherwise. --quick: small sizes (a few hundred files, 50 transactions, 50 saves)
 Also runnable alone: `python -m benchmarks programs` (`mount` reports the same figures).
 GOT_BENCH_PROGRAMS=sqlite,saves (a subset, comma-separated) runs only those programs. Each
 note also gives the mount process's CPU time (user + sys) over the program's rounds.
+
+tar, sqlite and saves also run in benchmarks/memfs.py, a pyfuse3 filesystem that keeps
+everything in memory and does nothing else (fsync returns at once), mounted and waiting for
+requests as the gotfs mount does, in the same alternation: `<program>_floor` is its seconds
+over the host's, no target. It is what being a pyfuse3 filesystem costs these programs before
+any filesystem work: the mount's figure cannot fall below it.
 """
 
 from __future__ import annotations
@@ -176,6 +182,7 @@ class Program:
     what: str
     setup: Callable[[Path], None]
     run: Callable[[Path], None]
+    floor: bool = False  # also run in memfs (see the module docstring)
 
 
 def _programs(sizes: Sizes) -> list[Program]:
@@ -209,12 +216,12 @@ def _programs(sizes: Sizes) -> list[Program]:
     mib = archive.stat().st_size / (1 << 20)
     return [
         Program("tar", f"tar -xf of {entries:,} entries, {mib:.0f} MiB", nothing,
-                lambda d: _sh(["tar", "-xf", str(archive)], d)),
+                lambda d: _sh(["tar", "-xf", str(archive)], d), floor=True),
         Program("git", f"git init/add -A/commit/gc of {sources.name}'s sources", copy_sources, git),
         Program("sqlite", f"sqlite3 WAL, {sizes.sqlite_rows:,} rows, {sizes.sqlite_tx} one-row transactions", nothing,
-                lambda d: _sh([py, "-c", SQLITE, str(sizes.sqlite_rows), str(sizes.sqlite_tx)], d)),
+                lambda d: _sh([py, "-c", SQLITE, str(sizes.sqlite_rows), str(sizes.sqlite_tx)], d), floor=True),
         Program("saves", f"{sizes.saves} write-fsync-rename saves of 16 KiB", nothing,
-                lambda d: _sh([py, "-c", SAVES, str(sizes.saves)], d)),
+                lambda d: _sh([py, "-c", SAVES, str(sizes.saves)], d), floor=True),
         Program("build", f"make -j2 of {sizes.c_files} C files", lambda d: _c_project(d, sizes.c_files),
                 lambda d: _sh(["make", "-s", "-j2"], d)),
         Program("pip", ("venv + pip install Django from cached wheels" if wheels else "venv (ensurepip)")
@@ -259,6 +266,26 @@ def _in_mount(repo: Path, mnt: Path, name: str, program: Program) -> tuple[float
         _got_run("umount", str(mnt), cwd=repo)  # commits what the mount left
 
 
+def _in_memfs(mnt: Path, name: str, program: Program) -> float:
+    """Seconds of `program` in a fresh benchmarks/memfs.py mount at `mnt`."""
+    env = dict(ENV, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    fs = subprocess.Popen([sys.executable, "-m", "benchmarks.memfs", str(mnt)], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        if fs.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"benchmarks.memfs did not mount at {mnt}")
+        return _timed_in(mnt / name, program)
+    finally:
+        fs.terminate()
+        try:
+            fs.wait(30)
+        except subprocess.TimeoutExpired:
+            fs.kill()
+            fs.wait()
+        if os.path.ismount(mnt):
+            subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
+
+
 def _mount_pid(mnt: Path) -> int:
     found = subprocess.run(["pgrep", "-f", f"mount --rw main {mnt}$"], capture_output=True, text=True).stdout.split()
     if len(found) != 1:
@@ -299,23 +326,31 @@ def run(quick: bool) -> list[Figure]:
     work = Path(tempfile.mkdtemp(prefix="got-bench-programs-"))
     figs: list[Figure] = []
     try:
-        host, repo, mnt = work / "host", work / "repo", work / "mnt"
-        for d in (host, repo, mnt):
+        host, repo, mnt, floor = work / "host", work / "repo", work / "mnt", work / "floor"
+        for d in (host, repo, mnt, floor):
             d.mkdir()
         (repo / "README").write_text("programs benchmark\n")
         _got_run("init", cwd=repo)
         _got_run("commit", "-m", "start", cwd=repo)
         for p in programs:
-            hosts, mounts, cpus = [], [], []
+            hosts, mounts, cpus, floors = [], [], [], []
             for r in range(rounds):
                 hosts.append(_timed_in(host / f"{p.name}{r}", p))
                 seconds, cpu = _in_mount(repo, mnt, f"{p.name}{r}", p)
                 mounts.append(seconds)
                 cpus.append(cpu)
+                if p.floor:
+                    floors.append(_in_memfs(floor, f"{p.name}{r}", p))
             h, m = statistics.median(hosts), statistics.median(mounts)
+            medians = f"medians of {rounds} alternated round{'s' if rounds > 1 else ''}"
             figs.append(Figure(p.name, m / h, "x", TARGET, better="lower",
                                note=f"{p.what}: mount {m:.2f} s (its process's CPU {statistics.median(cpus):.2f} s), "
-                                    f"host {h:.2f} s (medians of {rounds} alternated round{'s' if rounds > 1 else ''})"))
+                                    f"host {h:.2f} s ({medians})"))
+            if floors:
+                f = statistics.median(floors)
+                figs.append(Figure(f"{p.name}_floor", f / h, "x",
+                                   note=f"the same in benchmarks/memfs.py (pyfuse3, memory, no filesystem work): "
+                                        f"{f:.2f} s, host {h:.2f} s; the mount is {m / f:.2f}x it ({medians})"))
     finally:
         if os.path.ismount(work / "mnt"):
             subprocess.run(["fusermount3", "-u", "-z", str(work / "mnt")], capture_output=True)
