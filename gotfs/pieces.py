@@ -150,6 +150,19 @@ class DirtyFile:
             i += 1
         return out
 
+    def reach(self, off: int) -> int:
+        """The end of the run of buffered bytes from `off` (pieces that touch count as one
+        run); `off` itself if the byte at `off` is not buffered. O(log n + run's pieces)."""
+        starts, pieces = self._starts, self._pieces
+        i = bisect_right(starts, off) - 1
+        if i < 0:
+            return off
+        pos, n = off, len(starts)
+        while i < n and starts[i] <= pos:
+            pos = max(pos, starts[i] + len(pieces[i]))
+            i += 1
+        return pos
+
     def drop_from(self, size: int) -> int:
         """Forget buffered bytes at or past `size` (truncate); return how many were dropped."""
         starts, pieces = self._starts, self._pieces

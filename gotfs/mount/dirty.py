@@ -82,6 +82,17 @@ class Buffers:
         """Buffered bytes in [off, stop), older generation first."""
         return [patch for df in self._both(ino) if df is not None for patch in df.overlay(off, stop)]
 
+    def covers(self, ino: int, off: int, stop: int) -> bool:
+        """Whether the two generations together buffer every byte of [off, stop)."""
+        both = [df for df in self._both(ino) if df is not None]
+        pos = off
+        while pos < stop:
+            reach = max((df.reach(pos) for df in both), default=pos)
+            if reach == pos:
+                return False
+            pos = reach
+        return True
+
     def truncate(self, ino: int, size: int) -> None:
         spilling, df = self._both(ino)
         if df is not None:
