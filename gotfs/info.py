@@ -293,10 +293,10 @@ class Info(Value):
 
 
 _DECODED: dict[bytes, Info] = {}  # see Info.from_bytes
+_FIELDS = frozenset(Info.__slots__)
 
 
 def _plain_xattrs(xattrs) -> bool:
     """xattrs as a parse gives them: a tuple of (bytes, bytes) tuples."""
     return xattrs.__class__ is tuple and all(
         p.__class__ is tuple and p[0].__class__ is bytes and p[1].__class__ is bytes for p in xattrs)
-_FIELDS = frozenset(Info.__slots__)

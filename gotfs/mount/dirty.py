@@ -95,7 +95,7 @@ class Buffers:
         both = [df for df in self._both(ino) if df is not None]
         pos = off
         while pos < stop:
-            reach = max((df.reach(pos) for df in both), default=pos)
+            reach = max((df.reach(pos, stop) for df in both), default=pos)
             if reach == pos:
                 return False
             pos = reach
