@@ -206,6 +206,21 @@ class Info(Value):
             parts += [bytes([len(n)]), n, _U32.pack(len(v)), v]
         return b"".join(parts)
 
+    def to_bytes_kept(self) -> bytes:
+        """to_bytes(), with the encoding entered in from_bytes's table, so that reading it back
+        answers this Info with no parse. For what is read back soon after it is stored: a
+        transaction's puts (Tx.put_info), which a writable mount reads on the next request
+        about the file (tar -x stores a file's Info four times and reads it after each).
+        Costs one dict insert. An Info whose fields are not of the types a parse gives (a list
+        of xattrs, a bytearray) is not entered, so that from_bytes never answers with one."""
+        raw = self.to_bytes()
+        if (len(raw) <= _DECODED_BYTES and self.kind.__class__ is Kind and self.target.__class__ is bytes
+                and (not self.xattrs or _plain_xattrs(self.xattrs))):
+            if len(_DECODED) >= _DECODED_MAX:
+                _DECODED.clear()
+            _DECODED[raw] = self
+        return raw
+
     @classmethod
     def from_bytes(cls, data: bytes) -> Info:
         """Parse; raises CorruptNode on any malformed or trailing bytes.
@@ -279,3 +294,9 @@ class Info(Value):
 
 _DECODED: dict[bytes, Info] = {}  # see Info.from_bytes
 _FIELDS = frozenset(Info.__slots__)
+
+
+def _plain_xattrs(xattrs) -> bool:
+    """xattrs as a parse gives them: a tuple of (bytes, bytes) tuples."""
+    return xattrs.__class__ is tuple and all(
+        p.__class__ is tuple and p[0].__class__ is bytes and p[1].__class__ is bytes for p in xattrs)

@@ -150,6 +150,20 @@ class DirtyFile:
             i += 1
         return out
 
+    def reach(self, off: int, stop: int) -> int:
+        """How far the run of buffered bytes from `off` goes (pieces that touch count as one
+        run), followed no further than `stop`: a result >= stop means all of [off, stop) is
+        buffered; `off` itself if the byte at `off` is not. O(log n + pieces in [off, stop))."""
+        starts, pieces = self._starts, self._pieces
+        i = bisect_right(starts, off) - 1
+        if i < 0:
+            return off
+        pos, n = off, len(starts)
+        while i < n and starts[i] <= pos < stop:
+            pos = max(pos, starts[i] + len(pieces[i]))
+            i += 1
+        return pos
+
     def drop_from(self, size: int) -> int:
         """Forget buffered bytes at or past `size` (truncate); return how many were dropped."""
         starts, pieces = self._starts, self._pieces

@@ -84,7 +84,9 @@ class Tx:
     # -- writing -----------------------------------------------------------------------
 
     def put_info(self, path: Path, info: Info) -> None:
-        self.batch.put(keys.info_key(path), info.to_bytes())
+        """Record `info` at `path`; the next info(path) answers it with no parse
+        (Info.to_bytes_kept)."""
+        self.batch.put(keys.info_key(path), info.to_bytes_kept())
 
     def put_extent(self, path: Path, end: int, extent: Extent) -> None:
         self.batch.put(keys.extent_key(path, end), extent.to_bytes())

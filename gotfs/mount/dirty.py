@@ -62,15 +62,23 @@ class Buffers:
         df.mtime_ns = mtime_ns
 
     def end(self, ino: int) -> int:
-        """One past the last buffered byte (0 if none)."""
-        return max((df.end for df in self._both(ino) if df is not None), default=0)
+        """One past the last buffered byte (0 if none). Every stat and read of a file asks:
+        two dict lookups, the second only while a spill runs."""
+        df = self.open.get(ino)
+        end = 0 if df is None else df.end
+        if self.spilling:
+            old = self.spilling.get(ino)
+            if old is not None and old.end > end:
+                end = old.end
+        return end
 
     def mtime(self, ino: int) -> int | None:
         """The time of the last buffered write still to be applied, if any."""
-        for df in reversed(self._both(ino)):
-            if df is not None and df.mtime_ns is not None:
-                return df.mtime_ns
-        return None
+        df = self.open.get(ino)
+        if df is not None and df.mtime_ns is not None:
+            return df.mtime_ns
+        old = self.spilling.get(ino) if self.spilling else None
+        return None if old is None else old.mtime_ns
 
     def clear_mtime(self, ino: int) -> None:
         """An explicit time was set: the buffered writes' times must not override it."""
@@ -81,6 +89,17 @@ class Buffers:
     def overlay(self, ino: int, off: int, stop: int) -> list[Patch]:
         """Buffered bytes in [off, stop), older generation first."""
         return [patch for df in self._both(ino) if df is not None for patch in df.overlay(off, stop)]
+
+    def covers(self, ino: int, off: int, stop: int) -> bool:
+        """Whether the two generations together buffer every byte of [off, stop)."""
+        both = [df for df in self._both(ino) if df is not None]
+        pos = off
+        while pos < stop:
+            reach = max((df.reach(pos, stop) for df in both), default=pos)
+            if reach == pos:
+                return False
+            pos = reach
+        return True
 
     def truncate(self, ino: int, size: int) -> None:
         spilling, df = self._both(ino)

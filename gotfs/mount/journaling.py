@@ -98,16 +98,19 @@ class Journaling:
     # -- noting changes (the caller holds the state lock) --------------------------------
 
     def _journal_write(self, ino: int, off: int, data: bytes, mtime_ns: int) -> None:
-        self._journal_note(ino, Write(off, data, mtime_ns), len(data))
+        self._jseq += 1
+        if self._jlogging and ino not in self.orphans:  # (else no fsync of it is ever journaled)
+            self._journal_note(ino, Write(off, data, mtime_ns), len(data))
 
     def _journal_setattr(self, ino: int, size: int | None, sets_mtime: bool) -> None:
         """A setattr or xattr change of `ino` (its new Info is taken at the fsync)."""
-        self._journal_note(ino, SetAttr(size, sets_mtime), 0)
+        self._jseq += 1
+        if self._jlogging and ino not in self.orphans:
+            self._journal_note(ino, SetAttr(size, sets_mtime), 0)
 
     def _journal_note(self, ino: int, op: Op, nbytes: int) -> None:
-        self._jseq += 1
-        if not self._jlogging or ino in self.orphans:
-            return  # no fsync of it is ever journaled
+        """Log `op` as change number _jseq of `ino` (the caller checked that it is logged:
+        when logging is off, as under tar -x, no log object is built)."""
         self._jlog.setdefault(ino, []).append((self._jseq, op))
         self._jbytes += nbytes + _OP_COST
         if self._jbytes > self.max_dirty // 4:

@@ -333,13 +333,17 @@ class Sequential:
     ahead: int = 0  # every extent starting before this offset has been prefetched
     streak: int = 0  # consecutive sequential reads
 
+    def continues(self, off: int, slack: int) -> bool:
+        """Whether a read at `off` would continue a forward run (advance's answer, nothing recorded)."""
+        return self.next_off - slack <= off <= self.next_off + slack
+
     def advance(self, off: int, stop: int, slack: int) -> bool:
         """Record a read of [off, stop); True if it continues a forward run.
 
         The kernel keeps several readahead requests in flight and they may be served out of
         order, so a read within `slack` bytes of the expected offset still counts.
         """
-        sequential = self.next_off - slack <= off <= self.next_off + slack
+        sequential = self.continues(off, slack)
         self.streak = self.streak + 1 if sequential else 0
         self.next_off = max(self.next_off, stop) if sequential else stop
         if not sequential:

@@ -48,6 +48,12 @@ def test_matches_model(steps):
         assert materialize(df, bytearray())[:len(model)] == model[:df.end] or not written
         for lo, data in df.overlay(100, 2000):
             assert model[lo:lo + len(data)] == data
+        for p in (0, 100, 777, 2999):  # reach: the end of the written run from p (up to a stop)
+            r = p
+            while r in written:
+                r += 1
+            assert df.reach(p, 4000) == r
+            assert df.reach(p, p + 10) == p if r == p else min(r, p + 10) <= df.reach(p, p + 10) <= r
         whole = df.whole(0)
         assert (whole is not None) == (bool(written) and written == set(range(df.end)))
         if whole is not None:
@@ -121,3 +127,27 @@ def test_tiny_appends_stop_joining_at_merged():
     df.write(MERGED - 1, b"b")  # joins: the piece was under MERGED
     df.write(MERGED, b"c")  # does not: the piece is MERGED bytes now
     assert [(s, len(b)) for s, b in df.items()] == [(0, MERGED), (MERGED, 1)]
+
+
+def test_buffers_cover_a_range_across_both_generations():
+    """Buffers.covers: every byte of the range in the spilling or the open generation."""
+    from gotfs.mount.dirty import Buffers
+
+    b = Buffers()
+    b.write(7, 0, b"a" * 100, 1)
+    b.write(7, 200, b"b" * 100, 1)
+    b.take()  # now spilling
+    assert b.covers(7, 0, 100) and not b.covers(7, 0, 101) and not b.covers(7, 150, 250)
+    b.write(7, 100, b"c" * 100, 2)  # the gap, in the open generation
+    assert b.covers(7, 0, 300) and b.covers(7, 50, 250) and not b.covers(7, 0, 301)
+    assert b.covers(7, 5, 5) and not b.covers(8, 0, 1)
+
+
+def test_reach_follows_a_run_no_further_than_asked():
+    """A WAL is one long run of touching pieces: whether a page of it is buffered must cost
+    the pieces under the page, not the whole run (sqlite reads a page back per transaction)."""
+    df = DirtyFile()
+    for i in range(100):
+        df.write(i * 4120, bytes(4120))
+    assert df.reach(0, 10) == 4120 and df.reach(4200, 8300) == 3 * 4120
+    assert df.reach(0, 1 << 30) == 100 * 4120 and df.reach(100 * 4120, 1 << 30) == 100 * 4120

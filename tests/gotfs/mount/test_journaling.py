@@ -322,3 +322,24 @@ def test_try_fsync_leaves_a_large_record_to_the_thread(tmp_path):
     assert wb.try_fsync(fhs[b"a"]) is False and wb.journaled == 0
     wb.fsync(fhs[b"a"])  # the thread's fsync journals it
     assert wb.journaled == 1 and fs.read(_replayed(fs, source), "a")[:300 << 10] == b"z" * (300 << 10)
+
+
+def test_while_logging_is_off_a_write_or_setattr_builds_no_log_entry(tmp_path, monkeypatch):
+    """With logging stopped (tar -x never fsyncs), the log's objects are not even made: a
+    write or a setattr only counts its change."""
+    from gotfs.mount import journaling
+
+    fs, source, wb, fhs = _setup(tmp_path)
+    wb.write(fhs[b"a"], 0, b"1")
+    wb.flush()  # the second publish with no fsync: logging stops
+    assert not wb._jlogging
+
+    def refuse(*a):
+        raise AssertionError("a log entry was built while logging is off")
+
+    monkeypatch.setattr(journaling, "Write", refuse)
+    monkeypatch.setattr(journaling, "SetAttr", refuse)
+    seq = wb._jseq
+    wb.write(fhs[b"a"], 0, b"2")
+    wb.setattr(wb.handles[fhs[b"a"]].ino, mode=0o600)
+    assert wb._jseq == seq + 2 and not wb._jlog

@@ -92,3 +92,29 @@ def test_it_declines_when_a_chunk_is_not_decoded_and_changes_nothing():
     inline = wb.try_gather(fh, 0, 4096)  # decoded by gather() now
     assert inline is not None and inline.to_bytes() == bytes(data[:4096])
     wb.fetcher.release(inline.held)
+
+
+def test_a_read_of_buffered_bytes_only_looks_up_no_extent():
+    """A read that the buffers cover and that gather's readahead would not look past
+    (appended bytes past the tree's size; a jump back into the file) is answered from the
+    buffers with no walk of the tree's extents; one that continues a run short of the
+    tree's end still looks them up, and both equal gather()."""
+    wb, fh, data = _file(3 << 20)
+    wb.flush()
+    _write(wb, fh, data, len(data), b"\x05" * 8192)  # past the tree's size, as a WAL frame
+    _write(wb, fh, data, 3_000_000, b"\x06" * 8192)
+    _write(wb, fh, data, 1_100_000, b"\x07" * 8192)
+    looked = []
+    real = wb.tx.extents
+    wb.tx.extents = lambda *a: looked.append(a) or real(*a)
+    # a jump (the handle's run starts at 0), then on past the tree's size, then a read that
+    # continues the run short of the tree's end (within 2 MiB of where the last one ended)
+    for off, lookup in ((3_000_000, False), (3 << 20, False), (1_100_000, True)):
+        looked.clear()
+        inline = wb.try_gather(fh, off, 8192)
+        assert bool(looked) == lookup, off
+        if inline is None:  # declined: a chunk its readahead needs is not decoded
+            assert lookup
+            inline = wb.gather(fh, off, 8192)
+        assert inline.to_bytes() == bytes(data[off:off + 8192]), off
+        wb.fetcher.release(inline.held)
