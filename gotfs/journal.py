@@ -44,6 +44,7 @@ from gotfs.keys import Path
 from gotfs.pieces import DirtyFile
 from gotfs.tx import Tx
 from gotkv.errors import IntegrityError
+from gotkv.osio import pwrite_all
 from gotkv.root import Root
 
 TYPE_CHECKING = False
@@ -310,7 +311,7 @@ class Journal:
             size = -(-stop // _EXTEND) * _EXTEND
             data += bytes(size - stop)
         self._segment = None  # until this append is on disk
-        _pwrite_all(fd, data, at)
+        pwrite_all(fd, data, at)
         self._size = max(self._size, at + len(data))
         os.fdatasync(fd)
         self._segment, self._index, self._end = segment, index + 1, stop - len(_END)
@@ -334,13 +335,6 @@ class Journal:
                 os.unlink(self.path)
             except FileNotFoundError:
                 pass
-
-
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view, offset = view[n:], offset + n
 
 
 # -- reading and replay ----------------------------------------------------------------

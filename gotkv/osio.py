@@ -1,7 +1,8 @@
 """Small OS helpers that several layers need.
 
-`os.write` may write less than it is given (a signal, a pipe, a full disk in progress), so
-every caller that must write all of a buffer loops; this is that loop, once.
+`os.write` and `os.pwrite` may write less than they are given (a signal, a pipe, a full disk
+in progress), so every caller that must write all of a buffer loops; these are those loops,
+once.
 """
 
 from __future__ import annotations
@@ -15,3 +16,12 @@ def write_all(fd: int, data) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def pwrite_all(fd: int, data, offset: int) -> None:
+    """Write every byte of `data` (bytes-like) to `fd` at `offset`, finishing any short
+    write; the file position is left as it is. No copy: it slices a memoryview."""
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n

@@ -22,6 +22,7 @@ from gotfs.info import Info
 from gotfs.keys import Path
 from gotfs.porting.hostattrs import HostAttrs
 from gotkv.errors import CorruptNode
+from gotkv.osio import pwrite_all
 
 if TYPE_CHECKING:
     from gotfs.fs import FS
@@ -158,11 +159,7 @@ class Filler:
                     data = self._read(extent)
                     if len(data) < end - start:
                         raise CorruptNode(f"file {keys.show(f.path)}", f"extent at {start} is past its blob's end")
-                    view = data[:end - start]
-                    pos = start
-                    while view:
-                        written = os.pwrite(f.fd, view, pos)
-                        view, pos = view[written:], pos + written
+                    pwrite_all(f.fd, memoryview(data)[:end - start], start)
                 with f.lock:
                     f.pending -= 1
                     last = f.pending == 0
