@@ -198,13 +198,19 @@ def test_a_change_of_names_the_journal_does_not_log_bars_it(tmp_path):
     assert len(source.published) == published + 1 and wb.journaled == 0
 
 
-def test_a_torn_tail_is_ignored_up_to_the_last_whole_record(tmp_path, caplog):
-    fs, source, wb, fhs = _setup(tmp_path)
+def _two_fsyncs(wb, fhs) -> int:
+    """Write and fsync a twice ("first", then "second"); the journal's end after the first."""
     wb.write(fhs[b"a"], 0, b"first")
     wb.fsync(fhs[b"a"])
     size = wb.journal.end
     wb.write(fhs[b"a"], 0, b"second")
     wb.fsync(fhs[b"a"])
+    return size
+
+
+def test_a_torn_tail_is_ignored_up_to_the_last_whole_record(tmp_path, caplog):
+    fs, source, wb, fhs = _setup(tmp_path)
+    size = _two_fsyncs(wb, fhs)
     full = wb.journal.end
     for cut in (full - 1, size + 20, size + 2):  # shorter each time
         os.truncate(source.path, cut)
@@ -216,11 +222,7 @@ def test_a_torn_tail_is_ignored_up_to_the_last_whole_record(tmp_path, caplog):
 
 def test_a_damaged_record_ends_the_segment(tmp_path):
     fs, source, wb, fhs = _setup(tmp_path)
-    wb.write(fhs[b"a"], 0, b"first")
-    wb.fsync(fhs[b"a"])
-    size = wb.journal.end
-    wb.write(fhs[b"a"], 0, b"second")
-    wb.fsync(fhs[b"a"])
+    size = _two_fsyncs(wb, fhs)
     with open(source.path, "r+b") as f:
         f.seek(size + 10)
         byte = f.read(1)

@@ -14,17 +14,6 @@ from gotfs.repo.mounting import RepoRootSource, flush_mount, mount_branch, sourc
 from gotkv.errors import InvalidInput
 
 
-@pytest.fixture
-def repo(tmp_path):
-    work = tmp_path / "work"
-    work.mkdir()
-    (work / "a.txt").write_text("one\n")
-    r = Repo.init(work)
-    r.commit_workdir("first", author="t")
-    yield r
-    r.close()
-
-
 def test_sources(repo):
     source, label = source_for(repo, "main")
     assert not source.writable and label.startswith("main (")

@@ -6,23 +6,10 @@ from __future__ import annotations
 
 import logging
 
-import pytest
-
 from gotfs.info import Info
 from gotfs.journal import FileRecord, SetAttr, Write
-from gotfs.repo import Repo, recovery
+from gotfs.repo import recovery
 from gotfs.repo.mounting import RepoRootSource, commit_at_unmount, mounted_work
-
-
-@pytest.fixture
-def repo(tmp_path):
-    work = tmp_path / "work"
-    work.mkdir()
-    (work / "a.txt").write_text("one\n")
-    r = Repo.init(work)
-    r.commit_workdir("first", author="t")
-    yield r
-    r.close()
 
 
 def _journal(repo, base, *records):
